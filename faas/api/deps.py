@@ -1,0 +1,46 @@
+"""Dependencies of the routes: the store and the API-key check."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+
+from faas.config import Settings
+from faas.store import Store
+
+
+def get_store(request: Request) -> Store:
+    """The store the app opened in its lifespan."""
+    return request.app.state.store
+
+
+def get_settings(request: Request) -> Settings:
+    """The settings the app was created with."""
+    return request.app.state.settings
+
+
+StoreDep = Annotated[Store, Depends(get_store)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def key_matches(given: str, keys: frozenset[str]) -> bool:
+    """Constant-time comparison of ``given`` with every configured key."""
+    found = False
+    for key in keys:
+        found |= hmac.compare_digest(given.encode(), key.encode())
+    return found
+
+
+def require_api_key(request: Request, settings: SettingsDep) -> None:
+    """401 unless the request carries ``Authorization: Bearer <key>`` for a configured key."""
+    keys = settings.api_key_set
+    if not keys:
+        return
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not given:
+        raise HTTPException(401, "Missing API key: send 'Authorization: Bearer <key>'",
+                            headers={"WWW-Authenticate": "Bearer"})
+    if not key_matches(given.strip(), keys):
+        raise HTTPException(401, "Invalid API key", headers={"WWW-Authenticate": "Bearer"})

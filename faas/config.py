@@ -1,0 +1,57 @@
+"""Every setting in one place: defaults with units, overridable by ``FAAS_*`` variables.
+
+Nothing else in the package reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+class Settings(BaseSettings):
+    """Platform settings; each field is read from ``FAAS_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="FAAS_")
+
+    #: Redis to use; ``None`` means the default URL (or the embedded server under ``faas up``).
+    redis_url: str | None = None
+    #: Comma-separated API keys; empty means the API is open (trusted networks only).
+    api_keys: str = ""
+    #: Largest request body the API accepts, in bytes (413 above it).
+    max_body_bytes: int = 10 * 1024 * 1024
+    #: Longest function name, in characters.
+    max_name_chars: int = 200
+    #: How often the dispatcher publishes its state and workers send heartbeats, in seconds.
+    heartbeat_s: float = 1.0
+    #: Silence after which a worker (or dispatcher) is presumed lost, in seconds.
+    heartbeat_timeout_s: float = 3.0
+    #: Times a task is dispatched in all before it ends FAILED with a worker-lost error.
+    max_attempts: int = 3
+    #: Default per-task timeout in seconds; 0 means none.
+    task_timeout_s: float = 0.0
+    #: A claimed queue entry idle this long may be taken over by another dispatcher, in seconds.
+    claim_lease_s: float = 10.0
+    #: Tasks a push worker may hold beyond its processes (prefetch).
+    prefetch: int = 0
+    #: Log level for every component.
+    log_level: str = "INFO"
+
+    @property
+    def redis(self) -> str:
+        """The Redis URL actually used."""
+        return self.redis_url or DEFAULT_REDIS_URL
+
+    @property
+    def api_key_set(self) -> frozenset[str]:
+        """The configured API keys."""
+        return frozenset(k.strip() for k in self.api_keys.split(",") if k.strip())
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

@@ -1,0 +1,243 @@
+"""Every Redis key and command of the platform lives here and nowhere else.
+
+Layout (all keys under one prefix)::
+
+    faas:fn:<id>        hash   name, payload (dill bytes), created
+    faas:task:<id>      hash   function_id, status, attempts, entry, result, worker,
+                               submitted, dispatched, started, finished, stored
+    faas:queue          stream one entry per queued task: task_id, function_id, args, timeout
+                               consumer group "dispatchers"; an entry is acknowledged and
+                               deleted only when the task's final result is stored
+    faas:dispatcher     string the running dispatcher's state (JSON), with an expiry
+
+Submitting is one Lua call (check the function exists, write the task, enqueue it), and
+recording an outcome is one Lua call that only writes if the task is not terminal yet: the
+first terminal result wins, a late duplicate is dropped.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
+
+from faas.exceptions import FunctionNotFoundError, TaskNotFoundError
+from faas.models import DispatcherState, Task, TaskStatus
+
+PREFIX = "faas:"
+QUEUE_KEY = PREFIX + "queue"
+GROUP = "dispatchers"
+DISPATCHER_KEY = PREFIX + "dispatcher"
+
+
+def function_key(function_id: str) -> str:
+    """Key of a function record."""
+    return f"{PREFIX}fn:{function_id}"
+
+
+def task_key(task_id: str) -> str:
+    """Key of a task record."""
+    return f"{PREFIX}task:{task_id}"
+
+
+_SUBMIT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local entry = redis.call('XADD', KEYS[3], '*', 'task_id', ARGV[1], 'function_id', ARGV[2],
+                         'args', ARGV[3], 'timeout', ARGV[5])
+redis.call('HSET', KEYS[2], 'function_id', ARGV[2], 'status', 'QUEUED', 'attempts', 0,
+           'submitted', ARGV[4], 'entry', entry)
+return entry
+"""
+
+# KEYS: task; ARGV: status, then field/value pairs. Never moves a terminal task.
+_TRANSITION = """
+local st = redis.call('HGET', KEYS[1], 'status')
+if not st or st == 'COMPLETED' or st == 'FAILED' then return 0 end
+redis.call('HSET', KEYS[1], 'status', unpack(ARGV))
+return 1
+"""
+
+# KEYS: task, queue; ARGV: group, entry, status, then field/value pairs.
+# The entry is acknowledged either way: a duplicate's entry is already done with.
+_FINISH = """
+redis.call('XACK', KEYS[2], ARGV[1], ARGV[2])
+redis.call('XDEL', KEYS[2], ARGV[2])
+local st = redis.call('HGET', KEYS[1], 'status')
+if not st or st == 'COMPLETED' or st == 'FAILED' then return 0 end
+redis.call('HSET', KEYS[1], 'status', unpack(ARGV, 3))
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A task's final result as a worker reports it."""
+
+    task_id: str
+    entry_id: str
+    status: TaskStatus
+    payload: bytes
+    started: float = 0.0
+    finished: float = 0.0
+    worker: str = ""
+
+
+def _text(value: bytes | str | None) -> str | None:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class Store:
+    """Typed access to the platform's Redis; the connection is passed in."""
+
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self.redis = redis
+        self._submit = redis.register_script(_SUBMIT)
+        self._transition = redis.register_script(_TRANSITION)
+        self._finish = redis.register_script(_FINISH)
+
+    # -- API side ---------------------------------------------------------------------------
+
+    async def register_function(self, name: str, payload: bytes) -> str:
+        """Store a function; returns its new id."""
+        function_id = str(uuid.uuid4())
+        mapping = {"name": name, "payload": payload, "created": time.time()}
+        await self.redis.hset(function_key(function_id), mapping=mapping)
+        return function_id
+
+    async def submit(self, function_id: str, args: bytes, timeout_s: float | None = None) -> str:
+        """Create a QUEUED task and enqueue it in one round trip; returns the task id."""
+        task_id = str(uuid.uuid4())
+        keys = [function_key(function_id), task_key(task_id), QUEUE_KEY]
+        argv = [task_id, function_id, args, time.time(), timeout_s or 0]
+        if await self._submit(keys=keys, args=argv) is None:
+            raise FunctionNotFoundError(function_id)
+        return task_id
+
+    async def status(self, task_id: str) -> TaskStatus:
+        """A task's status."""
+        status = await self.redis.hget(task_key(task_id), "status")
+        if status is None:
+            raise TaskNotFoundError(task_id)
+        return TaskStatus(_text(status))
+
+    async def result(self, task_id: str) -> tuple[TaskStatus, bytes | None]:
+        """A task's status and, once it has ended, its serialized result."""
+        status, result = await self.redis.hmget(task_key(task_id), ["status", "result"])
+        if status is None:
+            raise TaskNotFoundError(task_id)
+        return TaskStatus(_text(status)), result
+
+    async def task_record(self, task_id: str) -> dict[str, str]:
+        """Every field of a task except its result, as text (for timings and tests)."""
+        raw = await self.redis.hgetall(task_key(task_id))
+        if not raw:
+            raise TaskNotFoundError(task_id)
+        return {_text(k): _text(v) for k, v in raw.items() if k != b"result"}
+
+    async def health(self) -> DispatcherState | None:
+        """Ping Redis; return the dispatcher's published state, if one is alive."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            _, state = await pipe.ping().get(DISPATCHER_KEY).execute()
+        return DispatcherState.model_validate_json(state) if state else None
+
+    # -- dispatcher side --------------------------------------------------------------------
+
+    async def ensure_group(self) -> None:
+        """Create the queue and its consumer group if they do not exist."""
+        try:
+            await self.redis.xgroup_create(QUEUE_KEY, GROUP, id="0", mkstream=True)
+        except ResponseError as e:
+            if "BUSYGROUP" not in str(e):
+                raise
+
+    async def read_queue(self, consumer: str, count: int, block_ms: int) -> list[Task]:
+        """Claim up to ``count`` new tasks for ``consumer``, waiting up to ``block_ms``."""
+        reply = await self.redis.xreadgroup(
+            GROUP, consumer, {QUEUE_KEY: ">"}, count=count, block=block_ms
+        )
+        entries = reply[0][1] if reply else []
+        return await self._tasks(entries)
+
+    async def claim_stale(self, consumer: str, min_idle_ms: int, count: int = 100) -> list[Task]:
+        """Take over entries another (dead) dispatcher has held longer than ``min_idle_ms``."""
+        _, entries, _ = await self.redis.xautoclaim(
+            QUEUE_KEY, GROUP, consumer, min_idle_time=min_idle_ms, start_id="0-0", count=count
+        )
+        return await self._tasks(entries)
+
+    async def renew(self, consumer: str, entry_ids: Sequence[str]) -> None:
+        """Reset the idle time of entries we hold, so no other dispatcher takes them over."""
+        if entry_ids:
+            await self.redis.xclaim(
+                QUEUE_KEY, GROUP, consumer, min_idle_time=0, message_ids=list(entry_ids),
+                justid=True,
+            )
+
+    async def _tasks(self, entries: Iterable[tuple[bytes, dict[bytes, bytes]]]) -> list[Task]:
+        tasks = []
+        for entry_id, fields in entries:
+            if fields is None:  # deleted under us (already finished)
+                continue
+            tasks.append(Task(
+                task_id=fields[b"task_id"].decode(), entry_id=_text(entry_id),
+                function_id=fields[b"function_id"].decode(), args=fields[b"args"],
+                timeout_s=float(fields.get(b"timeout", 0) or 0),
+            ))
+        if tasks:  # a claimed task keeps the attempts it already had
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for task in tasks:
+                    pipe.hget(task_key(task.task_id), "attempts")
+                for task, attempts in zip(tasks, await pipe.execute(), strict=True):
+                    task.attempts = int(attempts or 0)
+        return tasks
+
+    async def functions(self, function_ids: Iterable[str]) -> dict[str, bytes | None]:
+        """The payloads of several functions (None for unknown ids), in one round trip."""
+        ids = list(function_ids)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for function_id in ids:
+                pipe.hget(function_key(function_id), "payload")
+            return dict(zip(ids, await pipe.execute(), strict=True))
+
+    async def mark_running(self, tasks: Sequence[Task], worker: str) -> None:
+        """Record that ``tasks`` were handed to ``worker`` (attempt counts included)."""
+        now = time.time()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for task in tasks:
+                argv = [TaskStatus.RUNNING.value, "dispatched", now, "worker", worker,
+                        "attempts", task.attempts]
+                await self._transition(keys=[task_key(task.task_id)], args=argv, client=pipe)
+            await pipe.execute()
+
+    async def requeue(self, tasks: Sequence[Task]) -> None:
+        """Put tasks whose worker was lost back to QUEUED (unless they ended meanwhile)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for task in tasks:
+                argv = [TaskStatus.QUEUED.value, "attempts", task.attempts]
+                await self._transition(keys=[task_key(task.task_id)], args=argv, client=pipe)
+            await pipe.execute()
+
+    async def finish(self, outcomes: Sequence[Outcome]) -> list[bool]:
+        """Record final outcomes in one round trip; False where a result was already stored."""
+        if not outcomes:
+            return []
+        now = time.time()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for o in outcomes:
+                argv = [GROUP, o.entry_id, o.status.value, "result", o.payload,
+                        "started", o.started, "finished", o.finished, "stored", now,
+                        "worker", o.worker]
+                await self._finish(keys=[task_key(o.task_id), QUEUE_KEY], args=argv, client=pipe)
+            return [bool(r) for r in await pipe.execute()]
+
+    async def publish_dispatcher(self, state: DispatcherState, ttl_s: float) -> None:
+        """Publish the dispatcher's state for ``GET /health``; it expires after ``ttl_s``."""
+        await self.redis.set(DISPATCHER_KEY, state.model_dump_json(), px=int(ttl_s * 1000))
+
+    async def clear_dispatcher(self) -> None:
+        """Withdraw the dispatcher's state (clean shutdown)."""
+        await self.redis.delete(DISPATCHER_KEY)
