@@ -159,15 +159,19 @@ class Store:
         reply = await self.redis.xreadgroup(
             GROUP, consumer, {QUEUE_KEY: ">"}, count=count, block=block_ms
         )
-        entries = reply[0][1] if reply else []
-        return await self._tasks(entries)
+        return await self._tasks(reply[0][1] if reply else [], fresh=True)
+
+    async def read_own_pending(self, consumer: str, count: int = 1000) -> list[Task]:
+        """Entries ``consumer`` was given but never finished (a restarted dispatcher's)."""
+        reply = await self.redis.xreadgroup(GROUP, consumer, {QUEUE_KEY: "0"}, count=count)
+        return await self._tasks(reply[0][1] if reply else [])
 
     async def claim_stale(self, consumer: str, min_idle_ms: int, count: int = 100) -> list[Task]:
         """Take over entries another (dead) dispatcher has held longer than ``min_idle_ms``."""
-        _, entries, _ = await self.redis.xautoclaim(
+        reply = await self.redis.xautoclaim(  # Redis 7 adds a third element: deleted ids
             QUEUE_KEY, GROUP, consumer, min_idle_time=min_idle_ms, start_id="0-0", count=count
         )
-        return await self._tasks(entries)
+        return await self._tasks(reply[1])
 
     async def renew(self, consumer: str, entry_ids: Sequence[str]) -> None:
         """Reset the idle time of entries we hold, so no other dispatcher takes them over."""
@@ -177,7 +181,9 @@ class Store:
                 justid=True,
             )
 
-    async def _tasks(self, entries: Iterable[tuple[bytes, dict[bytes, bytes]]]) -> list[Task]:
+    async def _tasks(self, entries: Iterable[tuple[bytes, dict[bytes, bytes]]],
+                     fresh: bool = False) -> list[Task]:
+        """Tasks of queue entries; entries never delivered before have made no attempt yet."""
         tasks = []
         for entry_id, fields in entries:
             if fields is None:  # deleted under us (already finished)
@@ -187,7 +193,7 @@ class Store:
                 function_id=fields[b"function_id"].decode(), args=fields[b"args"],
                 timeout_s=float(fields.get(b"timeout", 0) or 0),
             ))
-        if tasks:  # a claimed task keeps the attempts it already had
+        if tasks and not fresh:  # a claimed task keeps the attempts it already had
             async with self.redis.pipeline(transaction=False) as pipe:
                 for task in tasks:
                     pipe.hget(task_key(task.task_id), "attempts")
@@ -203,11 +209,11 @@ class Store:
                 pipe.hget(function_key(function_id), "payload")
             return dict(zip(ids, await pipe.execute(), strict=True))
 
-    async def mark_running(self, tasks: Sequence[Task], worker: str) -> None:
-        """Record that ``tasks`` were handed to ``worker`` (attempt counts included)."""
+    async def mark_running(self, assigned: Sequence[tuple[Task, str]]) -> None:
+        """Record that each task was handed to its worker (attempt counts included)."""
         now = time.time()
         async with self.redis.pipeline(transaction=False) as pipe:
-            for task in tasks:
+            for task, worker in assigned:
                 argv = [TaskStatus.RUNNING.value, "dispatched", now, "worker", worker,
                         "attempts", task.attempts]
                 await self._transition(keys=[task_key(task.task_id)], args=argv, client=pipe)

@@ -49,7 +49,7 @@ async def test_read_queue_hands_each_task_to_one_consumer(store: Store) -> None:
 async def test_first_terminal_result_wins_and_duplicate_is_dropped(store: Store) -> None:
     [task_id] = await _queued(store)
     [task] = await store.read_queue("d1", 10, 10)
-    await store.mark_running([task], "w1")
+    await store.mark_running([(task, "w1")])
     assert await store.status(task_id) is TaskStatus.RUNNING
     first = Outcome(task_id, task.entry_id, TaskStatus.COMPLETED, b"first", 1.0, 2.0, "w1")
     late = Outcome(task_id, task.entry_id, TaskStatus.FAILED, b"late", 3.0, 4.0, "w2")
@@ -75,7 +75,7 @@ async def test_requeue_records_attempts(store: Store) -> None:
     [task_id] = await _queued(store)
     [task] = await store.read_queue("d1", 10, 10)
     task.attempts = 1
-    await store.mark_running([task], "w1")
+    await store.mark_running([(task, "w1")])
     await store.requeue([task])
     record = await store.task_record(task_id)
     assert (record["status"], record["attempts"]) == ("QUEUED", "1")
@@ -85,7 +85,7 @@ async def test_stale_claims_are_taken_over_with_their_attempts(store: Store) -> 
     [task_id] = await _queued(store)
     [task] = await store.read_queue("dead", 10, 10)
     task.attempts = 2
-    await store.mark_running([task], "w1")
+    await store.mark_running([(task, "w1")])
     assert await store.claim_stale("alive", min_idle_ms=60_000) == []
     [taken] = await store.claim_stale("alive", min_idle_ms=0)
     assert (taken.task_id, taken.attempts) == (task_id, 2)

@@ -1,0 +1,132 @@
+"""The ``faas`` command: run the whole stack, or one component each (DESIGN.md section 7)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+import time
+
+from faas.config import get_settings
+
+log = logging.getLogger("faas")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="faas", description=__doc__)
+    parser.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING, ERROR")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="run Redis, API, dispatcher and workers in the foreground")
+    up.add_argument("--mode", choices=("local", "pull", "push"), default="local")
+    up.add_argument("--workers", type=int, default=1, help="workers (pull/push)")
+    up.add_argument("--procs", type=int, default=2, help="processes per worker (or pool)")
+    up.add_argument("--host", default="127.0.0.1", help="interface for API and dispatcher")
+    up.add_argument("--port", type=int, default=8000, help="API port")
+    up.add_argument("--dispatcher-port", type=int, default=5555)
+
+    api = sub.add_parser("api", help="run the REST API")
+    api.add_argument("--host", default="127.0.0.1")
+    api.add_argument("--port", type=int, default=8000)
+
+    disp = sub.add_parser("dispatcher", help="run the task dispatcher")
+    disp.add_argument("-m", "--mode", choices=("local", "pull", "push"), required=True)
+    disp.add_argument("-p", "--port", type=int, default=5555, help="socket port (pull/push)")
+    disp.add_argument("-w", "--workers", type=int, default=2, help="pool processes (local)")
+    disp.add_argument("--host", default="127.0.0.1", help="interface to bind (pull/push)")
+    disp.add_argument("--name", default=None, help="consumer name (default host:mode:port)")
+
+    worker = sub.add_parser("worker", help="run a pull or push worker")
+    worker.add_argument("mode", choices=("pull", "push"))
+    worker.add_argument("processes", type=int)
+    worker.add_argument("url", help="dispatcher address, e.g. tcp://127.0.0.1:5555")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``faas`` console script."""
+    args = _parser().parse_args(argv)
+    level = (args.log_level or get_settings().log_level).upper()
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    command = {"up": _up, "api": _api, "dispatcher": _dispatcher, "worker": _worker}
+    sys.exit(command[args.command](args))
+
+
+def _up(args: argparse.Namespace) -> int:
+    from faas.stack import Stack
+
+    settings = get_settings()
+    stack = Stack(args.mode, args.workers, args.procs, host=args.host, api_port=args.port,
+                  dispatcher_port=args.dispatcher_port, redis_url=settings.redis_url,
+                  log_level=logging.getLevelName(logging.getLogger().level))
+    stopping: list[int] = []  # a plain flag: handlers must not take locks (Event.set does)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda signum, _: stopping.append(signum))
+    code = 0
+    try:
+        stack.start()
+        sys.stdout.write(f"faas is up: {stack.url} (mode {args.mode}, redis {stack.redis_url})\n")
+        sys.stdout.flush()
+        while not stopping:
+            time.sleep(0.2)
+            exited = [(n, c.returncode) for n, c in stack.children() if c.poll() is not None]
+            if exited:
+                log.error("%s exited with code %s; stopping", *exited[0])
+                code = 1
+                break
+    finally:
+        stack.stop()
+    return code
+
+
+def _api(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from faas.api.app import create_app
+
+    uvicorn.run(create_app(), host=args.host, port=args.port, loop="uvloop", http="httptools",
+                access_log=False, log_level=logging.getLogger().level)
+    return 0
+
+
+def _dispatcher(args: argparse.Namespace) -> int:
+    import redis.asyncio as aioredis
+    import uvloop
+
+    from faas.dispatcher.base import default_name
+    from faas.store import Store
+
+    settings = get_settings()
+    name = args.name or default_name(args.mode, args.port)
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        redis = aioredis.from_url(settings.redis, socket_connect_timeout=2)
+        store = Store(redis)
+        if args.mode == "local":
+            from faas.dispatcher.local import LocalDispatcher
+
+            dispatcher = LocalDispatcher(store, settings, name, args.workers)
+        else:
+            from faas.dispatcher.remote import make_remote_dispatcher
+
+            dispatcher = make_remote_dispatcher(args.mode, store, settings, name,
+                                                f"tcp://{args.host}:{args.port}")
+        try:
+            await dispatcher.run(stop)
+        finally:
+            await redis.aclose()
+
+    uvloop.run(run())
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from faas.worker.run import run_worker
+
+    return run_worker(args.mode, args.processes, args.url, get_settings())

@@ -1,0 +1,147 @@
+"""A whole platform as child processes: Redis (embedded unless given), API, dispatcher and
+workers. ``faas up`` runs one in the foreground; tests and experiments start their own."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import time
+
+import httpx
+
+from faas.exceptions import FaasError
+from faas.process import die_with_parent, stop_process
+from faas.redis_server import EmbeddedRedis, free_port
+
+log = logging.getLogger(__name__)
+
+MODES = ("local", "pull", "push")
+
+
+class Stack:
+    """Start, watch and stop the platform's processes (by PID, children before Redis)."""
+
+    def __init__(self, mode: str = "local", workers: int = 1, procs: int = 2, *,
+                 host: str = "127.0.0.1", api_port: int | None = None,
+                 dispatcher_port: int | None = None, redis_url: str | None = None,
+                 env: dict[str, str] | None = None, log_level: str = "WARNING") -> None:
+        if mode not in MODES:
+            raise FaasError(f"unknown mode {mode!r}: choose one of {', '.join(MODES)}")
+        self.mode, self.workers, self.procs, self.host = mode, workers, procs, host
+        self.api_port = api_port or free_port()
+        self.dispatcher_port = dispatcher_port or free_port()
+        self.redis = None if redis_url else EmbeddedRedis()
+        self.redis_url = redis_url
+        self.extra_env = env or {}
+        self.log_level = log_level
+        self.api: subprocess.Popen | None = None
+        self.dispatcher: subprocess.Popen | None = None
+        self.worker_procs: list[subprocess.Popen] = []
+
+    @property
+    def url(self) -> str:
+        """The API's base URL."""
+        return f"http://{self.host}:{self.api_port}"
+
+    @property
+    def dispatcher_url(self) -> str:
+        """Where workers connect."""
+        return f"tcp://{self.host}:{self.dispatcher_port}"
+
+    @property
+    def expected_processes(self) -> int:
+        """Processes /health reports once everything is up."""
+        return self.procs if self.mode == "local" else self.workers * self.procs
+
+    def env(self) -> dict[str, str]:
+        """The environment every child gets."""
+        return {**os.environ, "FAAS_REDIS_URL": self.redis_url or "",
+                "FAAS_LOG_LEVEL": self.log_level, **self.extra_env}
+
+    def spawn(self, *args: str) -> subprocess.Popen:
+        """Run ``faas ARGS...`` as a child that dies with us."""
+        return subprocess.Popen([sys.executable, "-m", "faas", *args], env=self.env(),
+                                preexec_fn=die_with_parent)
+
+    def start_api(self) -> subprocess.Popen:
+        """Start (or restart) the API."""
+        self.api = self.spawn("api", "--host", self.host, "--port", str(self.api_port))
+        return self.api
+
+    def start_dispatcher(self) -> subprocess.Popen:
+        """Start (or restart) the dispatcher."""
+        self.dispatcher = self.spawn("dispatcher", "-m", self.mode, "-p",
+                                     str(self.dispatcher_port), "-w", str(self.procs),
+                                     "--host", self.host)
+        return self.dispatcher
+
+    def start_worker(self, procs: int | None = None) -> subprocess.Popen:
+        """Start one more worker of ``procs`` processes (pull/push modes)."""
+        worker = self.spawn("worker", self.mode, str(procs or self.procs), self.dispatcher_url)
+        self.worker_procs.append(worker)
+        return worker
+
+    def start(self, timeout_s: float = 60.0) -> Stack:
+        """Start everything and wait until /health shows all processes."""
+        try:
+            if self.redis:
+                self.redis.start()
+                self.redis_url = self.redis.url
+            self.start_api()
+            self.start_dispatcher()
+            if self.mode != "local":
+                for _ in range(self.workers):
+                    self.start_worker()
+            self.wait_ready(timeout_s)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def health(self) -> dict | None:
+        """The API's /health answer, or None while it does not answer 200."""
+        try:
+            reply = httpx.get(f"{self.url}/health", timeout=2)
+        except httpx.HTTPError:
+            return None
+        return reply.json() if reply.status_code == 200 else None
+
+    def wait_ready(self, timeout_s: float = 60.0, processes: int | None = None) -> dict:
+        """Wait until the dispatcher reports ``processes`` (default: all) processes."""
+        want = self.expected_processes if processes is None else processes
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self._check_children()
+            health = self.health()
+            if health and health["dispatcher"] and health["dispatcher"]["processes"] >= want:
+                return health
+            time.sleep(0.05)
+        raise FaasError(f"stack not ready within {timeout_s}s (last health: {self.health()})")
+
+    def _check_children(self) -> None:
+        for name, child in self.children():
+            if child.poll() is not None:
+                raise FaasError(f"{name} exited with code {child.returncode}")
+
+    def children(self) -> list[tuple[str, subprocess.Popen]]:
+        """The running components, by name."""
+        named = [("api", self.api), ("dispatcher", self.dispatcher)]
+        named += [(f"worker {i}", w) for i, w in enumerate(self.worker_procs)]
+        return [(name, child) for name, child in named if child is not None]
+
+    def stop(self) -> None:
+        """Stop workers, dispatcher, API, then Redis; each by PID, SIGKILL after a grace."""
+        for _, child in reversed(self.children()):
+            stop_process(child)
+        self.worker_procs.clear()
+        self.api = self.dispatcher = None
+        if self.redis:
+            self.redis.stop()
+
+    def __enter__(self) -> Stack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,1 @@
+"""Workers: a process pool that survives dying processes, and the pull/push workers."""

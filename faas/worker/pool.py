@@ -1,0 +1,182 @@
+"""A pool of N processes that can die and be replaced, and that knows which task each holds.
+
+``concurrent.futures.ProcessPoolExecutor`` fails every running task when one process dies
+(``BrokenProcessPool``), blaming innocent neighbours. Here each process has its own pipe and
+runs one job at a time; the parent waits on the pipes and the processes' sentinels, so a
+death is pinned on exactly the job that process held, and the process is replaced.
+
+The pool never blocks its owner: ``fds()`` lists what to wait on (a zmq Poller or an asyncio
+loop can watch them) and ``collect()`` returns what finished, died or timed out.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import signal
+import time
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+
+import msgpack
+
+from faas.executor import error_payload, execute
+from faas.models import TaskStatus
+from faas.process import die_with_parent
+
+log = logging.getLogger(__name__)
+
+@dataclass
+class Job:
+    """One task for a pool process."""
+
+    task_id: str
+    function_id: str
+    fn: bytes
+    args: bytes
+    timeout_s: float = 0.0
+    #: Opaque to the pool; handed back in the result (the queue entry, for the dispatcher).
+    tag: str = ""
+
+
+@dataclass
+class JobResult:
+    """What became of a job. ``lost`` means its process died: retry it elsewhere."""
+
+    task_id: str
+    status: TaskStatus | None
+    payload: bytes = b""
+    started: float = 0.0
+    finished: float = 0.0
+    lost: bool = False
+    tag: str = ""
+
+
+@dataclass
+class _Slot:
+    process: mp.process.BaseProcess
+    conn: Connection
+    job: Job | None = None
+    deadline: float = field(default=float("inf"))
+
+
+def _child_main(conn: Connection) -> None:
+    """A pool process: run jobs from the pipe until it closes."""
+    die_with_parent(signal.SIGKILL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
+    while True:
+        try:
+            task_id, function_id, fn, args = msgpack.unpackb(conn.recv_bytes())
+        except (EOFError, OSError):
+            return
+        started = time.time()
+        status, payload = execute(function_id, fn, args)
+        conn.send_bytes(msgpack.packb([task_id, status.value, payload, started, time.time()]))
+
+
+class ProcessPool:
+    """N processes, one job each at a time; dead or timed-out processes are replaced."""
+
+    def __init__(self, processes: int) -> None:
+        self._ctx = mp.get_context("forkserver")
+        self._ctx.set_forkserver_preload(["faas.executor", "msgpack"])
+        self._slots = [self._spawn() for _ in range(processes)]
+        #: Bumped whenever a process is replaced, so watchers re-read ``fds()``.
+        self.generation = 0
+
+    def _spawn(self) -> _Slot:
+        parent, child = self._ctx.Pipe()
+        process = self._ctx.Process(target=_child_main, args=(child,), daemon=True)
+        process.start()
+        child.close()
+        return _Slot(process, parent)
+
+    @property
+    def size(self) -> int:
+        """Number of processes."""
+        return len(self._slots)
+
+    @property
+    def free(self) -> int:
+        """Processes without a job."""
+        return sum(1 for s in self._slots if s.job is None)
+
+    def pids(self) -> list[int]:
+        """PIDs of the pool's processes."""
+        return [s.process.pid for s in self._slots]
+
+    def submit(self, job: Job) -> None:
+        """Hand ``job`` to a free process (the caller checks ``free`` first)."""
+        slot = next(s for s in self._slots if s.job is None)
+        slot.job = job
+        slot.deadline = time.monotonic() + job.timeout_s if job.timeout_s > 0 else float("inf")
+        slot.conn.send_bytes(msgpack.packb([job.task_id, job.function_id, job.fn, job.args]))
+
+    def fds(self) -> list[int]:
+        """File descriptors that become readable when ``collect`` has something."""
+        return [s.conn.fileno() for s in self._slots] + [s.process.sentinel for s in self._slots]
+
+    def next_deadline(self) -> float | None:
+        """Monotonic time of the earliest job timeout, if any job has one."""
+        deadline = min((s.deadline for s in self._slots), default=float("inf"))
+        return None if deadline == float("inf") else deadline
+
+    def collect(self, timeout: float = 0.0) -> list[JobResult]:
+        """Results of jobs that finished, died with their process, or ran out of time."""
+        waitables = [s.conn for s in self._slots if s.job] + [s.process.sentinel
+                                                               for s in self._slots]
+        ready = set(wait(waitables, timeout))
+        results = []
+        for i, slot in enumerate(self._slots):
+            if slot.job and slot.conn in ready and (result := self._receive(slot)):
+                results.append(result)
+            elif slot.process.sentinel in ready or slot.conn in ready:
+                results.extend(self._replace(i, lost=True))
+            elif slot.job and time.monotonic() > slot.deadline:
+                results.extend(self._replace(i, lost=False))
+        return results
+
+    def _receive(self, slot: _Slot) -> JobResult | None:
+        """The job's result; None if the pipe closed (the process died: see ``_replace``)."""
+        try:
+            frame = slot.conn.recv_bytes()
+        except (EOFError, OSError):
+            return None
+        task_id, status, payload, started, finished = msgpack.unpackb(frame)
+        tag = slot.job.tag
+        slot.job, slot.deadline = None, float("inf")
+        return JobResult(task_id, TaskStatus(status), payload, started, finished, tag=tag)
+
+    def _replace(self, index: int, lost: bool) -> list[JobResult]:
+        """Kill (if needed) and replace a process; report the job it held."""
+        slot = self._slots[index]
+        if slot.process.is_alive():
+            slot.process.kill()
+        slot.process.join(5)
+        slot.conn.close()
+        self._slots[index] = self._spawn()
+        self.generation += 1
+        if slot.job is None:
+            log.warning("pool process %s exited while idle; replaced", slot.process.pid)
+            return []
+        job, now = slot.job, time.time()
+        if lost:
+            log.warning("pool process %s died running task %s (exit code %s); replaced",
+                        slot.process.pid, job.task_id, slot.process.exitcode)
+            return [JobResult(job.task_id, None, finished=now, lost=True, tag=job.tag)]
+        log.warning("task %s ran past its %.3gs timeout; process %s killed and replaced",
+                    job.task_id, job.timeout_s, slot.process.pid)
+        error = TimeoutError(f"task {job.task_id} exceeded its timeout of {job.timeout_s:g} s")
+        payload = error_payload(error)
+        return [JobResult(job.task_id, TaskStatus.FAILED, payload, finished=now, tag=job.tag)]
+
+    def close(self) -> None:
+        """Stop every process (kill any still running after a short grace)."""
+        for slot in self._slots:
+            slot.conn.close()
+        deadline = time.monotonic() + 1.0
+        for slot in self._slots:
+            slot.process.join(max(0.0, deadline - time.monotonic()))
+            if slot.process.is_alive():
+                slot.process.kill()
+                slot.process.join(1)

@@ -1,0 +1,87 @@
+"""Local mode scenarios that start and stop their own processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import psutil
+import pytest
+
+from faas.stack import Stack
+from tests import functions
+from tests.helpers import Client, wait_until
+from tests.integration.conftest import descendants
+
+pytestmark = pytest.mark.integration
+
+
+def test_task_submitted_before_the_dispatcher_starts_completes_after() -> None:
+    stack = Stack("local", procs=2)
+    try:
+        stack.redis.start()
+        stack.redis_url = stack.redis.url
+        stack.start_api()
+        wait_until(stack.health, message="API up")
+        client = Client(stack.url)
+        task_id = client.submit(client.register(functions.add), 20, b=22)
+        assert client.http.get(f"/status/{task_id}").json()["status"] == "QUEUED"
+        assert stack.health()["dispatcher"] is None
+        stack.start_dispatcher()
+        assert client.value(task_id) == ("COMPLETED", 42)
+    finally:
+        stack.stop()
+
+
+def test_dying_pool_process_ends_failed_after_attempts_and_pool_keeps_serving() -> None:
+    with Stack("local", procs=2, env={"FAAS_MAX_ATTEMPTS": "2"}) as stack:
+        client = Client(stack.url)
+        task_id = client.submit(client.register(functions.exit_process), 3)
+        status, exc = client.value(task_id)
+        assert status == "FAILED" and isinstance(exc, RuntimeError)
+        assert "worker lost" in str(exc) and "2 times" in str(exc)
+        assert client.value(client.submit(client.register(functions.add), 1, b=1)) == (
+            "COMPLETED", 2)
+
+
+def test_timeout_kills_the_task_and_fails_it() -> None:
+    with Stack("local", procs=1) as stack:
+        client = Client(stack.url)
+        reply = client.http.post("/execute_function", json={
+            "function_id": client.register(functions.sleep_for),
+            "payload": functions.args_of(30), "timeout": 0.5})
+        status, exc = client.value(reply.json()["task_id"], timeout=10)
+        assert status == "FAILED" and isinstance(exc, TimeoutError)
+        assert "timeout of 0.5 s" in str(exc)
+        assert client.value(client.submit(client.register(functions.no_args))) == (
+            "COMPLETED", "hello")
+
+
+def test_faas_up_serves_and_sigterm_leaves_no_process_behind(tmp_path) -> None:  # noqa: ANN001
+    from faas.redis_server import free_port
+
+    port = free_port()
+    before = descendants()
+    up = subprocess.Popen([sys.executable, "-m", "faas", "up", "--mode", "local", "--procs",
+                           "2", "--port", str(port), "--dispatcher-port", str(free_port())],
+                          stdout=subprocess.PIPE, text=True,
+                          env={**os.environ, "FAAS_REDIS_URL": ""})
+    try:
+        line = up.stdout.readline()
+        assert line.startswith(f"faas is up: http://127.0.0.1:{port}")
+        client = Client(f"http://127.0.0.1:{port}")
+        assert client.value(client.submit(client.register(functions.add), 2, b=2)) == (
+            "COMPLETED", 4)
+        started = psutil.Process(up.pid).children(recursive=True)
+        assert len(started) >= 5  # redis, api, dispatcher, forkserver, pool processes
+        up.send_signal(signal.SIGTERM)
+        assert up.wait(20) == 0
+        gone, alive = psutil.wait_procs(started, timeout=10)
+        assert alive == []
+        assert descendants() == before
+    finally:
+        if up.poll() is None:
+            up.kill()
+            up.wait()
