@@ -95,6 +95,7 @@ def _dispatcher(args: argparse.Namespace) -> int:
     import redis.asyncio as aioredis
     import uvloop
 
+    from faas.dispatcher import create_dispatcher
     from faas.dispatcher.base import default_name
     from faas.store import Store
 
@@ -108,15 +109,9 @@ def _dispatcher(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, stop.set)
         redis = aioredis.from_url(settings.redis, socket_connect_timeout=2)
         store = Store(redis)
-        if args.mode == "local":
-            from faas.dispatcher.local import LocalDispatcher
-
-            dispatcher = LocalDispatcher(store, settings, name, args.workers)
-        else:
-            from faas.dispatcher.remote import make_remote_dispatcher
-
-            dispatcher = make_remote_dispatcher(args.mode, store, settings, name,
-                                                f"tcp://{args.host}:{args.port}")
+        dispatcher = create_dispatcher(args.mode, store, settings, name,
+                                       processes=args.workers,
+                                       url=f"tcp://{args.host}:{args.port}")
         try:
             await dispatcher.run(stop)
         finally:

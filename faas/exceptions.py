@@ -33,3 +33,7 @@ class TaskNotFoundError(FaasError):
 
 class ProtocolError(FaasError):
     """A frame on a dispatcher/worker socket is malformed or of an unknown kind."""
+
+
+class ProtocolVersionError(ProtocolError):
+    """A peer speaks another version of the protocol."""

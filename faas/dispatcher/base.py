@@ -25,7 +25,7 @@ import logging
 import socket
 import time
 from abc import ABC, abstractmethod
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import ClassVar, TypeVar
 
@@ -61,6 +61,8 @@ class Dispatcher(ABC):
         self.name = name
         self.backlog: deque[Task] = deque()
         self.inflight: dict[str, tuple[Task, str]] = {}
+        #: In-flight tasks per worker.
+        self.load: Counter[str] = Counter()
         self.functions: dict[str, bytes | None] = {}
         self._room = asyncio.Event()
 
@@ -79,16 +81,17 @@ class Dispatcher(ABC):
         """Tasks that can be handed out right now."""
 
     @abstractmethod
-    def send(self, tasks: Sequence[Task]) -> list[tuple[Task, str]]:
-        """Hand each task (at most ``free_slots()``) to a process; answer (task, worker)."""
+    async def send(self, tasks: Sequence[Task]) -> list[tuple[Task, str]]:
+        """Hand tasks (at most ``free_slots()``) to processes; answer (task, worker) for each
+        one handed out. Tasks not handed out go back to the front of the backlog."""
 
     @abstractmethod
     def state(self) -> DispatcherState:
         """What /health shows about this dispatcher."""
 
     def capacity(self) -> int:
-        """Tasks to hold at most (running + waiting in the backlog)."""
-        return self.state().processes + self.settings.prefetch
+        """Tasks to claim at most: one running and one ready per process, plus prefetch."""
+        return 2 * self.state().processes + self.settings.prefetch
 
     async def expire(self) -> None:  # noqa: B027 - optional hook
         """Declare silent workers lost (modes with remote workers)."""
@@ -175,16 +178,23 @@ class Dispatcher(ABC):
         tasks = [self.backlog.popleft() for _ in range(n)]
         for task in tasks:
             task.attempts += 1
-        assigned = self.send(tasks)
+        assigned = await self.send(tasks)
+        handed = {task.task_id for task, _ in assigned}
+        unsent = [task for task in tasks if task.task_id not in handed]
+        for task in unsent:
+            task.attempts -= 1
+        self.backlog.extendleft(reversed(unsent))
         for task, worker in assigned:
             self.inflight[task.task_id] = (task, worker)
-        await self._retrying(lambda: self.store.mark_running(assigned))
+            self.load[worker] += 1
+        if assigned:
+            await self._retrying(lambda: self.store.mark_running(assigned))
 
     async def record(self, worker: str, results: Sequence[JobResult]) -> None:
         """Store outcomes reported by ``worker``; retry or fail lost tasks; dispatch more."""
         outcomes, lost = [], []
         for r in results:
-            task, _ = self.inflight.pop(r.task_id, (None, None))
+            task = self.take(r.task_id)
             if r.lost:
                 if task is not None:
                     lost.append((task, worker))
@@ -214,8 +224,16 @@ class Dispatcher(ABC):
         """Every task ``worker`` held is lost."""
         lost = [(t, w) for t, w in self.inflight.values() if w == worker]
         for task, _ in lost:
-            del self.inflight[task.task_id]
+            self.take(task.task_id)
+        del self.load[worker]
         await self.retry_lost(lost)
+
+    def take(self, task_id: str) -> Task | None:
+        """Remove a task from the in-flight set (None if it is not there)."""
+        task, worker = self.inflight.pop(task_id, (None, None))
+        if task is not None:
+            self.load[worker] -= 1
+        return task
 
     async def _finish(self, outcomes: Sequence[Outcome]) -> None:
         if outcomes:

@@ -63,7 +63,7 @@ class LocalDispatcher(Dispatcher):
     def free_slots(self) -> int:
         return self.pool.free if self.pool else 0
 
-    def send(self, tasks: Sequence[Task]) -> list[tuple[Task, str]]:
+    async def send(self, tasks: Sequence[Task]) -> list[tuple[Task, str]]:
         for task in tasks:
             self.pool.submit(Job(task.task_id, task.function_id,
                                  self.functions[task.function_id], task.args,

@@ -1,0 +1,199 @@
+"""The dispatcher/worker wire protocol: one msgpack frame per message, never pickle.
+
+A frame is the msgpack array ``[VERSION, type, field, ...]``; payload bytes (functions,
+arguments, results) ride inside as msgpack ``bin``, as they are. Messages::
+
+    worker → dispatcher                       dispatcher → worker
+    REGISTER(worker_id, processes)            WELCOME(heartbeat_s) | REJECT(reason)
+    REQUEST(want, wait, held, results)  pull  TASKS(tasks)           reply (pull) / push
+    RESULTS(results)                    push  RECONNECT              unknown worker: register
+    HEARTBEAT(held)                     push  HEARTBEAT              push: dispatcher alive
+                                              SHUTDOWN
+
+``TaskMsg(task_id, entry_id, attempt, function_id, fn, args, timeout_s)``: ``fn`` is empty
+when the worker was already sent that function. ``ResultMsg(task_id, entry_id, attempt,
+status, payload, started, finished)``: ``status`` is COMPLETED, FAILED or LOST (its process
+died). A frame that does not decode is a :class:`ProtocolError`: log it, drop it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import astuple, dataclass, field
+from enum import IntEnum
+from typing import Any, ClassVar
+
+import msgpack
+
+from faas.exceptions import ProtocolError, ProtocolVersionError
+
+#: Bumped on any incompatible change; a dispatcher rejects workers of another version.
+VERSION = 1
+
+
+class MessageType(IntEnum):
+    """Kinds of message; the integer goes on the wire."""
+
+    REGISTER = 1
+    WELCOME = 2
+    REJECT = 3
+    REQUEST = 4
+    TASKS = 5
+    RESULTS = 6
+    HEARTBEAT = 7
+    RECONNECT = 8
+    SHUTDOWN = 9
+
+
+@dataclass
+class TaskMsg:
+    """One task for a worker."""
+
+    task_id: str
+    entry_id: str
+    attempt: int
+    function_id: str
+    fn: bytes
+    args: bytes
+    timeout_s: float = 0.0
+
+
+@dataclass
+class ResultMsg:
+    """One task's outcome, from a worker."""
+
+    task_id: str
+    entry_id: str
+    attempt: int
+    status: str  # COMPLETED | FAILED | LOST
+    payload: bytes = b""
+    started: float = 0.0
+    finished: float = 0.0
+
+
+_WIRE_TYPES: dict[str, type | tuple[type, ...]] = {
+    "str": str, "int": int, "float": (int, float), "bool": bool, "bytes": bytes, "list": list,
+}
+
+
+def _typed(cls: type, values: list[Any]) -> dict[str, Any]:
+    """Field values of ``cls`` by name, checked against its annotations."""
+    names = list(cls.__dataclass_fields__)
+    if not isinstance(values, list | tuple) or len(values) != len(names):
+        raise ProtocolError(f"{cls.__name__} takes {len(names)} fields")
+    for name, value in zip(names, values, strict=True):
+        expected = _WIRE_TYPES[cls.__annotations__[name].split("[")[0]]
+        if not isinstance(value, expected):
+            raise ProtocolError(f"{cls.__name__}.{name} must be {cls.__annotations__[name]}, "
+                                f"got {type(value).__name__}")
+    return dict(zip(names, values, strict=True))
+
+
+class Message:
+    """Base of every message: ``encode()`` to one frame, ``decode(frame)`` back."""
+
+    type: ClassVar[MessageType]
+    _nested: ClassVar[dict[str, type]] = {}
+
+    def encode(self) -> bytes:
+        """This message as one msgpack frame."""
+        fields = [[astuple(x) for x in v] if k in self._nested else v
+                  for k, v in vars(self).items()]
+        return msgpack.packb([VERSION, int(self.type), *fields])
+
+    @classmethod
+    def _build(cls, fields: list[Any]) -> Message:
+        kwargs = _typed(cls, fields)
+        for name, item_type in cls._nested.items():
+            kwargs[name] = [item_type(**_typed(item_type, item)) for item in kwargs[name]]
+        return cls(**kwargs)
+
+
+@dataclass
+class Register(Message):
+    type = MessageType.REGISTER
+    worker_id: str
+    processes: int
+
+
+@dataclass
+class Welcome(Message):
+    type = MessageType.WELCOME
+    heartbeat_s: float
+
+
+@dataclass
+class Reject(Message):
+    type = MessageType.REJECT
+    reason: str
+
+
+@dataclass
+class Request(Message):
+    """Pull: finished results, and a request for up to ``want`` tasks. ``wait``: the worker
+    is idle, so the dispatcher may hold the reply until work arrives. ``held``: ids of tasks
+    the worker still runs (so a lost reply cannot lose tasks); doubles as a heartbeat."""
+
+    type = MessageType.REQUEST
+    _nested = {"results": ResultMsg}
+    want: int
+    wait: bool
+    held: list[str] = field(default_factory=list)
+    results: list[ResultMsg] = field(default_factory=list)
+
+
+@dataclass
+class Tasks(Message):
+    type = MessageType.TASKS
+    _nested = {"tasks": TaskMsg}
+    tasks: list[TaskMsg] = field(default_factory=list)
+
+
+@dataclass
+class Results(Message):
+    type = MessageType.RESULTS
+    _nested = {"results": ResultMsg}
+    results: list[ResultMsg] = field(default_factory=list)
+
+
+@dataclass
+class Heartbeat(Message):
+    type = MessageType.HEARTBEAT
+    held: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Reconnect(Message):
+    type = MessageType.RECONNECT
+
+
+@dataclass
+class Shutdown(Message):
+    type = MessageType.SHUTDOWN
+
+
+_CLASSES: dict[int, type[Message]] = {
+    int(c.type): c for c in (Register, Welcome, Reject, Request, Tasks, Results, Heartbeat,
+                             Reconnect, Shutdown)
+}
+
+
+def decode(frame: bytes) -> Message:
+    """Parse one frame; :class:`ProtocolError` if it is malformed, foreign or unknown."""
+    try:
+        value = msgpack.unpackb(frame)
+    except Exception as e:
+        raise ProtocolError(f"frame is not msgpack: {e}") from e
+    if not isinstance(value, list) or len(value) < 2:
+        raise ProtocolError("frame is not a [version, type, ...] array")
+    version, kind, *fields = value
+    if version != VERSION:
+        raise ProtocolVersionError(f"protocol version {version!r}, this side speaks {VERSION}")
+    cls = _CLASSES.get(kind) if isinstance(kind, int) else None
+    if cls is None:
+        raise ProtocolError(f"unknown message type {kind!r}")
+    try:
+        return cls._build(fields)
+    except ProtocolError:
+        raise
+    except Exception as e:
+        raise ProtocolError(f"malformed {cls.__name__}: {e}") from e

@@ -1,0 +1,152 @@
+"""What pull and push workers share: a pool, the tasks held, signals, and the main loop."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import time
+import uuid
+from abc import ABC, abstractmethod
+from collections import deque
+
+import zmq
+
+from faas.config import Settings
+from faas.protocol import ResultMsg, TaskMsg
+from faas.worker.pool import Job, JobResult, ProcessPool
+
+log = logging.getLogger(__name__)
+
+#: Exit codes of a worker.
+EXIT_OK, EXIT_REJECTED = 0, 2
+
+
+def new_worker_id() -> str:
+    """A worker id unique across hosts and restarts."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+class Worker(ABC):
+    """Runs the tasks a dispatcher hands it in a pool of ``processes`` processes."""
+
+    def __init__(self, processes: int, url: str, settings: Settings) -> None:
+        self.url = url
+        self.settings = settings
+        self.worker_id = new_worker_id()
+        self.pool = ProcessPool(processes)  # before the zmq context: forks stay clean
+        self.context = zmq.Context()
+        self.queue: deque[TaskMsg] = deque()
+        self.held: dict[str, TaskMsg] = {}
+        self.code: dict[str, bytes] = {}
+        self.poller = zmq.Poller()
+        self._watched: list[int] = []
+        self._generation = -1
+        self.stopping = False
+
+    @property
+    def processes(self) -> int:
+        """Processes in the pool."""
+        return self.pool.size
+
+    def run(self) -> int:
+        """Serve until SIGINT/SIGTERM (exit 0) or a rejected registration (exit 2)."""
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._stop)
+        log.info("worker %s: %d processes, dispatcher %s", self.worker_id, self.processes,
+                 self.url)
+        try:
+            return self.serve()
+        finally:
+            self.close()
+
+    def _stop(self, *_: object) -> None:
+        self.stopping = True
+
+    @abstractmethod
+    def serve(self) -> int:
+        """The mode's loop; returns the exit code."""
+
+    def accept(self, tasks: list[TaskMsg]) -> None:
+        """Take tasks from the dispatcher and start what the pool has room for."""
+        for task in tasks:
+            if task.fn:
+                self.code[task.function_id] = task.fn
+            self.held[task.task_id] = task
+            self.queue.append(task)
+        self.fill()
+
+    def fill(self) -> None:
+        """Start queued tasks on free processes."""
+        while self.queue and self.pool.free:
+            t = self.queue.popleft()
+            self.pool.submit(Job(t.task_id, t.function_id, self.code[t.function_id], t.args,
+                                 t.timeout_s, tag=t.entry_id))
+
+    def want(self) -> int:
+        """Tasks we could start now."""
+        return max(0, self.pool.free - len(self.queue))
+
+    def watch(self, sock: zmq.Socket) -> None:
+        """Poll ``sock`` and the pool's pipes (re-read after a process was replaced)."""
+        if self._generation == self.pool.generation and sock in dict(self.poller.sockets):
+            return
+        for fd in self._watched:
+            self.poller.unregister(fd)
+        self._watched = self.pool.fds()
+        for fd in self._watched:
+            self.poller.register(fd, zmq.POLLIN)
+        self.poller.register(sock, zmq.POLLIN)
+        self._generation = self.pool.generation
+
+    def poll(self, sock: zmq.Socket, timeout_s: float) -> tuple[bool, list[ResultMsg]]:
+        """Wait up to ``timeout_s`` for a message or finished tasks; answer
+        (message waiting, finished results)."""
+        self.watch(sock)
+        ready = dict(self.poller.poll(max(0, int(timeout_s * 1000))))
+        results = self.finished(self.pool.collect(0)) if len(ready) > (sock in ready) else []
+        if not results and self.pool.next_deadline() is not None:
+            results = self.finished(self.pool.collect(0))  # timeouts are due without I/O
+        self.fill()
+        return sock in ready, results
+
+    def finished(self, results: list[JobResult]) -> list[ResultMsg]:
+        """Wire results of finished, lost or timed-out jobs."""
+        out = []
+        for r in results:
+            task = self.held.pop(r.task_id, None)
+            attempt = task.attempt if task else 0
+            status = "LOST" if r.lost else r.status.value
+            out.append(ResultMsg(r.task_id, r.tag, attempt, status, r.payload, r.started,
+                                 r.finished))
+        return out
+
+    def close(self) -> None:
+        """Stop the pool and the socket context."""
+        self.pool.close()
+        self.context.destroy(linger=0)
+        log.info("worker %s stopped", self.worker_id)
+
+
+class Backoff:
+    """Bounded exponential back-off for an idle loop: never a busy loop."""
+
+    def __init__(self, first_s: float = 0.001, max_s: float = 0.05) -> None:
+        self.first_s, self.max_s = first_s, max_s
+        self.delay_s = 0.0
+        self.until = 0.0
+
+    def wait(self) -> None:
+        """Back off (longer than last time)."""
+        self.delay_s = min(self.max_s, self.delay_s * 2 or self.first_s)
+        self.until = time.monotonic() + self.delay_s
+
+    def reset(self) -> None:
+        """Work arrived: no more waiting."""
+        self.delay_s, self.until = 0.0, 0.0
+
+    @property
+    def ready(self) -> bool:
+        """True once the back-off has passed."""
+        return time.monotonic() >= self.until

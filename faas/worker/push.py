@@ -1,0 +1,81 @@
+"""Push worker: a DEALER that receives tasks unprompted and streams results back.
+
+It registers (and registers again whenever the dispatcher asks, or has been silent for
+FAAS_HEARTBEAT_TIMEOUT_S), heart-beats every FAAS_HEARTBEAT_S with the ids it holds, and
+sends each batch of finished results as soon as the pool reports it. ZeroMQ reconnects the
+DEALER by itself, so a dispatcher restarted on the same address gets it back.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import zmq
+
+from faas.exceptions import ProtocolError
+from faas.protocol import (
+    Heartbeat,
+    Reconnect,
+    Register,
+    Reject,
+    Results,
+    Shutdown,
+    Tasks,
+    Welcome,
+    decode,
+)
+from faas.worker.base import EXIT_OK, EXIT_REJECTED, Worker
+
+log = logging.getLogger(__name__)
+
+
+class PushWorker(Worker):
+    """Serves a push dispatcher."""
+
+    def serve(self) -> int:
+        sock = self.context.socket(zmq.DEALER)
+        sock.setsockopt(zmq.IDENTITY, self.worker_id.encode())
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.connect(self.url)
+        heartbeat_s, timeout_s = self.settings.heartbeat_s, self.settings.heartbeat_timeout_s
+        sock.send(Register(self.worker_id, self.processes).encode())
+        last_heard = last_sent = time.monotonic()
+        while not self.stopping:
+            readable, results = self.poll(sock, min(heartbeat_s / 2, 0.2))
+            if results:
+                sock.send(Results(results).encode())
+            while readable and not self.stopping:
+                code = self._handle(sock, sock.recv())
+                if code is not None:
+                    return code
+                last_heard = time.monotonic()
+                readable = bool(sock.poll(0))
+            now = time.monotonic()
+            if now - last_heard > timeout_s:
+                log.warning("dispatcher silent for %.1fs; registering again", now - last_heard)
+                sock.send(Register(self.worker_id, self.processes).encode())
+                last_heard = now
+            if now - last_sent >= heartbeat_s:
+                sock.send(Heartbeat(list(self.held)).encode())
+                last_sent = now
+        return EXIT_OK
+
+    def _handle(self, sock: zmq.Socket, frame: bytes) -> int | None:
+        try:
+            message = decode(frame)
+        except ProtocolError as e:
+            log.warning("dropped a malformed frame from the dispatcher: %s", e)
+            return None
+        if isinstance(message, Tasks):
+            self.accept(message.tasks)
+        elif isinstance(message, Reconnect):
+            sock.send(Register(self.worker_id, self.processes).encode())
+        elif isinstance(message, Welcome):
+            log.info("registered with %s", self.url)
+        elif isinstance(message, Reject):
+            log.error("dispatcher rejected this worker: %s", message.reason)
+            return EXIT_REJECTED
+        elif isinstance(message, Shutdown):
+            return EXIT_OK
+        return None

@@ -1,0 +1,18 @@
+"""Start a pull or push worker (the ``faas worker`` command)."""
+
+from __future__ import annotations
+
+from faas.config import Settings
+
+
+def run_worker(mode: str, processes: int, url: str, settings: Settings) -> int:
+    """Run a worker of ``mode`` until it is stopped; answer its exit code."""
+    if processes < 1:
+        raise SystemExit(f"faas worker: processes must be at least 1, got {processes}")
+    if mode == "pull":
+        from faas.worker.pull import PullWorker as WorkerClass
+    elif mode == "push":
+        from faas.worker.push import PushWorker as WorkerClass
+    else:
+        raise SystemExit(f"faas worker: unknown mode {mode!r}: choose pull or push")
+    return WorkerClass(processes, url, settings).run()
