@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     task_timeout_s: float = 0.0
     #: A claimed queue entry idle this long may be taken over by another dispatcher, in seconds.
     claim_lease_s: float = 10.0
+    #: Workers a pull/push dispatcher accepts at once; 0 means no limit.
+    max_workers: int = 0
     #: Tasks a push worker may hold beyond its processes (prefetch).
     prefetch: int = 0
     #: Log level for every component.

@@ -107,6 +107,10 @@ class RemoteDispatcher(Dispatcher):
             return
         worker_id = identity.decode(errors="replace")
         record = self.workers.get(worker_id)
+        limit = self.settings.max_workers
+        if record is None and limit and len(self.workers) >= limit:
+            await self.reply(identity, Reject(f"this dispatcher takes at most {limit} workers"))
+            return
         if record is None:
             self.workers[worker_id] = WorkerRecord(worker_id, message.processes)
             log.info("worker %s registered with %d processes", worker_id, message.processes)

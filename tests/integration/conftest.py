@@ -10,7 +10,7 @@ import pytest
 from faas.stack import Stack
 from tests.helpers import Client
 
-MODES = ["local"]
+MODES = ["local", "pull", "push"]
 
 
 def descendants() -> set[int]:
