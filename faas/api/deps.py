@@ -11,12 +11,12 @@ from faas.config import Settings
 from faas.store import Store
 
 
-def get_store(request: Request) -> Store:
-    """The store the app opened in its lifespan."""
+async def get_store(request: Request) -> Store:
+    """The store the app opened in its lifespan (async: sync dependencies cost a thread hop)."""
     return request.app.state.store
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     """The settings the app was created with."""
     return request.app.state.settings
 
@@ -33,7 +33,7 @@ def key_matches(given: str, keys: frozenset[str]) -> bool:
     return found
 
 
-def require_api_key(request: Request, settings: SettingsDep) -> None:
+async def require_api_key(request: Request, settings: SettingsDep) -> None:
     """401 unless the request carries ``Authorization: Bearer <key>`` for a configured key."""
     keys = settings.api_key_set
     if not keys:

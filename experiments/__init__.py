@@ -1,0 +1,1 @@
+"""The research harness: load clients, benchmarks, sweeps and fault injection."""

@@ -1,0 +1,107 @@
+"""An asyncio HTTP load client: submit many tasks through the REST API and collect them.
+
+Open loop: ``concurrency`` submitters post every task as fast as the API takes them while as
+many collectors poll results in submission order, so the measured throughput is the
+platform's, not the client's round-trip time times its concurrency. It uses aiohttp, whose
+per-request CPU cost is a fraction of httpx's: on a 2-core machine the client shares the
+CPU with the platform, so a heavy client would measure itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from faas.serialize import serialize
+
+TERMINAL = ("COMPLETED", "FAILED")
+
+
+@dataclass
+class TaskRow:
+    """One task as the client saw it (wall-clock seconds) and the polls it took."""
+
+    task_id: str
+    submitted: float
+    observed: float = 0.0
+    status: str = ""
+    polls: int = 0
+
+
+class LoadClient:
+    """A pooled async client of one faas API; use inside a running event loop."""
+
+    def __init__(self, url: str, concurrency: int = 16) -> None:
+        self.url = url
+        self.concurrency = concurrency
+        self.http = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=2 * concurrency),
+            timeout=aiohttp.ClientTimeout(total=60))
+
+    async def _json(self, method: str, path: str, body: dict | None = None) -> dict[str, Any]:
+        async with self.http.request(method, self.url + path, json=body) as reply:
+            data = await reply.json()
+            if reply.status != 200:
+                raise RuntimeError(f"{method} {path}: {reply.status} {data}")
+            return data
+
+    async def register(self, fn: Callable[..., Any], name: str = "bench") -> str:
+        body = {"name": name, "payload": serialize(fn)}
+        return (await self._json("POST", "/register_function", body))["function_id"]
+
+    async def submit(self, function_id: str, payload: str) -> TaskRow:
+        submitted = time.time()
+        body = {"function_id": function_id, "payload": payload}
+        return TaskRow((await self._json("POST", "/execute_function", body))["task_id"],
+                       submitted)
+
+    async def wait(self, row: TaskRow, poll_s: float = 0.0) -> TaskRow:
+        """Poll until the task ends (``poll_s`` between polls, growing to 20 ms when > 0)."""
+        while True:
+            reply = await self._json("GET", f"/result/{row.task_id}")
+            row.polls += 1
+            if reply["status"] in TERMINAL:
+                row.observed, row.status = time.time(), reply["status"]
+                return row
+            if poll_s:
+                await asyncio.sleep(poll_s)
+                poll_s = min(poll_s * 2, 0.02)
+
+    async def run_many(self, function_id: str, payloads: list[str],
+                       poll_s: float = 0.002) -> list[TaskRow]:
+        """Submit every payload and collect every result; rows in submission order."""
+        submitted: asyncio.Queue[TaskRow | None] = asyncio.Queue()
+        todo = iter(enumerate(payloads))
+        rows: list[TaskRow | None] = [None] * len(payloads)
+
+        async def submitter() -> None:
+            for i, payload in todo:
+                rows[i] = await self.submit(function_id, payload)
+                submitted.put_nowait(rows[i])
+
+        async def collector() -> None:
+            while (row := await submitted.get()) is not None:
+                await self.wait(row, poll_s)
+
+        collectors = [asyncio.create_task(collector()) for _ in range(self.concurrency)]
+        await asyncio.gather(*(submitter() for _ in range(self.concurrency)))
+        for _ in collectors:
+            submitted.put_nowait(None)
+        await asyncio.gather(*collectors)
+        return rows
+
+    async def round_trips(self, function_id: str, payload: str, n: int) -> list[float]:
+        """Latencies of ``n`` sequential tasks (submit, then poll without pause)."""
+        latencies = []
+        for _ in range(n):
+            row = await self.wait(await self.submit(function_id, payload))
+            latencies.append(row.observed - row.submitted)
+        return latencies
+
+    async def close(self) -> None:
+        await self.http.close()
