@@ -9,6 +9,7 @@ Layout (all keys under one prefix)::
                                consumer group "dispatchers"; an entry is acknowledged and
                                deleted only when the task's final result is stored
     faas:dispatcher     string the running dispatcher's state (JSON), with an expiry
+    faas:events         stream what the dispatcher noticed (worker_lost, task_lost), capped
 
 Submitting is one Lua call (check the function exists, write the task, enqueue it), and
 recording an outcome is one Lua call that only writes if the task is not terminal yet: the
@@ -32,6 +33,9 @@ PREFIX = "faas:"
 QUEUE_KEY = PREFIX + "queue"
 GROUP = "dispatchers"
 DISPATCHER_KEY = PREFIX + "dispatcher"
+EVENTS_KEY = PREFIX + "events"
+#: Events kept (approximately) in the events stream.
+EVENTS_KEPT = 10_000
 
 
 def function_key(function_id: str) -> str:
@@ -243,6 +247,16 @@ class Store:
     async def publish_dispatcher(self, state: DispatcherState, ttl_s: float) -> None:
         """Publish the dispatcher's state for ``GET /health``; it expires after ``ttl_s``."""
         await self.redis.set(DISPATCHER_KEY, state.model_dump_json(), px=int(ttl_s * 1000))
+
+    async def add_event(self, kind: str, **fields: str | int | float) -> None:
+        """Append to the capped events stream (worker and task losses, for fault studies)."""
+        entry = {"kind": kind, "time": time.time(), **fields}
+        await self.redis.xadd(EVENTS_KEY, entry, maxlen=EVENTS_KEPT, approximate=True)
+
+    async def events(self) -> list[dict[str, str]]:
+        """Every event kept, oldest first."""
+        return [{_text(k): _text(v) for k, v in fields.items()}
+                for _, fields in await self.redis.xrange(EVENTS_KEY)]
 
     async def clear_dispatcher(self) -> None:
         """Withdraw the dispatcher's state (clean shutdown)."""

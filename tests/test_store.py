@@ -109,3 +109,12 @@ async def test_dispatcher_state_round_trip_and_clear(store: Store) -> None:
 
 def test_keys_share_one_prefix() -> None:
     assert task_key("x") == "faas:task:x"
+
+
+async def test_events_are_kept_in_order_with_their_fields(store: Store) -> None:
+    await store.add_event("worker_lost", worker="w1", why="silent")
+    await store.add_event("task_lost", worker="w2", tasks=3)
+    events = await store.events()
+    assert [(e["kind"], e["worker"]) for e in events] == [("worker_lost", "w1"),
+                                                          ("task_lost", "w2")]
+    assert events[1]["tasks"] == "3" and float(events[0]["time"]) > 0

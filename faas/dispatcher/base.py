@@ -9,8 +9,9 @@
 The loop is a few named steps, each a coroutine: ``_intake`` (read the durable queue while
 there is room), ``serve`` (the mode's own: receive results and worker messages),
 ``_housekeeping`` (publish state for /health, renew our claims, take over stale claims of
-dead dispatchers, expire silent workers). Modes override only how a task reaches a process:
-``start``, ``serve``, ``free_slots``, ``send``, ``state``, ``close``.
+dead dispatchers) and ``_expiry`` (declare silent workers lost). Modes override only how
+a task reaches a process: ``start``, ``serve``, ``free_slots``, ``send``, ``state``,
+``close`` (and ``expire``).
 
 A task is dispatched at most ``max_attempts`` times; a lost task (dead worker or process)
 goes back to QUEUED and to the front of the backlog, and after its last attempt ends FAILED
@@ -65,6 +66,8 @@ class Dispatcher(ABC):
         self.load: Counter[str] = Counter()
         self.functions: dict[str, bytes | None] = {}
         self._room = asyncio.Event()
+        #: When Redis last failed us: while we could not work, workers could not be heard.
+        self.redis_failed_at = -float("inf")
 
     # -- what a mode provides ---------------------------------------------------------------
 
@@ -107,7 +110,7 @@ class Dispatcher(ABC):
         await self.start()
         log.info("dispatcher %s (%s) started", self.name, self.mode)
         steps = [asyncio.create_task(s) for s in (self._intake(), self.serve(),
-                                                  self._housekeeping())]
+                                                  self._housekeeping(), self._expiry())]
         stopper = asyncio.create_task(stop.wait())
         try:
             done, _ = await asyncio.wait([stopper, *steps], return_when=asyncio.FIRST_COMPLETED)
@@ -129,6 +132,7 @@ class Dispatcher(ABC):
             try:
                 return await call()
             except _REDIS_DOWN as e:
+                self.redis_failed_at = time.monotonic()
                 log.warning("redis unreachable (%s); retrying in %.2fs", e, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
@@ -213,6 +217,9 @@ class Dispatcher(ABC):
         for task, worker in lost:
             log.warning("task %s lost on worker %s (attempt %d of %d)", task.task_id, worker,
                         task.attempts, self.settings.max_attempts)
+        if lost:
+            await self._retrying(lambda: self.store.add_event(
+                "task_lost", worker=lost[0][1], tasks=len(lost)))
         if retry:
             await self._retrying(lambda: self.store.requeue(retry))
             self.backlog.extendleft(reversed(retry))
@@ -252,7 +259,7 @@ class Dispatcher(ABC):
         return self._outcome(task, TaskStatus.FAILED, error_payload(error))
 
     async def _housekeeping(self) -> None:
-        """Every heartbeat: publish state, renew our claims, take over stale ones, expire."""
+        """Every heartbeat: publish state, renew our claims, take over stale ones."""
         lease_s = self.settings.claim_lease_s
         next_claim = time.monotonic() + lease_s / 2
         while True:
@@ -265,7 +272,13 @@ class Dispatcher(ABC):
                     next_claim = time.monotonic() + lease_s / 2
                     await self._accept(await self.store.claim_stale(self.name,
                                                                     int(lease_s * 1000)))
-                await self.expire()
             except _REDIS_DOWN as e:
+                self.redis_failed_at = time.monotonic()
                 log.warning("housekeeping: redis unreachable (%s)", e)
             await asyncio.sleep(self.settings.heartbeat_s)
+
+    async def _expiry(self) -> None:
+        """Four times a heartbeat: declare silent workers lost."""
+        while True:
+            await asyncio.sleep(self.settings.heartbeat_s / 4)
+            await self.expire()

@@ -13,7 +13,6 @@ goes on: no message can crash the dispatcher.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from abc import abstractmethod
@@ -144,11 +143,14 @@ class RemoteDispatcher(Dispatcher):
         self.envelopes.pop(worker_id.encode(), None)
         if self.workers.pop(worker_id, None) is not None:
             log.warning("worker %s lost: %s", worker_id, why)
+            await self._retrying(lambda: self.store.add_event("worker_lost", worker=worker_id,
+                                                              why=why))
             await self.worker_lost(worker_id)
 
     async def expire(self) -> None:
         deadline = time.monotonic() - self.settings.heartbeat_timeout_s
+        if self.redis_failed_at > deadline:
+            return  # we were stuck on Redis, not listening: silence proves nothing yet
         for worker_id in [w.worker_id for w in self.workers.values() if w.last_seen < deadline]:
             await self.drop_worker(worker_id, f"silent for over "
                                               f"{self.settings.heartbeat_timeout_s:g}s")
-        await asyncio.sleep(0)

@@ -1,0 +1,230 @@
+"""Fault injection: run a workload on a real stack, inject a fault mid-run, prove that no
+task is lost, and measure how fast the platform noticed and recovered.
+
+    python -m experiments.faults SCENARIO [--mode push] [--tasks 200] [--sleep 0.2]
+    python -m experiments.faults all           # every scenario in every mode it applies to
+
+Scenarios: kill-worker (SIGKILL a worker and its processes), kill-process (SIGKILL one pool
+process), hang-worker (SIGSTOP a worker for 1.5x the heartbeat timeout, then SIGCONT),
+kill-dispatcher (SIGKILL it and start it again), redis-restart (SIGKILL redis-server and
+start it again on its data). Each row of ``results/faults-<time>.csv``:
+
+- submitted / completed / failed / lost: lost = tasks not terminal when the run ended (0!)
+- detect_s: from the fault to the dispatcher's first ``worker_lost``/``task_lost`` event
+- recover_s: from the fault until every task that was running at the fault had ended
+- retried: tasks dispatched more than once
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+import math
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import httpx
+import psutil
+import redis
+
+from experiments.workloads import sleep
+from faas.serialize import serialize
+from faas.stack import Stack
+from faas.store import EVENTS_KEY, task_key
+
+log = logging.getLogger("faults")
+
+SCENARIOS = ("kill-worker", "kill-process", "hang-worker", "kill-dispatcher", "redis-restart")
+#: Modes each scenario applies to (local mode has no workers to kill or hang).
+APPLIES = {"kill-worker": ("pull", "push"), "hang-worker": ("pull", "push"),
+           "kill-process": ("local", "pull", "push"),
+           "kill-dispatcher": ("local", "pull", "push"),
+           "redis-restart": ("local", "pull", "push")}
+
+
+@dataclass
+class FaultReport:
+    """What one fault-injection run found."""
+
+    scenario: str
+    mode: str
+    submitted: int
+    completed: int
+    failed: int
+    lost: int
+    retried: int
+    detect_s: float
+    recover_s: float
+    duration_s: float
+    api_503_during_outage: bool | None = None
+
+
+def _kill_tree(pid: int) -> None:
+    """SIGKILL a process and every descendant, by PID."""
+    victims = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+    for p in victims:
+        p.send_signal(signal.SIGKILL)
+    psutil.wait_procs(victims, timeout=10)
+
+
+def _pool_process(pid: int) -> int:
+    """A pool process of the worker (or local dispatcher) ``pid``: a forkserver child."""
+    for child in psutil.Process(pid).children():
+        grandchildren = child.children()
+        if grandchildren:
+            return grandchildren[0].pid
+    raise RuntimeError(f"process {pid} has no pool processes")
+
+
+def kill_worker(stack: Stack, report: dict) -> None:
+    victim = stack.worker_procs[0]
+    _kill_tree(victim.pid)
+    victim.wait()
+
+
+def kill_process(stack: Stack, report: dict) -> None:
+    owner = stack.dispatcher if stack.mode == "local" else stack.worker_procs[0]
+    psutil.Process(_pool_process(owner.pid)).send_signal(signal.SIGKILL)
+
+
+def hang_worker(stack: Stack, report: dict, timeout_s: float) -> None:
+    victim = psutil.Process(stack.worker_procs[0].pid)
+    victim.send_signal(signal.SIGSTOP)
+    try:
+        time.sleep(1.5 * timeout_s)
+    finally:
+        victim.send_signal(signal.SIGCONT)
+
+
+def kill_dispatcher(stack: Stack, report: dict) -> None:
+    _kill_tree(stack.dispatcher.pid)
+    stack.dispatcher.wait()
+    stack.start_dispatcher()
+
+
+def redis_restart(stack: Stack, report: dict) -> None:
+    stack.redis.kill()
+    reply = httpx.get(f"{stack.url}/status/00000000-0000-0000-0000-000000000000", timeout=10)
+    report["api_503_during_outage"] = reply.status_code == 503
+    time.sleep(0.5)
+    stack.redis.start()
+
+
+def _inject(scenario: str, timeout_s: float) -> Callable[[Stack, dict], None]:
+    if scenario == "hang-worker":
+        return lambda stack, report: hang_worker(stack, report, timeout_s)
+    return {"kill-worker": kill_worker, "kill-process": kill_process,
+            "kill-dispatcher": kill_dispatcher, "redis-restart": redis_restart}[scenario]
+
+
+def _records(r: redis.Redis, task_ids: list[str]) -> list[dict[str, str | None]]:
+    names = ["status", "attempts", "stored"]
+    with r.pipeline(transaction=False) as pipe:
+        for task_id in task_ids:
+            pipe.hmget(task_key(task_id), names)
+        return [dict(zip(names, values, strict=True)) for values in pipe.execute()]
+
+
+def _wait_running(r: redis.Redis, task_ids: list[str], n: int, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if sum(rec["status"] == "RUNNING" for rec in _records(r, task_ids)) >= n:
+            return
+        time.sleep(0.02)
+    raise RuntimeError(f"fewer than {n} tasks running after {timeout_s}s")
+
+
+def run_scenario(scenario: str, mode: str = "push", tasks: int = 200, sleep_s: float = 0.2,
+                 workers: int = 2, procs: int = 2, heartbeat_s: float = 1.0,
+                 timeout_s: float = 3.0, deadline_s: float = 120.0) -> FaultReport:
+    """Run ``tasks`` sleep tasks, inject ``scenario`` once the pool is busy, report."""
+    if mode not in APPLIES[scenario]:
+        raise ValueError(f"{scenario} does not apply to {mode} mode")
+    env = {"FAAS_HEARTBEAT_S": str(heartbeat_s), "FAAS_HEARTBEAT_TIMEOUT_S": str(timeout_s)}
+    with Stack(mode, workers=workers, procs=procs, env=env) as stack:
+        r = redis.Redis.from_url(stack.redis_url, decode_responses=True)
+        http = httpx.Client(base_url=stack.url, timeout=30)
+        function_id = http.post("/register_function", json={
+            "name": "sleep", "payload": serialize(sleep)}).json()["function_id"]
+        payload = serialize(((sleep_s,), {}))
+        started = time.time()
+        task_ids = [http.post("/execute_function", json={
+            "function_id": function_id, "payload": payload}).json()["task_id"]
+            for _ in range(tasks)]
+        _wait_running(r, task_ids, stack.expected_processes, 30)
+        running = [t for t, rec in zip(task_ids, _records(r, task_ids), strict=True)
+                   if rec["status"] == "RUNNING"]
+        extra: dict = {}
+        fault_at = time.time()
+        log.info("%s/%s: injecting with %d tasks running", scenario, mode, len(running))
+        _inject(scenario, timeout_s)(stack, extra)
+        end = time.monotonic() + deadline_s
+        while time.monotonic() < end:
+            records = _records(r, task_ids)
+            if all(rec["status"] in ("COMPLETED", "FAILED") for rec in records):
+                break
+            time.sleep(0.05)
+        duration = time.time() - started
+        events = [fields for _, fields in r.xrange(EVENTS_KEY)
+                  if float(fields["time"]) >= fault_at]
+        http.close()
+    by_id = dict(zip(task_ids, records, strict=True))
+    stored = [float(by_id[t]["stored"]) for t in running if by_id[t]["stored"]]
+    statuses = [rec["status"] for rec in records]
+    return FaultReport(
+        scenario=scenario, mode=mode, submitted=tasks,
+        completed=statuses.count("COMPLETED"), failed=statuses.count("FAILED"),
+        lost=sum(s not in ("COMPLETED", "FAILED") for s in statuses),
+        retried=sum(int(rec["attempts"] or 0) > 1 for rec in records),
+        detect_s=float(events[0]["time"]) - fault_at if events else math.nan,
+        recover_s=(max(stored) - fault_at) if len(stored) == len(running) else math.nan,
+        duration_s=duration, **extra)
+
+
+def write_csv(reports: list[FaultReport], path: Path) -> Path:
+    """Write reports as one CSV row each."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, [f.name for f in fields(FaultReport)])
+        writer.writeheader()
+        for report in reports:
+            writer.writerow({k: (f"{v:.3f}" if isinstance(v, float) else v)
+                             for k, v in asdict(report).items()})
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("scenario", choices=(*SCENARIOS, "all"))
+    parser.add_argument("--mode", choices=("local", "pull", "push"), default=None,
+                        help="default: push (every applicable mode with 'all')")
+    parser.add_argument("--tasks", type=int, default=200)
+    parser.add_argument("--sleep", type=float, default=0.2, help="seconds per task")
+    parser.add_argument("--heartbeat", type=float, default=1.0)
+    parser.add_argument("--timeout", type=float, default=3.0, help="heartbeat timeout")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    scenarios = SCENARIOS if args.scenario == "all" else (args.scenario,)
+    runs = [(s, m) for s in scenarios
+            for m in ((args.mode,) if args.mode else
+                      (APPLIES[s] if args.scenario == "all" else ("push",)))]
+    reports = [run_scenario(s, m, args.tasks, args.sleep, heartbeat_s=args.heartbeat,
+                            timeout_s=args.timeout) for s, m in runs]
+    out = args.out or Path("results") / f"faults-{time.strftime('%Y%m%d-%H%M%S')}.csv"
+    write_csv(reports, out)
+    print(f"{'scenario':16} {'mode':5} {'done':>5} {'failed':>6} {'lost':>4} {'retried':>7} "
+          f"{'detect_s':>8} {'recover_s':>9}")
+    for x in reports:
+        print(f"{x.scenario:16} {x.mode:5} {x.completed:5d} {x.failed:6d} {x.lost:4d} "
+              f"{x.retried:7d} {x.detect_s:8.2f} {x.recover_s:9.2f}")
+    print(f"written to {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""Fault injection on real stacks (DESIGN.md section 6): no task is ever lost.
+
+Each test runs the same scenario code as ``python -m experiments.faults``, with a smaller
+workload and a faster heartbeat (0.25 s, timeout 1 s) to keep the suite quick.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from experiments.faults import APPLIES, run_scenario
+from faas.stack import Stack
+from tests import functions
+from tests.helpers import Client
+
+pytestmark = pytest.mark.integration
+
+HEARTBEAT_S, TIMEOUT_S = 0.25, 1.0
+CASES = [(s, m) for s, modes in APPLIES.items() for m in modes]
+
+
+@pytest.mark.parametrize("scenario, mode", CASES, ids=[f"{s}-{m}" for s, m in CASES])
+def test_no_task_is_lost(scenario: str, mode: str) -> None:
+    report = run_scenario(scenario, mode, tasks=40, sleep_s=0.2, heartbeat_s=HEARTBEAT_S,
+                          timeout_s=TIMEOUT_S, deadline_s=60)
+    assert report.lost == 0, report
+    assert report.completed == 40, report
+    assert report.failed == 0, report
+    assert not math.isnan(report.recover_s), report  # every task running at the fault ended
+    if scenario in ("kill-worker", "hang-worker", "kill-process"):
+        assert report.retried >= 1, report
+        assert 0 <= report.detect_s <= 2 * TIMEOUT_S, report
+    if scenario == "redis-restart":
+        assert report.api_503_during_outage is True
+
+
+@pytest.mark.parametrize("mode", ["pull", "push"])
+def test_task_that_always_kills_its_process_fails_after_max_attempts(mode: str) -> None:
+    with Stack(mode, workers=1, procs=2, env={"FAAS_MAX_ATTEMPTS": "3"}) as stack:
+        client = Client(stack.url)
+        status, exc = client.value(client.submit(client.register(functions.exit_process), 9))
+        assert status == "FAILED" and isinstance(exc, RuntimeError)
+        assert "worker lost" in str(exc) and "dispatched 3 times" in str(exc)
+        assert client.value(client.submit(client.register(functions.add), 2, b=3)) == (
+            "COMPLETED", 5)
+
+
+@pytest.mark.parametrize("mode", ["pull", "push"])
+def test_timeout_on_a_worker_kills_and_replaces_the_process(mode: str) -> None:
+    with Stack(mode, workers=1, procs=1) as stack:
+        client = Client(stack.url)
+        reply = client.http.post("/execute_function", json={
+            "function_id": client.register(functions.sleep_for),
+            "payload": functions.args_of(30), "timeout": 0.3})
+        status, exc = client.value(reply.json()["task_id"], timeout=10)
+        assert status == "FAILED" and isinstance(exc, TimeoutError)
+        assert client.value(client.submit(client.register(functions.add), 1)) == (
+            "COMPLETED", 1)
