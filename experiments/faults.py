@@ -11,7 +11,8 @@ start it again on its data). Each row of ``results/faults-<time>.csv``:
 
 - submitted / completed / failed / lost: lost = tasks not terminal when the run ended (0!)
 - detect_s: from the fault to the dispatcher's first ``worker_lost``/``task_lost`` event
-- recover_s: from the fault until every task that was running at the fault had ended
+- recover_s: from the fault until every task that was running at the fault, or was retried,
+  had ended
 - retried: tasks dispatched more than once
 """
 
@@ -173,7 +174,8 @@ def run_scenario(scenario: str, mode: str = "push", tasks: int = 200, sleep_s: f
                   if float(fields["time"]) >= fault_at]
         http.close()
     by_id = dict(zip(task_ids, records, strict=True))
-    stored = [float(by_id[t]["stored"]) for t in running if by_id[t]["stored"]]
+    hit = set(running) | {t for t, rec in by_id.items() if int(rec["attempts"] or 0) > 1}
+    stored = [float(by_id[t]["stored"]) for t in hit if by_id[t]["stored"]]
     statuses = [rec["status"] for rec in records]
     return FaultReport(
         scenario=scenario, mode=mode, submitted=tasks,
@@ -181,7 +183,7 @@ def run_scenario(scenario: str, mode: str = "push", tasks: int = 200, sleep_s: f
         lost=sum(s not in ("COMPLETED", "FAILED") for s in statuses),
         retried=sum(int(rec["attempts"] or 0) > 1 for rec in records),
         detect_s=float(events[0]["time"]) - fault_at if events else math.nan,
-        recover_s=(max(stored) - fault_at) if len(stored) == len(running) else math.nan,
+        recover_s=(max(stored) - fault_at) if len(stored) == len(hit) else math.nan,
         duration_s=duration, **extra)
 
 

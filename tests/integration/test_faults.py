@@ -58,3 +58,38 @@ def test_timeout_on_a_worker_kills_and_replaces_the_process(mode: str) -> None:
         assert status == "FAILED" and isinstance(exc, TimeoutError)
         assert client.value(client.submit(client.register(functions.add), 1)) == (
             "COMPLETED", 1)
+
+
+def test_second_dispatcher_takes_over_a_dead_ones_tasks_after_the_lease() -> None:
+    """Two dispatchers share one Redis; when one dies, the other claims its work once the
+    lease lapses, and not before (live claims are renewed every heartbeat)."""
+    import signal
+
+    import psutil
+    import redis
+
+    from faas.store import task_key
+
+    lease_s = 2.0
+    env = {"FAAS_CLAIM_LEASE_S": str(lease_s), "FAAS_HEARTBEAT_S": "0.25"}
+    with Stack("local", procs=2, env=env) as stack:
+        other = stack.spawn("dispatcher", "-m", "local", "-p", "1", "-w", "2")
+        try:
+            client = Client(stack.url)
+            function_id = client.register(functions.sleep_for)
+            task_ids = [client.submit(function_id, 0.5) for _ in range(16)]
+            r = redis.Redis.from_url(stack.redis_url, decode_responses=True)
+            running_on = lambda: {r.hget(task_key(t), "status") for t in task_ids}  # noqa: E731
+            assert "RUNNING" in running_on()
+            victim = psutil.Process(stack.dispatcher.pid)
+            for p in [victim, *victim.children(recursive=True)]:
+                p.send_signal(signal.SIGKILL)
+            stack.dispatcher.wait()
+            for task_id in task_ids:
+                assert client.value(task_id, timeout=30) == ("COMPLETED", 0.5)
+            retried = [t for t in task_ids if int(r.hget(task_key(t), "attempts")) > 1]
+            assert retried, "the dead dispatcher's running tasks were run again"
+        finally:
+            other.terminate()
+            other.wait(10)
+            stack.dispatcher = None
