@@ -1,4 +1,5 @@
-"""Sessions: ``nox -s tests`` (the suite), ``nox -s lint``, ``nox -s up`` (run the platform)."""
+"""Sessions: ``nox -s tests`` (the suite), ``nox -s lint``, ``nox -s bench`` (the benchmark
+report), ``nox -s faults`` (fault injection), ``nox -s up`` (run the platform)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ nox.options.reuse_existing_virtualenvs = True
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the test suite: unit tests on fakeredis, integration on a real redis-server."""
-    session.install("-e", ".[test]")
+    session.install("-e", ".[test,bench]")
     session.run("pytest", *session.posargs)
 
 
@@ -28,3 +29,24 @@ def up(session: nox.Session) -> None:
     """Run the whole platform in the foreground (arguments go to ``faas up``)."""
     session.install("-e", ".")
     session.run("faas", "up", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Run the benchmark sweep; leaves results/<run-id>/REPORT.md (``-- --quick``: ~1 min)."""
+    session.install("-e", ".[bench]")
+    session.run("python", "-m", "experiments.sweep", *session.posargs)
+
+
+@nox.session
+def report(session: nox.Session) -> None:
+    """Re-draw the plots and REPORT.md of a run from its CSVs (default: results/latest)."""
+    session.install("-e", ".[bench]")
+    session.run("python", "-m", "experiments.report", *session.posargs)
+
+
+@nox.session
+def faults(session: nox.Session) -> None:
+    """Run every fault-injection scenario; leaves results/faults-<time>.csv."""
+    session.install("-e", ".[bench]")
+    session.run("python", "-m", "experiments.faults", *(session.posargs or ["all"]))

@@ -3,7 +3,8 @@
 Layout (all keys under one prefix)::
 
     faas:fn:<id>        hash   name, payload (dill bytes), created
-    faas:task:<id>      hash   function_id, status, attempts, entry, result, worker,
+    faas:task:<id>      hash   function_id, status, attempts (absent until dispatched),
+                               entry, result, worker,
                                submitted, dispatched, started, finished, stored
     faas:queue          stream one entry per queued task: task_id, function_id, args, timeout
                                consumer group "dispatchers"; an entry is acknowledged and
@@ -52,15 +53,20 @@ _SUBMIT = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 local entry = redis.call('XADD', KEYS[3], '*', 'task_id', ARGV[1], 'function_id', ARGV[2],
                          'args', ARGV[3], 'timeout', ARGV[5])
-redis.call('HSET', KEYS[2], 'function_id', ARGV[2], 'status', 'QUEUED', 'attempts', 0,
+redis.call('HSET', KEYS[2], 'function_id', ARGV[2], 'status', 'QUEUED',
            'submitted', ARGV[4], 'entry', entry)
 return entry
 """
 
-# KEYS: task; ARGV: status, then field/value pairs. Never moves a terminal task.
+# KEYS: task; ARGV: status, then field/value pairs. Never moves a terminal task, but fills
+# fields it lacks (a result can be stored before the RUNNING mark of its dispatch lands).
 _TRANSITION = """
 local st = redis.call('HGET', KEYS[1], 'status')
-if not st or st == 'COMPLETED' or st == 'FAILED' then return 0 end
+if not st then return 0 end
+if st == 'COMPLETED' or st == 'FAILED' then
+  for i = 2, #ARGV, 2 do redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1]) end
+  return 0
+end
 redis.call('HSET', KEYS[1], 'status', unpack(ARGV))
 return 1
 """
@@ -213,9 +219,11 @@ class Store:
                 pipe.hget(function_key(function_id), "payload")
             return dict(zip(ids, await pipe.execute(), strict=True))
 
-    async def mark_running(self, assigned: Sequence[tuple[Task, str]]) -> None:
-        """Record that each task was handed to its worker (attempt counts included)."""
-        now = time.time()
+    async def mark_running(self, assigned: Sequence[tuple[Task, str]],
+                           dispatched: float | None = None) -> None:
+        """Record that each task was handed to its worker at ``dispatched`` (default: now),
+        attempt counts included."""
+        now = dispatched or time.time()
         async with self.redis.pipeline(transaction=False) as pipe:
             for task, worker in assigned:
                 argv = [TaskStatus.RUNNING.value, "dispatched", now, "worker", worker,

@@ -19,7 +19,7 @@ async def test_submit_writes_task_and_queue_entry_together(store: Store) -> None
     [task_id] = await _queued(store)
     assert await store.status(task_id) is TaskStatus.QUEUED
     record = await store.task_record(task_id)
-    assert record["attempts"] == "0"
+    assert "attempts" not in record  # none made yet
     assert await store.redis.xlen(QUEUE_KEY) == 1
 
 
@@ -118,3 +118,16 @@ async def test_events_are_kept_in_order_with_their_fields(store: Store) -> None:
     assert [(e["kind"], e["worker"]) for e in events] == [("worker_lost", "w1"),
                                                           ("task_lost", "w2")]
     assert events[1]["tasks"] == "3" and float(events[0]["time"]) > 0
+
+
+async def test_late_running_mark_fills_only_missing_fields_of_a_terminal_task(
+        store: Store) -> None:
+    [task_id] = await _queued(store)
+    [task] = await store.read_queue("d1", 10, 10)
+    await store.finish([Outcome(task_id, task.entry_id, TaskStatus.COMPLETED, b"r", 1.0, 2.0,
+                                "w1")])
+    task.attempts = 1
+    await store.mark_running([(task, "w9")])
+    record = await store.task_record(task_id)
+    assert record["status"] == "COMPLETED" and record["worker"] == "w1"
+    assert float(record["dispatched"]) > 0 and record["attempts"] == "1"

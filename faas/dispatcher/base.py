@@ -182,6 +182,7 @@ class Dispatcher(ABC):
         tasks = [self.backlog.popleft() for _ in range(n)]
         for task in tasks:
             task.attempts += 1
+        dispatched = time.time()
         assigned = await self.send(tasks)
         handed = {task.task_id for task, _ in assigned}
         unsent = [task for task in tasks if task.task_id not in handed]
@@ -192,7 +193,7 @@ class Dispatcher(ABC):
             self.inflight[task.task_id] = (task, worker)
             self.load[worker] += 1
         if assigned:
-            await self._retrying(lambda: self.store.mark_running(assigned))
+            await self._retrying(lambda: self.store.mark_running(assigned, dispatched))
 
     async def record(self, worker: str, results: Sequence[JobResult]) -> None:
         """Store outcomes reported by ``worker``; retry or fail lost tasks; dispatch more."""

@@ -1,0 +1,68 @@
+"""The experiment grids: every configuration a sweep runs, declared in one place.
+
+A :class:`Run` is one measurement: a study, a stack shape (mode, workers, processes per
+worker), a workload with its argument, how many tasks, and how they are sent (``open`` loop:
+all at once, results collected concurrently; ``sequential``: one after another, for
+latency). ``repeats`` runs of each give the spread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MODES = ("local", "pull", "push")
+
+
+@dataclass(frozen=True)
+class Run:
+    """One configuration to measure."""
+
+    study: str  # throughput | weak_scaling | latency | payload
+    mode: str
+    workers: int  # pull/push workers; 1 in local mode
+    procs: int  # processes per worker (the pool size in local mode)
+    workload: str  # noop | sleep | cpu | echo
+    arg: float  # sleep seconds, cpu iterations, or echo payload bytes
+    tasks: int
+    loop: str = "open"  # open | sequential
+
+    @property
+    def processes(self) -> int:
+        """Processes that run tasks."""
+        return self.workers * self.procs
+
+    @property
+    def stack(self) -> tuple[str, int, int]:
+        """Runs with the same stack shape share one stack."""
+        return self.mode, self.workers, self.procs
+
+
+def _shape(mode: str, processes: int) -> tuple[int, int]:
+    """(workers, procs per worker) giving ``processes``: local has one pool; remote modes
+    use up to 4 processes per worker."""
+    if mode == "local":
+        return 1, processes
+    procs = min(processes, 4)
+    return processes // procs, procs
+
+
+def grid(quick: bool = False) -> tuple[list[Run], int]:
+    """The runs of the default (about 10 minutes) or quick (about 1 minute) sweep, and the
+    repeats of each."""
+    scale = [1, 2, 4] if quick else [1, 2, 4, 8, 16, 32]
+    noop_tasks, cpu_tasks = (300, 40) if quick else (2000, 200)
+    runs: list[Run] = []
+    for mode in MODES:
+        for processes in ([1, 2] if quick else [1, 2, 4]):
+            w, p = _shape(mode, processes)
+            runs.append(Run("throughput", mode, w, p, "noop", 0, noop_tasks))
+            runs.append(Run("throughput", mode, w, p, "cpu", 200_000, cpu_tasks))
+        for processes in scale:  # weak scaling: 4 tasks of 0.2 s per process
+            w, p = _shape(mode, processes)
+            runs.append(Run("weak_scaling", mode, w, p, "sleep", 0.2, 4 * processes))
+        runs.append(Run("latency", mode, 1, 2, "noop", 0, 60 if quick else 300, "sequential"))
+        for size in ([1_000, 100_000, 1_000_000] if quick else
+                     [1_000, 10_000, 100_000, 1_000_000, 4_000_000]):
+            runs.append(Run("payload", mode, 1, 2, "echo", size, 3 if quick else 10,
+                            "sequential"))
+    return runs, (2 if quick else 3)

@@ -1,0 +1,70 @@
+"""Metrics from per-task rows (DESIGN.md section 8), in pandas.
+
+Per task: latency = observed - submitted; overhead = latency - (finished - started); its
+parts: queue = dispatched - submitted, dispatch = started - dispatched, execution =
+finished - started, result = stored - finished, observe = observed - stored.
+Per run: throughput = tasks / (last observed - first submitted); makespan = last stored -
+first submitted (server clocks, not the client's polling); weak-scaling efficiency = ideal
+makespan / makespan, where ideal = tasks per process x task duration.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+#: The columns of one run's identity.
+RUN_KEYS = ["study", "mode", "workers", "procs", "processes", "workload", "arg", "repeat"]
+#: The configuration, across repeats.
+CONFIG_KEYS = [k for k in RUN_KEYS if k != "repeat"]
+PARTS = ["queue", "dispatch", "execution", "result", "observe"]
+
+
+def per_task(tasks: pd.DataFrame) -> pd.DataFrame:
+    """Add latency, overhead and its parts (seconds) to raw task rows."""
+    t = tasks.copy()
+    t["latency"] = t["observed"] - t["submitted"]
+    t["execution"] = t["finished"] - t["started"]
+    t["overhead"] = t["latency"] - t["execution"]
+    t["queue"] = t["dispatched"] - t["submitted"]
+    t["dispatch"] = t["started"] - t["dispatched"]
+    t["result"] = t["stored"] - t["finished"]
+    t["observe"] = t["observed"] - t["stored"]
+    return t
+
+
+def summarize_run(run: dict, g: pd.DataFrame) -> dict:
+    """The metrics of one run's tasks ``g``; ``run`` holds its configuration."""
+    n = len(g)
+    makespan = g["stored"].max() - g["submitted"].min()
+    ideal = n / run["processes"] * run["arg"] if run["workload"] == "sleep" else float("nan")
+    return {
+        **run,
+        "tasks": n,
+        "completed": int((g["status"] == "COMPLETED").sum()),
+        "throughput": n / (g["observed"].max() - g["submitted"].min()),
+        "makespan": makespan,
+        "efficiency": ideal / makespan,
+        "latency_p50": g["latency"].quantile(0.50),
+        "latency_p95": g["latency"].quantile(0.95),
+        "latency_p99": g["latency"].quantile(0.99),
+        "overhead_p50": g["overhead"].quantile(0.50),
+        **{f"{part}_p50": g[part].quantile(0.50) for part in PARTS},
+    }
+
+
+def per_run(tasks: pd.DataFrame) -> pd.DataFrame:
+    """One row per run: throughput, makespan, efficiency, latency percentiles."""
+    t = per_task(tasks)
+    return pd.DataFrame([summarize_run(dict(zip(RUN_KEYS, key, strict=True)), g)
+                         for key, g in t.groupby(RUN_KEYS, sort=False)])
+
+
+def per_config(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per configuration: the median over repeats, with min and max as the spread."""
+    metrics = ["throughput", "makespan", "efficiency", "latency_p50", "latency_p95",
+               "latency_p99", "overhead_p50"]
+    grouped = runs.groupby(CONFIG_KEYS, sort=False)[metrics]
+    out = grouped.median().add_suffix("_median")
+    out = out.join(grouped.min().add_suffix("_min")).join(grouped.max().add_suffix("_max"))
+    out["repeats"] = grouped.size()
+    return out.reset_index()

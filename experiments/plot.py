@@ -1,0 +1,120 @@
+"""Plots of a sweep, from its CSVs only: one PNG per message, units on every axis."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from experiments.metrics import PARTS, per_task  # noqa: E402
+
+COLORS = {"local": "#1b9e77", "pull": "#d95f02", "push": "#7570b3", "celery": "#666666"}
+
+
+def _errorbars(ax: plt.Axes, df: pd.DataFrame, x: str, metric: str, scale: float = 1.0) -> None:
+    for mode, g in df.groupby("mode", sort=False):
+        g = g.sort_values(x)
+        median = g[f"{metric}_median"] * scale
+        low = median - g[f"{metric}_min"] * scale
+        high = g[f"{metric}_max"] * scale - median
+        ax.errorbar(g[x], median, yerr=[low, high], marker="o", capsize=3, label=mode,
+                    color=COLORS.get(mode))
+    if not df.empty:
+        ax.legend(title="mode")
+    ax.grid(alpha=0.3)
+
+
+def throughput(summary: pd.DataFrame, path: Path) -> Path:
+    """No-op and CPU-bound tasks/s against processes, per mode."""
+    df = summary[summary["study"] == "throughput"]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, workload, title in zip(axes, ["noop", "cpu"], ["no-op tasks", "CPU-bound tasks"],
+                                   strict=True):
+        _errorbars(ax, df[df["workload"] == workload], "processes", "throughput")
+        ax.set(title=title, xlabel="processes", ylabel="tasks/s (median, min–max)")
+        ax.set_xticks(sorted(df["processes"].unique()))
+    fig.suptitle("Throughput through the REST API")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def weak_scaling(summary: pd.DataFrame, path: Path) -> Path:
+    """Efficiency (ideal / measured makespan) against processes, per mode."""
+    df = summary[summary["study"] == "weak_scaling"]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    _errorbars(ax, df, "processes", "efficiency", scale=100)
+    ax.axhline(100, color="black", lw=0.8, ls="--")
+    ax.set(title="Weak scaling: 4 × sleep(0.2 s) per process", xlabel="processes (log scale)",
+           ylabel="efficiency % (median, min–max)", xscale="log", ylim=(0, 110))
+    ax.set_xticks(sorted(df["processes"].unique()), labels=sorted(df["processes"].unique()))
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def latency_cdf(tasks: pd.DataFrame, path: Path) -> Path:
+    """Distribution of sequential no-op round trips, per mode."""
+    df = per_task(tasks[tasks["study"] == "latency"])
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for mode, g in df.groupby("mode", sort=False):
+        ms = np.sort(g["latency"].to_numpy() * 1000)
+        ax.plot(ms, np.arange(1, len(ms) + 1) / len(ms), label=mode, color=COLORS.get(mode))
+    ax.set(title="Latency of sequential no-op tasks", xlabel="submitted → observed (ms)",
+           ylabel="fraction of tasks")
+    ax.grid(alpha=0.3)
+    ax.legend(title="mode")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def overhead_breakdown(tasks: pd.DataFrame, path: Path) -> Path:
+    """Median time in each step of a no-op task's path, per mode (stacked)."""
+    df = per_task(tasks[tasks["study"] == "latency"])
+    medians = df.groupby("mode", sort=False)[PARTS].median() * 1000
+    fig, ax = plt.subplots(figsize=(6, 4))
+    bottom = np.zeros(len(medians))
+    for part in PARTS:
+        ax.bar(medians.index, medians[part], bottom=bottom, label=part)
+        bottom += medians[part].to_numpy()
+    ax.set(title="Where a no-op task's time goes (medians)", ylabel="ms")
+    ax.legend(title="step", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def payload_latency(summary: pd.DataFrame, path: Path) -> Path:
+    """Round-trip latency against argument (and result) size, per mode."""
+    df = summary[summary["study"] == "payload"]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    _errorbars(ax, df.assign(kb=df["arg"] / 1000), "kb", "latency_p50", scale=1000)
+    ax.set(title="Latency of an echo task by payload size", xscale="log", yscale="log",
+           xlabel="argument = result size (KB)", ylabel="latency p50 (ms, median, min–max)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def all_plots(out: Path) -> dict[str, Path]:
+    """Every plot of the run in ``out``, by name."""
+    tasks = pd.read_csv(out / "tasks.csv")
+    summary = pd.read_csv(out / "summary.csv")
+    return {
+        "throughput": throughput(summary, out / "throughput.png"),
+        "weak_scaling": weak_scaling(summary, out / "weak_scaling.png"),
+        "latency_cdf": latency_cdf(tasks, out / "latency_cdf.png"),
+        "overhead": overhead_breakdown(tasks, out / "overhead_breakdown.png"),
+        "payload": payload_latency(summary, out / "payload_latency.png"),
+    }

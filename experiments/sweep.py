@@ -1,0 +1,164 @@
+"""Run a grid of experiments on real stacks and leave CSVs, plots and a report.
+
+    python -m experiments.sweep [--quick] [--out results/<run-id>]
+
+For each stack shape (mode, workers, processes per worker) it starts a fresh stack with an
+embedded Redis, warms it up, runs every configuration of that shape ``repeats`` times through
+the REST API, reads each task's server-side timestamps from Redis, and tears the stack down.
+Writes ``tasks.csv`` (one row per task), ``runs.csv``, ``summary.csv``, ``machine.json``,
+the plots and ``REPORT.md`` into the run directory, and points ``results/latest`` at it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import logging
+import os
+import platform
+import subprocess
+import time
+from importlib import metadata
+from pathlib import Path
+
+import pandas as pd
+import redis
+from tqdm import tqdm
+
+from experiments import workloads
+from experiments.client import LoadClient, TaskRow
+from experiments.grids import Run, grid
+from experiments.metrics import per_config, per_run
+from faas.redis_server import find_redis_server
+from faas.serialize import serialize
+from faas.stack import Stack
+from faas.store import task_key
+
+log = logging.getLogger("sweep")
+
+SERVER_FIELDS = ["submitted", "dispatched", "started", "finished", "stored", "worker", "status"]
+
+
+def _payload(run: Run) -> str:
+    if run.workload == "noop":
+        return serialize(((), {}))
+    if run.workload == "echo":
+        return serialize(((b"x" * int(run.arg),), {}))
+    value = int(run.arg) if run.workload == "cpu" else run.arg
+    return serialize(((value,), {}))
+
+
+async def _send(client: LoadClient, run: Run, function_id: str) -> list[TaskRow]:
+    payload = _payload(run)
+    if run.loop == "open":
+        return await client.run_many(function_id, [payload] * run.tasks)
+    return [await client.wait(await client.submit(function_id, payload))
+            for _ in range(run.tasks)]
+
+
+def _server_rows(r: redis.Redis, rows: list[TaskRow]) -> list[dict]:
+    """Each task's server-side timestamps, joined with what the client saw."""
+    with r.pipeline(transaction=False) as pipe:
+        for row in rows:
+            pipe.hmget(task_key(row.task_id), SERVER_FIELDS)
+        records = pipe.execute()
+    out = []
+    for row, values in zip(rows, records, strict=True):
+        rec = dict(zip(SERVER_FIELDS, values, strict=True))
+        out.append({"task_id": row.task_id, "sent": row.submitted, "observed": row.observed,
+                    "polls": row.polls, "status": rec["status"], "worker": rec["worker"],
+                    **{k: float(rec[k] or "nan") for k in SERVER_FIELDS[:5]}})
+    return out
+
+
+async def _measure_stack(stack: Stack, runs: list[Run], repeats: int,
+                         bar: tqdm) -> list[dict]:
+    client = LoadClient(stack.url, concurrency=16)
+    r = redis.Redis.from_url(stack.redis_url, decode_responses=True)
+    rows: list[dict] = []
+    try:
+        functions = {name: await client.register(getattr(workloads, name), name)
+                     for name in ("noop", "sleep", "cpu", "echo")}
+        await client.run_many(functions["noop"], [_payload(runs[0])] * 50)  # warm up
+        for run, repeat in itertools.product(runs, range(repeats)):
+            bar.set_postfix_str(f"{run.study} {run.mode} {run.workers}x{run.procs} "
+                                f"{run.workload}({run.arg:g}) #{repeat + 1}")
+            sent = await _send(client, run, functions[run.workload])
+            for row in _server_rows(r, sent):
+                rows.append({**run.__dict__, "processes": run.processes, "repeat": repeat,
+                             "payload_bytes": run.arg if run.workload == "echo" else 0, **row})
+            bar.update(1)
+    finally:
+        await client.close()
+        r.close()
+    return rows
+
+
+def machine() -> dict:
+    """What the figures were measured on."""
+    def version(package: str) -> str:
+        try:
+            return metadata.version(package)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                            check=False).stdout.strip() or "unknown"
+    redis_version = subprocess.run([find_redis_server(), "--version"], capture_output=True,
+                                   text=True, check=False).stdout.strip()
+    return {
+        "cpu_count": os.cpu_count(), "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "python": platform.python_version(), "git_commit": commit,
+        "redis_server": redis_version, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "packages": {p: version(p) for p in ("faas", "fastapi", "uvicorn", "redis", "pyzmq",
+                                             "dill", "msgpack", "aiohttp", "pandas")},
+    }
+
+
+def run_sweep(runs: list[Run], repeats: int, out: Path) -> Path:
+    """Measure ``runs``; write CSVs, plots and the report into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    rows: list[dict] = []
+    shapes = sorted({run.stack for run in runs}, key=lambda s: (s[0], s[1] * s[2]))
+    with tqdm(total=len(runs) * repeats, unit="run", desc="sweep") as bar:
+        for mode, workers, procs in shapes:
+            todo = [run for run in runs if run.stack == (mode, workers, procs)]
+            with Stack(mode, workers=workers, procs=procs) as stack:
+                rows += asyncio.run(_measure_stack(stack, todo, repeats, bar))
+    tasks = pd.DataFrame(rows)
+    tasks.to_csv(out / "tasks.csv", index=False)
+    runs_df = per_run(tasks)
+    runs_df.to_csv(out / "runs.csv", index=False)
+    per_config(runs_df).to_csv(out / "summary.csv", index=False)
+    (out / "machine.json").write_text(json.dumps(machine(), indent=2))
+    from experiments.report import render
+
+    render(out)
+    latest = out.parent / "latest"
+    if latest.is_symlink() or latest.exists():
+        latest.unlink()
+    latest.symlink_to(out.name)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="the one-minute grid")
+    parser.add_argument("--studies", nargs="+", default=None, help="only these studies")
+    parser.add_argument("--out", type=Path, default=None, help="run directory")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    runs, repeats = grid(args.quick)
+    if args.studies:
+        runs = [run for run in runs if run.study in args.studies]
+    out = args.out or Path("results") / time.strftime("%Y%m%d-%H%M%S")
+    started = time.monotonic()
+    run_sweep(runs, repeats, out)
+    print(f"report: {out / 'REPORT.md'} ({time.monotonic() - started:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""The quick sweep end to end on real stacks: CSVs, plots and a report that matches them."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from experiments.grids import grid
+from experiments.report import render
+from experiments.sweep import run_sweep
+
+pytestmark = pytest.mark.integration
+
+TASK_COLUMNS = {"study", "mode", "workers", "procs", "processes", "workload", "arg", "repeat",
+                "task_id", "status", "worker", "submitted", "dispatched", "started",
+                "finished", "stored", "observed", "sent", "payload_bytes"}
+PLOTS = ["throughput.png", "weak_scaling.png", "latency_cdf.png", "overhead_breakdown.png",
+         "payload_latency.png"]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    runs, repeats = grid(quick=True)
+    return run_sweep(runs, repeats, tmp_path_factory.mktemp("results") / "quick")
+
+
+def test_tasks_csv_has_every_task_with_server_timestamps(run_dir: Path) -> None:
+    tasks = pd.read_csv(run_dir / "tasks.csv")
+    runs, repeats = grid(quick=True)
+    assert set(tasks.columns) >= TASK_COLUMNS
+    assert len(tasks) == repeats * sum(run.tasks for run in runs)
+    assert (tasks["status"] == "COMPLETED").all()
+    ordered = ["submitted", "dispatched", "started", "finished", "stored", "observed"]
+    for earlier, later in zip(ordered, ordered[1:], strict=False):
+        assert (tasks[later] >= tasks[earlier] - 0.002).all(), (earlier, later)  # clock jitter
+    remote = tasks[tasks["mode"] != "local"]
+    assert remote["worker"].str.len().min() > 0
+
+
+def test_summary_has_one_row_per_configuration(run_dir: Path) -> None:
+    summary = pd.read_csv(run_dir / "summary.csv")
+    runs, repeats = grid(quick=True)
+    assert len(summary) == len(runs)
+    assert (summary["repeats"] == repeats).all()
+    assert set(summary["study"]) == {"throughput", "weak_scaling", "latency", "payload"}
+
+
+def test_every_plot_is_a_png(run_dir: Path) -> None:
+    for name in PLOTS:
+        data = (run_dir / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000, name
+
+
+def test_report_numbers_match_the_csvs(run_dir: Path) -> None:
+    report = (run_dir / "REPORT.md").read_text()
+    summary = pd.read_csv(run_dir / "summary.csv")
+    for name in PLOTS:
+        assert f"]({name})" in report
+    table = {}
+    for line in report.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if cells[0] in ("local", "pull", "push"):
+            table[cells[0]] = cells
+    assert set(table) == {"local", "pull", "push"}
+    for mode, cells in table.items():
+        noop = summary[(summary["mode"] == mode) & (summary["study"] == "throughput")
+                       & (summary["workload"] == "noop")]
+        assert int(cells[1]) == round(noop["throughput_median"].max())
+        latency = summary[(summary["mode"] == mode) & (summary["study"] == "latency")]
+        assert float(cells[5]) == round(1000 * latency["latency_p50_median"].iloc[0], 2)
+        weak = summary[(summary["mode"] == mode) & (summary["study"] == "weak_scaling")]
+        largest = weak.sort_values("processes").iloc[-1]
+        assert cells[4] == f"{100 * largest['efficiency_median']:.1f}% at {largest['processes']}"
+    peak = summary[summary["study"] == "throughput"]["throughput_median"].max()
+    assert re.search(rf"\b{round(peak)} tasks/s", report)
+
+
+def test_report_regenerates_from_csvs_alone(run_dir: Path) -> None:
+    for name in PLOTS + ["REPORT.md"]:
+        (run_dir / name).unlink()
+    render(run_dir)
+    assert all((run_dir / name).exists() for name in PLOTS + ["REPORT.md"])
