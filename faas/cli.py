@@ -10,6 +10,7 @@ import sys
 import time
 
 from faas.config import get_settings
+from faas.logs import configure
 
 log = logging.getLogger("faas")
 
@@ -42,16 +43,34 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("mode", choices=("pull", "push"))
     worker.add_argument("processes", type=int)
     worker.add_argument("url", help="dispatcher address, e.g. tcp://127.0.0.1:5555")
+    user = {
+        "register": ("register FILE:FUNCTION, print its function id", ["target"]),
+        "run": ("run a function on ARGS (Python literals), print its result", ["function_id"]),
+        "status": ("print a task's status", ["task_id"]),
+        "result": ("wait for a task's result and print it", ["task_id"]),
+        "workers": ("list live workers with their load", []),
+    }
+    for name, (text, positional) in user.items():
+        command = sub.add_parser(name, help=f"{text} (API at FAAS_URL)")
+        for arg in positional:
+            command.add_argument(arg)
+    sub.choices["run"].add_argument("args", nargs="*", help="e.g. 3 'text' '[1, 2]' key=4")
+    sub.choices["run"].add_argument("--no-wait", action="store_true", help="print the task id")
+    sub.choices["result"].add_argument("--timeout", type=float, default=None)
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``faas`` console script."""
     args = _parser().parse_args(argv)
-    level = (args.log_level or get_settings().log_level).upper()
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = get_settings()
+    configure(args.log_level or settings.log_level, settings.log_format)
     command = {"up": _up, "api": _api, "dispatcher": _dispatcher, "worker": _worker}
-    sys.exit(command[args.command](args))
+    if args.command in command:
+        sys.exit(command[args.command](args))
+    from faas.usercli import run_user_command
+
+    sys.exit(run_user_command(args, get_settings()))
 
 
 def _up(args: argparse.Namespace) -> int:

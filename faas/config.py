@@ -19,10 +19,16 @@ class Settings(BaseSettings):
 
     #: Redis to use; ``None`` means the default URL (or the embedded server under ``faas up``).
     redis_url: str | None = None
+    #: The API that the user commands (``faas register/run/...``) talk to.
+    url: str = "http://127.0.0.1:8000"
+    #: The key those commands send (``Authorization: Bearer``), if the API wants one.
+    api_key: str | None = None
     #: Comma-separated API keys; empty means the API is open (trusted networks only).
     api_keys: str = ""
     #: Largest request body the API accepts, in bytes (413 above it).
     max_body_bytes: int = 10 * 1024 * 1024
+    #: Longest a long-poll (``?wait=``) may wait, in seconds.
+    max_wait_s: float = 30.0
     #: Longest function name, in characters.
     max_name_chars: int = 200
     #: How often the dispatcher publishes its state and workers send heartbeats, in seconds.
@@ -41,6 +47,8 @@ class Settings(BaseSettings):
     prefetch: int = 0
     #: Log level for every component.
     log_level: str = "INFO"
+    #: Log lines as ``text`` or ``json`` (one object per line).
+    log_format: str = "text"
 
     @property
     def redis(self) -> str:

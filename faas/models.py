@@ -68,6 +68,42 @@ class TaskResultRep(BaseModel):
     result: str | None
 
 
+class ExecuteBatchReq(BaseModel):
+    """Body of ``POST /execute_function_batch``: many executions of one function."""
+
+    function_id: UUID
+    payloads: list[str] = Field(min_length=1, max_length=10_000)
+    timeout: float | None = Field(default=None, gt=0)
+
+
+class ExecuteBatchRep(BaseModel):
+    """Answer of ``POST /execute_function_batch``: task ids in the payloads' order."""
+
+    task_ids: list[UUID]
+
+
+class ResultsReq(BaseModel):
+    """Body of ``POST /results``: wait up to ``wait`` s until any listed task has ended."""
+
+    task_ids: list[UUID] = Field(min_length=1, max_length=10_000)
+    wait: float = Field(default=0.0, ge=0)
+
+
+class ResultsRep(BaseModel):
+    """Answer of ``POST /results``: one entry per task id, in order."""
+
+    results: list[TaskResultRep]
+
+
+class WorkerInfo(BaseModel):
+    """A live worker as its dispatcher last published it."""
+
+    worker_id: str
+    processes: int
+    in_flight: int
+    last_seen_s: float
+
+
 class DispatcherState(BaseModel):
     """What a running dispatcher publishes about itself."""
 

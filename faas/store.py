@@ -10,7 +10,11 @@ Layout (all keys under one prefix)::
                                consumer group "dispatchers"; an entry is acknowledged and
                                deleted only when the task's final result is stored
     faas:dispatcher     string the running dispatcher's state (JSON), with an expiry
+    faas:workers        string its live workers and their load (JSON list), same expiry
     faas:events         stream what the dispatcher noticed (worker_lost, task_lost), capped
+    faas:stats          hash   counters: submitted, <status>:<mode>, retries, worker_lost
+    faas:latency        hash   latency histogram (submitted -> stored): bucket counts, sum
+    faas:done           channel ids of tasks whose outcome was just recorded (long-poll)
 
 Submitting is one Lua call (check the function exists, write the task, enqueue it), and
 recording an outcome is one Lua call that only writes if the task is not terminal yet: the
@@ -19,6 +23,7 @@ first terminal result wins, a late duplicate is dropped.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Iterable, Sequence
@@ -28,15 +33,26 @@ import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from faas.exceptions import FunctionNotFoundError, TaskNotFoundError
-from faas.models import DispatcherState, Task, TaskStatus
+from faas.models import DispatcherState, Task, TaskStatus, WorkerInfo
 
 PREFIX = "faas:"
 QUEUE_KEY = PREFIX + "queue"
 GROUP = "dispatchers"
 DISPATCHER_KEY = PREFIX + "dispatcher"
+WORKERS_KEY = PREFIX + "workers"
 EVENTS_KEY = PREFIX + "events"
+STATS_KEY = PREFIX + "stats"
+LATENCY_KEY = PREFIX + "latency"
+#: Channel on which the id of every task whose outcome is recorded is published.
+DONE_CHANNEL = PREFIX + "done"
+#: Upper bounds (seconds) of the task latency histogram's buckets.
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                   10.0, 30.0, 60.0)
 #: Events kept (approximately) in the events stream.
 EVENTS_KEPT = 10_000
+
+
+_BUCKETS = ",".join(f"{b:g}" for b in LATENCY_BUCKETS)
 
 
 def function_key(function_id: str) -> str:
@@ -55,6 +71,7 @@ local entry = redis.call('XADD', KEYS[3], '*', 'task_id', ARGV[1], 'function_id'
                          'args', ARGV[3], 'timeout', ARGV[5])
 redis.call('HSET', KEYS[2], 'function_id', ARGV[2], 'status', 'QUEUED',
            'submitted', ARGV[4], 'entry', entry)
+redis.call('HINCRBY', KEYS[4], 'submitted', 1)
 return entry
 """
 
@@ -71,14 +88,28 @@ redis.call('HSET', KEYS[1], 'status', unpack(ARGV))
 return 1
 """
 
-# KEYS: task, queue; ARGV: group, entry, status, then field/value pairs.
-# The entry is acknowledged either way: a duplicate's entry is already done with.
+# KEYS: task, queue, stats, latency, done channel; ARGV: group, entry, mode, stored time,
+# buckets (comma list), task id, status, then field/value pairs. The entry is acknowledged
+# either way: a duplicate's entry is already done with. A recorded outcome counts, lands in
+# the latency histogram and is published for long-polling clients.
 _FINISH = """
 redis.call('XACK', KEYS[2], ARGV[1], ARGV[2])
 redis.call('XDEL', KEYS[2], ARGV[2])
 local st = redis.call('HGET', KEYS[1], 'status')
 if not st or st == 'COMPLETED' or st == 'FAILED' then return 0 end
-redis.call('HSET', KEYS[1], 'status', unpack(ARGV, 3))
+redis.call('HSET', KEYS[1], 'status', unpack(ARGV, 7))
+redis.call('HINCRBY', KEYS[3], ARGV[7] .. ':' .. ARGV[3], 1)
+local submitted = tonumber(redis.call('HGET', KEYS[1], 'submitted'))
+if submitted then
+  local latency = tonumber(ARGV[4]) - submitted
+  local bucket = '+Inf'
+  for b in string.gmatch(ARGV[5], '[^,]+') do
+    if latency <= tonumber(b) then bucket = b break end
+  end
+  redis.call('HINCRBY', KEYS[4], bucket, 1)
+  redis.call('HINCRBYFLOAT', KEYS[4], 'sum', latency)
+end
+redis.call('PUBLISH', KEYS[5], ARGV[6])
 return 1
 """
 
@@ -120,12 +151,23 @@ class Store:
 
     async def submit(self, function_id: str, args: bytes, timeout_s: float | None = None) -> str:
         """Create a QUEUED task and enqueue it in one round trip; returns the task id."""
-        task_id = str(uuid.uuid4())
-        keys = [function_key(function_id), task_key(task_id), QUEUE_KEY]
-        argv = [task_id, function_id, args, time.time(), timeout_s or 0]
-        if await self._submit(keys=keys, args=argv) is None:
+        return (await self.submit_many(function_id, [args], timeout_s))[0]
+
+    async def submit_many(self, function_id: str, args: Sequence[bytes],
+                          timeout_s: float | None = None) -> list[str]:
+        """Create and enqueue one task per argument payload, in order, in one round trip.
+        If the function is unknown nothing is stored (each call checks before writing)."""
+        task_ids = [str(uuid.uuid4()) for _ in args]
+        now = time.time()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for task_id, payload in zip(task_ids, args, strict=True):
+                keys = [function_key(function_id), task_key(task_id), QUEUE_KEY, STATS_KEY]
+                argv = [task_id, function_id, payload, now, timeout_s or 0]
+                await self._submit(keys=keys, args=argv, client=pipe)
+            entries = await pipe.execute()
+        if any(entry is None for entry in entries):
             raise FunctionNotFoundError(function_id)
-        return task_id
+        return task_ids
 
     async def status(self, task_id: str) -> TaskStatus:
         """A task's status."""
@@ -136,10 +178,20 @@ class Store:
 
     async def result(self, task_id: str) -> tuple[TaskStatus, bytes | None]:
         """A task's status and, once it has ended, its serialized result."""
-        status, result = await self.redis.hmget(task_key(task_id), ["status", "result"])
-        if status is None:
-            raise TaskNotFoundError(task_id)
-        return TaskStatus(_text(status)), result
+        return (await self.results([task_id]))[0]
+
+    async def results(self, task_ids: Sequence[str]) -> list[tuple[TaskStatus, bytes | None]]:
+        """Status and result of several tasks, in order, in one round trip."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for task_id in task_ids:
+                pipe.hmget(task_key(task_id), ["status", "result"])
+            replies = await pipe.execute()
+        out = []
+        for task_id, (status, result) in zip(task_ids, replies, strict=True):
+            if status is None:
+                raise TaskNotFoundError(task_id)
+            out.append((TaskStatus(_text(status)), result))
+        return out
 
     async def task_record(self, task_id: str) -> dict[str, str]:
         """Every field of a task except its result, as text (for timings and tests)."""
@@ -237,24 +289,55 @@ class Store:
             for task in tasks:
                 argv = [TaskStatus.QUEUED.value, "attempts", task.attempts]
                 await self._transition(keys=[task_key(task.task_id)], args=argv, client=pipe)
+            pipe.hincrby(STATS_KEY, "retries", len(tasks))
             await pipe.execute()
 
-    async def finish(self, outcomes: Sequence[Outcome]) -> list[bool]:
-        """Record final outcomes in one round trip; False where a result was already stored."""
+    async def finish(self, outcomes: Sequence[Outcome], mode: str = "") -> list[bool]:
+        """Record final outcomes in one round trip; False where a result was already stored.
+        ``mode`` labels the completed/failed counters."""
         if not outcomes:
             return []
         now = time.time()
+        keys = [QUEUE_KEY, STATS_KEY, LATENCY_KEY, DONE_CHANNEL]
         async with self.redis.pipeline(transaction=False) as pipe:
             for o in outcomes:
-                argv = [GROUP, o.entry_id, o.status.value, "result", o.payload,
-                        "started", o.started, "finished", o.finished, "stored", now,
-                        "worker", o.worker]
-                await self._finish(keys=[task_key(o.task_id), QUEUE_KEY], args=argv, client=pipe)
+                argv = [GROUP, o.entry_id, mode, now, _BUCKETS, o.task_id, o.status.value,
+                        "result", o.payload, "started", o.started, "finished", o.finished,
+                        "stored", now, "worker", o.worker]
+                await self._finish(keys=[task_key(o.task_id), *keys], args=argv, client=pipe)
             return [bool(r) for r in await pipe.execute()]
 
-    async def publish_dispatcher(self, state: DispatcherState, ttl_s: float) -> None:
-        """Publish the dispatcher's state for ``GET /health``; it expires after ``ttl_s``."""
-        await self.redis.set(DISPATCHER_KEY, state.model_dump_json(), px=int(ttl_s * 1000))
+    async def count(self, counter: str, n: int = 1) -> None:
+        """Add ``n`` to a counter of ``faas:stats`` (e.g. ``worker_lost``)."""
+        await self.redis.hincrby(STATS_KEY, counter, n)
+
+    async def stats(self) -> dict[str, float]:
+        """Counters, latency histogram (``latency:<bucket>``), queue depth and in-flight."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(STATS_KEY).hgetall(LATENCY_KEY).xlen(QUEUE_KEY)
+            pipe.xpending(QUEUE_KEY, GROUP)
+            counters, latency, entries, pending = await pipe.execute(raise_on_error=False)
+        pending = pending["pending"] if isinstance(pending, dict) else 0
+        entries = entries if isinstance(entries, int) else 0
+        out = {_text(k): float(v) for k, v in counters.items()}
+        out.update({f"latency:{_text(k)}": float(v) for k, v in latency.items()})
+        out["queue_depth"], out["in_flight"] = entries - pending, pending
+        return out
+
+    async def publish_dispatcher(self, state: DispatcherState, ttl_s: float,
+                                 workers: Sequence[WorkerInfo] = ()) -> None:
+        """Publish the dispatcher's state for ``GET /health`` and its workers for
+        ``GET /workers``; both expire after ``ttl_s``."""
+        listed = "[" + ",".join(w.model_dump_json() for w in workers) + "]"
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.set(DISPATCHER_KEY, state.model_dump_json(), px=int(ttl_s * 1000))
+            pipe.set(WORKERS_KEY, listed, px=int(ttl_s * 1000))
+            await pipe.execute()
+
+    async def workers(self) -> list[WorkerInfo]:
+        """The live workers the dispatcher last published."""
+        listed = await self.redis.get(WORKERS_KEY)
+        return [WorkerInfo.model_validate(w) for w in json.loads(listed)] if listed else []
 
     async def add_event(self, kind: str, **fields: str | int | float) -> None:
         """Append to the capped events stream (worker and task losses, for fault studies)."""
@@ -268,4 +351,4 @@ class Store:
 
     async def clear_dispatcher(self) -> None:
         """Withdraw the dispatcher's state (clean shutdown)."""
-        await self.redis.delete(DISPATCHER_KEY)
+        await self.redis.delete(DISPATCHER_KEY, WORKERS_KEY)

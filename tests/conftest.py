@@ -9,7 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from faas.api.app import create_app
-from faas.api.deps import get_store
+from faas.api.deps import get_store, get_waiters
+from faas.api.waiters import Waiters
 from faas.config import Settings
 from faas.store import Store
 
@@ -38,14 +39,21 @@ def make_client(fake_server: fakeredis.FakeServer) -> Callable[[Settings], TestC
 
     def make(settings: Settings) -> TestClient:
         app = create_app(settings)
-        stores: list[Store] = []
+        made: dict[str, Store | Waiters] = {}
 
-        def fake_store() -> Store:
-            if not stores:  # created inside the app's event loop
-                stores.append(Store(fakeredis.FakeAsyncRedis(server=fake_server)))
-            return stores[0]
+        async def fake_store() -> Store:
+            if "store" not in made:  # created inside the app's event loop
+                made["store"] = Store(fakeredis.FakeAsyncRedis(server=fake_server))
+            return made["store"]
+
+        async def fake_waiters() -> Waiters:
+            if "waiters" not in made:
+                made["waiters"] = Waiters(fakeredis.FakeAsyncRedis(server=fake_server))
+                made["waiters"].start()
+            return made["waiters"]
 
         app.dependency_overrides[get_store] = fake_store
+        app.dependency_overrides[get_waiters] = fake_waiters
         return TestClient(app)
 
     return make

@@ -186,7 +186,7 @@ def test_failed_result_deserializes_to_the_exception(client: TestClient) -> None
     from faas.store import Outcome
 
     task_id = _execute(client, _register(client), args_of(1))["task_id"]
-    store = client.app.dependency_overrides[get_store]()
+    store = client.portal.call(client.app.dependency_overrides[get_store])
     error = dill.dumps(ZeroDivisionError("division by zero"))
 
     async def finish() -> None:

@@ -15,6 +15,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from faas.api.routes import health_router, router
+from faas.api.waiters import Waiters
 from faas.config import Settings, get_settings
 from faas.exceptions import (
     FunctionNotFoundError,
@@ -115,7 +116,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         redis = aioredis.from_url(settings.redis, socket_timeout=5, socket_connect_timeout=2)
         app.state.store = Store(redis)
+        app.state.waiters = Waiters(aioredis.from_url(settings.redis, socket_connect_timeout=2))
+        app.state.waiters.start()
         yield
+        await app.state.waiters.stop()
+        await app.state.waiters.redis.aclose()
         await redis.aclose()
 
     app = FastAPI(title="faas", version="0.1.0", lifespan=lifespan)

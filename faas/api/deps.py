@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
+from faas.api.waiters import Waiters
 from faas.config import Settings
 from faas.store import Store
 
@@ -21,7 +22,13 @@ async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
+async def get_waiters(request: Request) -> Waiters:
+    """The long-poll waiter registry the app started in its lifespan."""
+    return request.app.state.waiters
+
+
 StoreDep = Annotated[Store, Depends(get_store)]
+WaitersDep = Annotated[Waiters, Depends(get_waiters)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 

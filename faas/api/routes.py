@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from starlette.concurrency import run_in_threadpool
 
-from faas.api.deps import SettingsDep, StoreDep, require_api_key
+from faas.api import metrics
+from faas.api.deps import SettingsDep, StoreDep, WaitersDep, require_api_key
 from faas.models import (
+    ExecuteBatchRep,
+    ExecuteBatchReq,
     ExecuteFnRep,
     ExecuteFnReq,
     HealthRep,
     RegisterFn,
     RegisterFnRep,
+    ResultsRep,
+    ResultsReq,
     TaskResultRep,
+    TaskStatus,
     TaskStatusRep,
+    WorkerInfo,
 )
 from faas.payload import check_arguments, check_function
 from faas.serialize import b64decode, b64encode
@@ -62,12 +71,63 @@ async def status(task_id: UUID, store: StoreDep) -> TaskStatusRep:
     return TaskStatusRep(task_id=task_id, status=await store.status(str(task_id)))
 
 
+@router.post("/execute_function_batch")
+async def execute_function_batch(body: ExecuteBatchReq, store: StoreDep) -> ExecuteBatchRep:
+    """Queue many executions of one function in one round trip; all or none (400/404)."""
+    args = [await _decode_checked(p, check_arguments) for p in body.payloads]
+    task_ids = await store.submit_many(str(body.function_id), args, body.timeout)
+    return ExecuteBatchRep(task_ids=task_ids)
+
+
+def _result_rep(task_id: UUID, status: TaskStatus, payload: bytes | None) -> TaskResultRep:
+    text = b64encode(payload) if payload is not None and status.is_terminal else None
+    return TaskResultRep(task_id=task_id, status=status, result=text)
+
+
+async def _results_waiting(ids: list[UUID], wait_s: float, store: StoreDep,
+                           waiters: WaitersDep) -> list[TaskResultRep]:
+    """Results of ``ids``; if none has ended, wait up to ``wait_s`` for one to end."""
+    keys = [str(i) for i in ids]
+    with waiters.watch(keys if wait_s > 0 else ()) as ended:
+        found = await store.results(keys)
+        if wait_s > 0 and not any(status.is_terminal for status, _ in found):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(ended.wait(), wait_s)
+            found = await store.results(keys)
+    return [_result_rep(i, status, payload) for i, (status, payload) in zip(ids, found,
+                                                                             strict=True)]
+
+
 @router.get("/result/{task_id}")
-async def result(task_id: UUID, store: StoreDep) -> TaskResultRep:
-    """A task's status and, once it has ended, its serialized result (else null)."""
-    task_status, payload = await store.result(str(task_id))
-    text = b64encode(payload) if payload is not None and task_status.is_terminal else None
-    return TaskResultRep(task_id=task_id, status=task_status, result=text)
+async def result(task_id: UUID, store: StoreDep, waiters: WaitersDep, settings: SettingsDep,
+                 wait: float = Query(0.0, ge=0, description="long-poll up to this many s"),
+                 ) -> TaskResultRep:
+    """A task's status and, once it has ended, its serialized result (else null).
+    With ``?wait=S`` it answers as soon as the task ends, or after S seconds."""
+    wait_s = min(wait, settings.max_wait_s)
+    return (await _results_waiting([task_id], wait_s, store, waiters))[0]
+
+
+@router.post("/results")
+async def results(body: ResultsReq, store: StoreDep, waiters: WaitersDep,
+                  settings: SettingsDep) -> ResultsRep:
+    """Status and result of many tasks; with ``wait`` > 0 it answers once any has ended."""
+    wait_s = min(body.wait, settings.max_wait_s)
+    return ResultsRep(results=await _results_waiting(body.task_ids, wait_s, store, waiters))
+
+
+@router.get("/workers")
+async def workers(store: StoreDep) -> list[WorkerInfo]:
+    """Live workers with their load, as the dispatcher last published them."""
+    return await store.workers()
+
+
+@router.get("/metrics")
+async def prometheus_metrics(store: StoreDep) -> Response:
+    """Counters, gauges and the latency histogram in Prometheus text format."""
+    stats, dispatcher = await asyncio.gather(store.stats(), store.health())
+    return Response(metrics.render(stats, dispatcher),
+                    media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
 @health_router.get("/health")

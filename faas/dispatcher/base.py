@@ -35,7 +35,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from faas.config import Settings
 from faas.executor import error_payload
-from faas.models import DispatcherState, Task, TaskStatus
+from faas.models import DispatcherState, Task, TaskStatus, WorkerInfo
 from faas.store import Outcome, Store
 from faas.worker.pool import JobResult
 
@@ -95,6 +95,10 @@ class Dispatcher(ABC):
     def capacity(self) -> int:
         """Tasks to claim at most: one running and one ready per process, plus prefetch."""
         return 2 * self.state().processes + self.settings.prefetch
+
+    def worker_info(self) -> list[WorkerInfo]:
+        """Live workers and their load (none in local mode)."""
+        return []
 
     async def expire(self) -> None:  # noqa: B027 - optional hook
         """Declare silent workers lost (modes with remote workers)."""
@@ -217,7 +221,8 @@ class Dispatcher(ABC):
                   if t.attempts >= self.settings.max_attempts]
         for task, worker in lost:
             log.warning("task %s lost on worker %s (attempt %d of %d)", task.task_id, worker,
-                        task.attempts, self.settings.max_attempts)
+                        task.attempts, self.settings.max_attempts,
+                        extra={"task_id": task.task_id, "worker_id": worker})
         if lost:
             await self._retrying(lambda: self.store.add_event(
                 "task_lost", worker=lost[0][1], tasks=len(lost)))
@@ -245,10 +250,11 @@ class Dispatcher(ABC):
 
     async def _finish(self, outcomes: Sequence[Outcome]) -> None:
         if outcomes:
-            stored = await self._retrying(lambda: self.store.finish(outcomes))
+            stored = await self._retrying(lambda: self.store.finish(outcomes, self.mode))
             for outcome, fresh in zip(outcomes, stored, strict=True):
                 if not fresh:
-                    log.info("dropped duplicate result of task %s", outcome.task_id)
+                    log.info("dropped duplicate result of task %s", outcome.task_id,
+                             extra={"task_id": outcome.task_id, "worker_id": outcome.worker})
             self._room.set()
 
     def _outcome(self, task: Task, status: TaskStatus, payload: bytes) -> Outcome:
@@ -265,7 +271,8 @@ class Dispatcher(ABC):
         next_claim = time.monotonic() + lease_s / 2
         while True:
             try:
-                await self.store.publish_dispatcher(self.state(), 3 * self.settings.heartbeat_s)
+                await self.store.publish_dispatcher(self.state(), 3 * self.settings.heartbeat_s,
+                                                    self.worker_info())
                 held = [t.entry_id for t in self.backlog] + [t.entry_id for t, _ in
                                                              self.inflight.values()]
                 await self.store.renew(self.name, held)

@@ -24,7 +24,7 @@ from faas.config import Settings
 from faas.dispatcher.base import Dispatcher
 from faas.dispatcher.workers import WorkerRecord
 from faas.exceptions import ProtocolError, ProtocolVersionError
-from faas.models import DispatcherState, TaskStatus
+from faas.models import DispatcherState, TaskStatus, WorkerInfo
 from faas.protocol import Message, Reconnect, Register, Reject, ResultMsg, Welcome, decode
 from faas.store import Store
 from faas.worker.pool import JobResult
@@ -63,6 +63,13 @@ class RemoteDispatcher(Dispatcher):
     def state(self) -> DispatcherState:
         return DispatcherState(mode=self.mode, workers=len(self.workers),
                                processes=sum(w.processes for w in self.workers.values()))
+
+    def worker_info(self) -> list[WorkerInfo]:
+        now = time.monotonic()
+        return [WorkerInfo(worker_id=w.worker_id, processes=w.processes,
+                           in_flight=self.load[w.worker_id],
+                           last_seen_s=round(now - w.last_seen, 3))
+                for w in self.workers.values()]
 
     async def serve(self) -> None:
         while True:
@@ -112,7 +119,8 @@ class RemoteDispatcher(Dispatcher):
             return
         if record is None:
             self.workers[worker_id] = WorkerRecord(worker_id, message.processes)
-            log.info("worker %s registered with %d processes", worker_id, message.processes)
+            log.info("worker %s registered with %d processes", worker_id, message.processes,
+                     extra={"worker_id": worker_id})
         else:
             record.processes, record.last_seen = message.processes, time.monotonic()
             record.known_functions.clear()
@@ -142,9 +150,10 @@ class RemoteDispatcher(Dispatcher):
         """Forget a worker; every task it held is retried."""
         self.envelopes.pop(worker_id.encode(), None)
         if self.workers.pop(worker_id, None) is not None:
-            log.warning("worker %s lost: %s", worker_id, why)
+            log.warning("worker %s lost: %s", worker_id, why, extra={"worker_id": worker_id})
             await self._retrying(lambda: self.store.add_event("worker_lost", worker=worker_id,
                                                               why=why))
+            await self._retrying(lambda: self.store.count("worker_lost"))
             await self.worker_lost(worker_id)
 
     async def expire(self) -> None:
