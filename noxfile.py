@@ -50,3 +50,10 @@ def faults(session: nox.Session) -> None:
     """Run every fault-injection scenario; leaves results/faults-<time>.csv."""
     session.install("-e", ".[bench]")
     session.run("python", "-m", "experiments.faults", *(session.posargs or ["all"]))
+
+
+@nox.session
+def loadtest(session: nox.Session) -> None:
+    """Run Locust headless against a fresh stack (``-- --mode pull --fault kill-worker``)."""
+    session.install("-e", ".[bench,load]")
+    session.run("python", "-m", "experiments.loadtest", *session.posargs)
