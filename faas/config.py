@@ -27,6 +27,14 @@ class Settings(BaseSettings):
     api_keys: str = ""
     #: Largest request body the API accepts, in bytes (413 above it).
     max_body_bytes: int = 10 * 1024 * 1024
+    #: Finished tasks stay in Redis this long, then move to the archive, in seconds.
+    result_ttl_s: float = 86_400.0
+    #: The SQLite archive of finished tasks (see faas/archive.py).
+    archive_path: str = "faas-archive.sqlite3"
+    #: How often each API process looks for tasks to archive, in seconds.
+    archive_interval_s: float = 1.0
+    #: Largest serialized result a task may return, in bytes (larger: FAILED).
+    max_result_bytes: int = 10 * 1024 * 1024
     #: Longest a long-poll (``?wait=``) may wait, in seconds.
     max_wait_s: float = 30.0
     #: Longest function name, in characters.

@@ -49,8 +49,10 @@ def error_payload(exc: BaseException) -> bytes:
         return dumps(RuntimeError(f"{type(exc).__name__}: {exc}"))
 
 
-def execute(function_id: str, fn_bytes: bytes, args_bytes: bytes) -> tuple[TaskStatus, bytes]:
-    """Run a serialized function on serialized arguments; never raises."""
+def execute(function_id: str, fn_bytes: bytes, args_bytes: bytes,
+            max_result_bytes: int = 0) -> tuple[TaskStatus, bytes]:
+    """Run a serialized function on serialized arguments; never raises. A result whose
+    serialized size passes ``max_result_bytes`` (0: no limit) ends the task FAILED."""
     try:
         fn = _load_function(function_id, fn_bytes)
         args, kwargs = _load_arguments(args_bytes)
@@ -63,7 +65,12 @@ def execute(function_id: str, fn_bytes: bytes, args_bytes: bytes) -> tuple[TaskS
         exc.add_note("Remote traceback:\n" + traceback.format_exc())
         return TaskStatus.FAILED, error_payload(exc)
     try:
-        return TaskStatus.COMPLETED, dumps(value)
+        payload = dumps(value)
     except SerializationError as exc:
         message = f"result of type {type(value).__name__} cannot be serialized: {exc}"
         return TaskStatus.FAILED, error_payload(TypeError(message))
+    if max_result_bytes and len(payload) > max_result_bytes:
+        message = (f"result is {len(payload)} bytes serialized, over the limit of "
+                   f"{max_result_bytes} bytes (FAAS_MAX_RESULT_BYTES)")
+        return TaskStatus.FAILED, error_payload(ValueError(message))
+    return TaskStatus.COMPLETED, payload

@@ -56,9 +56,13 @@ class Stack:
         return self.procs if self.mode == "local" else self.workers * self.procs
 
     def env(self) -> dict[str, str]:
-        """The environment every child gets."""
-        return {**os.environ, "FAAS_REDIS_URL": self.redis_url or "",
-                "FAAS_LOG_LEVEL": self.log_level, **self.extra_env}
+        """The environment every child gets (an embedded Redis keeps the archive beside its
+        data, unless FAAS_ARCHIVE_PATH says otherwise)."""
+        env = {**os.environ, "FAAS_REDIS_URL": self.redis_url or "",
+               "FAAS_LOG_LEVEL": self.log_level, **self.extra_env}
+        if self.redis and "FAAS_ARCHIVE_PATH" not in self.extra_env:
+            env["FAAS_ARCHIVE_PATH"] = str(self.redis.data_dir / "archive.sqlite3")
+        return env
 
     def spawn(self, *args: str) -> subprocess.Popen:
         """Run ``faas ARGS...`` as a child that dies with us."""

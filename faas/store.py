@@ -15,6 +15,7 @@ Layout (all keys under one prefix)::
     faas:stats          hash   counters: submitted, <status>:<mode>, retries, worker_lost
     faas:latency        hash   latency histogram (submitted -> stored): bucket counts, sum
     faas:done           channel ids of tasks whose outcome was just recorded (long-poll)
+    faas:finished       zset   finished task ids by time stored, until archived (archive.py)
 
 Submitting is one Lua call (check the function exists, write the task, enqueue it), and
 recording an outcome is one Lua call that only writes if the task is not terminal yet: the
@@ -40,6 +41,7 @@ QUEUE_KEY = PREFIX + "queue"
 GROUP = "dispatchers"
 DISPATCHER_KEY = PREFIX + "dispatcher"
 WORKERS_KEY = PREFIX + "workers"
+FINISHED_KEY = PREFIX + "finished"
 EVENTS_KEY = PREFIX + "events"
 STATS_KEY = PREFIX + "stats"
 LATENCY_KEY = PREFIX + "latency"
@@ -88,7 +90,7 @@ redis.call('HSET', KEYS[1], 'status', unpack(ARGV))
 return 1
 """
 
-# KEYS: task, queue, stats, latency, done channel; ARGV: group, entry, mode, stored time,
+# KEYS: task, queue, stats, latency, done channel, finished; ARGV: group, entry, mode, stored time,
 # buckets (comma list), task id, status, then field/value pairs. The entry is acknowledged
 # either way: a duplicate's entry is already done with. A recorded outcome counts, lands in
 # the latency histogram and is published for long-polling clients.
@@ -109,6 +111,7 @@ if submitted then
   redis.call('HINCRBY', KEYS[4], bucket, 1)
   redis.call('HINCRBYFLOAT', KEYS[4], 'sum', latency)
 end
+redis.call('ZADD', KEYS[6], ARGV[4], ARGV[6])
 redis.call('PUBLISH', KEYS[5], ARGV[6])
 return 1
 """
@@ -178,20 +181,21 @@ class Store:
 
     async def result(self, task_id: str) -> tuple[TaskStatus, bytes | None]:
         """A task's status and, once it has ended, its serialized result."""
-        return (await self.results([task_id]))[0]
+        found = (await self.results([task_id]))[0]
+        if found is None:
+            raise TaskNotFoundError(task_id)
+        return found
 
-    async def results(self, task_ids: Sequence[str]) -> list[tuple[TaskStatus, bytes | None]]:
-        """Status and result of several tasks, in order, in one round trip."""
+    async def results(self, task_ids: Sequence[str],
+                      ) -> list[tuple[TaskStatus, bytes | None] | None]:
+        """Status and result of several tasks, in order (None where Redis has no such task),
+        in one round trip."""
         async with self.redis.pipeline(transaction=False) as pipe:
             for task_id in task_ids:
                 pipe.hmget(task_key(task_id), ["status", "result"])
             replies = await pipe.execute()
-        out = []
-        for task_id, (status, result) in zip(task_ids, replies, strict=True):
-            if status is None:
-                raise TaskNotFoundError(task_id)
-            out.append((TaskStatus(_text(status)), result))
-        return out
+        return [None if status is None else (TaskStatus(_text(status)), result)
+                for status, result in replies]
 
     async def task_record(self, task_id: str) -> dict[str, str]:
         """Every field of a task except its result, as text (for timings and tests)."""
@@ -298,7 +302,7 @@ class Store:
         if not outcomes:
             return []
         now = time.time()
-        keys = [QUEUE_KEY, STATS_KEY, LATENCY_KEY, DONE_CHANNEL]
+        keys = [QUEUE_KEY, STATS_KEY, LATENCY_KEY, DONE_CHANNEL, FINISHED_KEY]
         async with self.redis.pipeline(transaction=False) as pipe:
             for o in outcomes:
                 argv = [GROUP, o.entry_id, mode, now, _BUCKETS, o.task_id, o.status.value,
@@ -306,6 +310,31 @@ class Store:
                         "stored", now, "worker", o.worker]
                 await self._finish(keys=[task_key(o.task_id), *keys], args=argv, client=pipe)
             return [bool(r) for r in await pipe.execute()]
+
+    async def due_for_archive(self, stored_before: float, count: int) -> list[str]:
+        """Ids of finished tasks stored before ``stored_before`` (oldest first)."""
+        ids = await self.redis.zrangebyscore(FINISHED_KEY, "-inf", stored_before, start=0,
+                                             num=count)
+        return [_text(i) for i in ids]
+
+    async def task_dumps(self, task_ids: Sequence[str]) -> list[dict[str, bytes | str]]:
+        """Every field of each task (result as bytes), with its ``task_id``."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for task_id in task_ids:
+                pipe.hgetall(task_key(task_id))
+            records = await pipe.execute()
+        return [{"task_id": task_id, **{_text(k): v for k, v in record.items()}}
+                for task_id, record in zip(task_ids, records, strict=True) if record]
+
+    async def forget(self, task_ids: Sequence[str]) -> None:
+        """Delete archived tasks from Redis."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(*[task_key(t) for t in task_ids]).zrem(FINISHED_KEY, *task_ids)
+            await pipe.execute()
+
+    async def delete_function(self, function_id: str) -> bool:
+        """Delete a function record; False if there was none. Its queued tasks will fail."""
+        return bool(await self.redis.delete(function_key(function_id)))
 
     async def count(self, counter: str, n: int = 1) -> None:
         """Add ``n`` to a counter of ``faas:stats`` (e.g. ``worker_lost``)."""

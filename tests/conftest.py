@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import fakeredis
 import pytest
 from fastapi.testclient import TestClient
 
 from faas.api.app import create_app
-from faas.api.deps import get_store, get_waiters
+from faas.api.deps import get_archive, get_store, get_waiters
 from faas.api.waiters import Waiters
+from faas.archive import Archive
 from faas.config import Settings
 from faas.store import Store
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _archive_in_a_temp_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Apps and stacks built by tests keep their archive out of the working tree."""
+    path = tmp_path_factory.mktemp("archive") / "archive.sqlite3"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FAAS_ARCHIVE_PATH", str(path))
+        yield
 
 
 @pytest.fixture
@@ -29,17 +40,18 @@ def store(fake_server: fakeredis.FakeServer) -> Store:
 
 @pytest.fixture
 def settings() -> Settings:
-    """Default settings, not read from the environment."""
-    return Settings(_env_file=None)
+    """Default settings (the archive in a temporary directory)."""
+    return Settings()
 
 
 @pytest.fixture
-def make_client(fake_server: fakeredis.FakeServer) -> Callable[[Settings], TestClient]:
+def make_client(fake_server: fakeredis.FakeServer,
+                tmp_path: Path) -> Callable[[Settings], TestClient]:
     """Build an in-process API client with the given settings, its store on fakeredis."""
 
     def make(settings: Settings) -> TestClient:
         app = create_app(settings)
-        made: dict[str, Store | Waiters] = {}
+        made: dict[str, Store | Waiters | Archive] = {}
 
         async def fake_store() -> Store:
             if "store" not in made:  # created inside the app's event loop
@@ -52,8 +64,14 @@ def make_client(fake_server: fakeredis.FakeServer) -> Callable[[Settings], TestC
                 made["waiters"].start()
             return made["waiters"]
 
+        async def archive() -> Archive:
+            if "archive" not in made:
+                made["archive"] = Archive(tmp_path / "archive.sqlite3")
+            return made["archive"]
+
         app.dependency_overrides[get_store] = fake_store
         app.dependency_overrides[get_waiters] = fake_waiters
+        app.dependency_overrides[get_archive] = archive
         return TestClient(app)
 
     return make

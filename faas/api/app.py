@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from faas.api.routes import health_router, router
 from faas.api.waiters import Waiters
+from faas.archive import Archive, Archiver
 from faas.config import Settings, get_settings
 from faas.exceptions import (
     FunctionNotFoundError,
@@ -118,7 +121,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.store = Store(redis)
         app.state.waiters = Waiters(aioredis.from_url(settings.redis, socket_connect_timeout=2))
         app.state.waiters.start()
+        app.state.archive = Archive(settings.archive_path)
+        archiver = Archiver(app.state.store, app.state.archive, settings.result_ttl_s)
+        archiving = asyncio.create_task(archiver.run(settings.archive_interval_s))
         yield
+        archiving.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await archiving
+        app.state.archive.close()
         await app.state.waiters.stop()
         await app.state.waiters.redis.aclose()
         await redis.aclose()

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 
 from faas.api.waiters import Waiters
+from faas.archive import Archive
 from faas.config import Settings
 from faas.store import Store
 
@@ -27,7 +28,13 @@ async def get_waiters(request: Request) -> Waiters:
     return request.app.state.waiters
 
 
+async def get_archive(request: Request) -> Archive:
+    """The archive of finished tasks."""
+    return request.app.state.archive
+
+
 StoreDep = Annotated[Store, Depends(get_store)]
+ArchiveDep = Annotated[Archive, Depends(get_archive)]
 WaitersDep = Annotated[Waiters, Depends(get_waiters)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 

@@ -10,7 +10,8 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from starlette.concurrency import run_in_threadpool
 
 from faas.api import metrics
-from faas.api.deps import SettingsDep, StoreDep, WaitersDep, require_api_key
+from faas.api.deps import ArchiveDep, SettingsDep, StoreDep, WaitersDep, require_api_key
+from faas.exceptions import FunctionNotFoundError, TaskNotFoundError
 from faas.models import (
     ExecuteBatchRep,
     ExecuteBatchReq,
@@ -65,10 +66,23 @@ async def execute_function(body: ExecuteFnReq, store: StoreDep) -> ExecuteFnRep:
     return ExecuteFnRep(task_id=task_id)
 
 
+async def _lookup(keys: list[str], store: StoreDep,
+                  archive: ArchiveDep) -> list[tuple[TaskStatus, bytes | None]]:
+    """Status and result of each task, from Redis or else the archive (404 if in neither)."""
+    found = await store.results(keys)
+    for i, entry in enumerate(found):
+        if entry is None:
+            found[i] = await asyncio.to_thread(archive.get, keys[i])
+            if found[i] is None:
+                raise TaskNotFoundError(keys[i])
+    return found
+
+
 @router.get("/status/{task_id}")
-async def status(task_id: UUID, store: StoreDep) -> TaskStatusRep:
+async def status(task_id: UUID, store: StoreDep, archive: ArchiveDep) -> TaskStatusRep:
     """A task's status."""
-    return TaskStatusRep(task_id=task_id, status=await store.status(str(task_id)))
+    [(task_status, _)] = await _lookup([str(task_id)], store, archive)
+    return TaskStatusRep(task_id=task_id, status=task_status)
 
 
 @router.post("/execute_function_batch")
@@ -85,35 +99,45 @@ def _result_rep(task_id: UUID, status: TaskStatus, payload: bytes | None) -> Tas
 
 
 async def _results_waiting(ids: list[UUID], wait_s: float, store: StoreDep,
-                           waiters: WaitersDep) -> list[TaskResultRep]:
+                           waiters: WaitersDep, archive: ArchiveDep) -> list[TaskResultRep]:
     """Results of ``ids``; if none has ended, wait up to ``wait_s`` for one to end."""
     keys = [str(i) for i in ids]
     with waiters.watch(keys if wait_s > 0 else ()) as ended:
-        found = await store.results(keys)
+        found = await _lookup(keys, store, archive)
         if wait_s > 0 and not any(status.is_terminal for status, _ in found):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(ended.wait(), wait_s)
-            found = await store.results(keys)
+            found = await _lookup(keys, store, archive)
     return [_result_rep(i, status, payload) for i, (status, payload) in zip(ids, found,
                                                                              strict=True)]
 
 
 @router.get("/result/{task_id}")
 async def result(task_id: UUID, store: StoreDep, waiters: WaitersDep, settings: SettingsDep,
+                 archive: ArchiveDep,
                  wait: float = Query(0.0, ge=0, description="long-poll up to this many s"),
                  ) -> TaskResultRep:
     """A task's status and, once it has ended, its serialized result (else null).
     With ``?wait=S`` it answers as soon as the task ends, or after S seconds."""
     wait_s = min(wait, settings.max_wait_s)
-    return (await _results_waiting([task_id], wait_s, store, waiters))[0]
+    return (await _results_waiting([task_id], wait_s, store, waiters, archive))[0]
 
 
 @router.post("/results")
 async def results(body: ResultsReq, store: StoreDep, waiters: WaitersDep,
-                  settings: SettingsDep) -> ResultsRep:
+                  settings: SettingsDep, archive: ArchiveDep) -> ResultsRep:
     """Status and result of many tasks; with ``wait`` > 0 it answers once any has ended."""
     wait_s = min(body.wait, settings.max_wait_s)
-    return ResultsRep(results=await _results_waiting(body.task_ids, wait_s, store, waiters))
+    return ResultsRep(results=await _results_waiting(body.task_ids, wait_s, store, waiters,
+                                                     archive))
+
+
+@router.delete("/functions/{function_id}")
+async def delete_function(function_id: UUID, store: StoreDep) -> dict[str, str]:
+    """Delete a function; tasks of it still queued end FAILED (404 when unknown)."""
+    if not await store.delete_function(str(function_id)):
+        raise FunctionNotFoundError(str(function_id))
+    return {"function_id": str(function_id), "status": "deleted"}
 
 
 @router.get("/workers")

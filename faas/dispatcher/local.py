@@ -31,7 +31,8 @@ class LocalDispatcher(Dispatcher):
         self._generation = -1
 
     async def start(self) -> None:
-        self.pool = await asyncio.to_thread(ProcessPool, self.processes)
+        self.pool = await asyncio.to_thread(ProcessPool, self.processes,
+                                            self.settings.max_result_bytes)
         self._watch()
 
     def _watch(self) -> None:

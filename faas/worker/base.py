@@ -35,7 +35,8 @@ class Worker(ABC):
         self.url = url
         self.settings = settings
         self.worker_id = new_worker_id()
-        self.pool = ProcessPool(processes)  # before the zmq context: forks stay clean
+        # before the zmq context: forks stay clean
+        self.pool = ProcessPool(processes, settings.max_result_bytes)
         self.context = zmq.Context()
         self.queue: deque[TaskMsg] = deque()
         self.held: dict[str, TaskMsg] = {}

@@ -60,7 +60,7 @@ class _Slot:
     deadline: float = field(default=float("inf"))
 
 
-def _child_main(conn: Connection) -> None:
+def _child_main(conn: Connection, max_result_bytes: int) -> None:
     """A pool process: run jobs from the pipe until it closes."""
     die_with_parent(signal.SIGKILL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
@@ -70,14 +70,15 @@ def _child_main(conn: Connection) -> None:
         except (EOFError, OSError):
             return
         started = time.time()
-        status, payload = execute(function_id, fn, args)
+        status, payload = execute(function_id, fn, args, max_result_bytes)
         conn.send_bytes(msgpack.packb([task_id, status.value, payload, started, time.time()]))
 
 
 class ProcessPool:
     """N processes, one job each at a time; dead or timed-out processes are replaced."""
 
-    def __init__(self, processes: int) -> None:
+    def __init__(self, processes: int, max_result_bytes: int = 0) -> None:
+        self.max_result_bytes = max_result_bytes
         self._ctx = mp.get_context("forkserver")
         self._ctx.set_forkserver_preload(["faas.executor", "msgpack"])
         self._slots = [self._spawn() for _ in range(processes)]
@@ -86,7 +87,8 @@ class ProcessPool:
 
     def _spawn(self) -> _Slot:
         parent, child = self._ctx.Pipe()
-        process = self._ctx.Process(target=_child_main, args=(child,), daemon=True)
+        process = self._ctx.Process(target=_child_main, args=(child, self.max_result_bytes),
+                                    daemon=True)
         process.start()
         child.close()
         return _Slot(process, parent)
