@@ -29,6 +29,13 @@ def _errorbars(ax: plt.Axes, df: pd.DataFrame, x: str, metric: str, scale: float
     ax.grid(alpha=0.3)
 
 
+def _save(fig: plt.Figure, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def throughput(summary: pd.DataFrame, path: Path) -> Path:
     """No-op and CPU-bound tasks/s against processes, per mode."""
     df = summary[summary["study"] == "throughput"]
@@ -39,10 +46,7 @@ def throughput(summary: pd.DataFrame, path: Path) -> Path:
         ax.set(title=title, xlabel="processes", ylabel="tasks/s (median, min–max)")
         ax.set_xticks(sorted(df["processes"].unique()))
     fig.suptitle("Throughput through the REST API")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def weak_scaling(summary: pd.DataFrame, path: Path) -> Path:
@@ -54,10 +58,7 @@ def weak_scaling(summary: pd.DataFrame, path: Path) -> Path:
     ax.set(title="Weak scaling: 4 × sleep(0.2 s) per process", xlabel="processes (log scale)",
            ylabel="efficiency % (median, min–max)", xscale="log", ylim=(0, 110))
     ax.set_xticks(sorted(df["processes"].unique()), labels=sorted(df["processes"].unique()))
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def latency_cdf(tasks: pd.DataFrame, path: Path) -> Path:
@@ -71,10 +72,7 @@ def latency_cdf(tasks: pd.DataFrame, path: Path) -> Path:
            ylabel="fraction of tasks")
     ax.grid(alpha=0.3)
     ax.legend(title="mode")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def overhead_breakdown(tasks: pd.DataFrame, path: Path) -> Path:
@@ -88,10 +86,7 @@ def overhead_breakdown(tasks: pd.DataFrame, path: Path) -> Path:
         bottom += medians[part].to_numpy()
     ax.set(title="Where a no-op task's time goes (medians)", ylabel="ms")
     ax.legend(title="step", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def payload_latency(summary: pd.DataFrame, path: Path) -> Path:
@@ -101,10 +96,7 @@ def payload_latency(summary: pd.DataFrame, path: Path) -> Path:
     _errorbars(ax, df.assign(kb=df["arg"] / 1000), "kb", "latency_p50", scale=1000)
     ax.set(title="Latency of an echo task by payload size", xscale="log", yscale="log",
            xlabel="argument = result size (KB)", ylabel="latency p50 (ms, median, min–max)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def all_plots(out: Path) -> dict[str, Path]:

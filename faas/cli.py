@@ -43,6 +43,9 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("mode", choices=("pull", "push"))
     worker.add_argument("processes", type=int)
     worker.add_argument("url", help="dispatcher address, e.g. tcp://127.0.0.1:5555")
+    keys = sub.add_parser("keys", help="write CURVE key pairs for dispatcher and workers")
+    keys.add_argument("directory")
+
     user = {
         "register": ("register FILE:FUNCTION, print its function id", ["target"]),
         "run": ("run a function on ARGS (Python literals), print its result", ["function_id"]),
@@ -65,7 +68,8 @@ def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     settings = get_settings()
     configure(args.log_level or settings.log_level, settings.log_format)
-    command = {"up": _up, "api": _api, "dispatcher": _dispatcher, "worker": _worker}
+    command = {"up": _up, "api": _api, "dispatcher": _dispatcher, "worker": _worker,
+               "keys": _keys}
     if args.command in command:
         sys.exit(command[args.command](args))
     from faas.usercli import run_user_command
@@ -137,6 +141,16 @@ def _dispatcher(args: argparse.Namespace) -> int:
             await redis.aclose()
 
     uvloop.run(run())
+    return 0
+
+
+def _keys(args: argparse.Namespace) -> int:
+    from faas.curve import generate_keys
+
+    root = generate_keys(args.directory)
+    sys.stdout.write(f"keys written to {root}: set FAAS_CURVE_DIR={root} for the dispatcher "
+                     "(it needs dispatcher.key_secret and authorized/) and on each worker "
+                     "host (it needs worker.key_secret and dispatcher.key)\n")
     return 0
 
 

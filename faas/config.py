@@ -6,6 +6,7 @@ Nothing else in the package reads ``os.environ``.
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -23,8 +24,10 @@ class Settings(BaseSettings):
     url: str = "http://127.0.0.1:8000"
     #: The key those commands send (``Authorization: Bearer``), if the API wants one.
     api_key: str | None = None
-    #: Comma-separated API keys; empty means the API is open (trusted networks only).
+    #: Comma-separated API keys; empty (and no keys file) means the API is open.
     api_keys: str = ""
+    #: A file of API keys, one per line (``#`` comments allowed), read at start-up.
+    api_keys_file: str | None = None
     #: Largest request body the API accepts, in bytes (413 above it).
     max_body_bytes: int = 10 * 1024 * 1024
     #: Finished tasks stay in Redis this long, then move to the archive, in seconds.
@@ -49,6 +52,8 @@ class Settings(BaseSettings):
     task_timeout_s: float = 0.0
     #: A claimed queue entry idle this long may be taken over by another dispatcher, in seconds.
     claim_lease_s: float = 10.0
+    #: Directory of CURVE keys (``faas keys DIR``); unset means plain TCP (trusted networks).
+    curve_dir: str | None = None
     #: Workers a pull/push dispatcher accepts at once; 0 means no limit.
     max_workers: int = 0
     #: Tasks a push worker may hold beyond its processes (prefetch).
@@ -63,10 +68,13 @@ class Settings(BaseSettings):
         """The Redis URL actually used."""
         return self.redis_url or DEFAULT_REDIS_URL
 
-    @property
     def api_key_set(self) -> frozenset[str]:
-        """The configured API keys."""
-        return frozenset(k.strip() for k in self.api_keys.split(",") if k.strip())
+        """The configured API keys (from ``api_keys`` and the keys file)."""
+        keys = [k.strip() for k in self.api_keys.split(",")]
+        if self.api_keys_file:
+            lines = Path(self.api_keys_file).read_text().splitlines()
+            keys += [line.split("#", 1)[0].strip() for line in lines]
+        return frozenset(k for k in keys if k)
 
 
 @lru_cache

@@ -64,10 +64,10 @@ class Stack:
             env["FAAS_ARCHIVE_PATH"] = str(self.redis.data_dir / "archive.sqlite3")
         return env
 
-    def spawn(self, *args: str) -> subprocess.Popen:
-        """Run ``faas ARGS...`` as a child that dies with us."""
-        return subprocess.Popen([sys.executable, "-m", "faas", *args], env=self.env(),
-                                preexec_fn=die_with_parent)
+    def spawn(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+        """Run ``faas ARGS...`` as a child that dies with us (``env`` adds variables)."""
+        return subprocess.Popen([sys.executable, "-m", "faas", *args],
+                                env={**self.env(), **(env or {})}, preexec_fn=die_with_parent)
 
     def start_api(self) -> subprocess.Popen:
         """Start (or restart) the API."""

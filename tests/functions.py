@@ -25,6 +25,11 @@ def add(a, b=0):  # noqa: ANN001, ANN201
 
 
 @by_value
+def echo(value):  # noqa: ANN001, ANN201
+    return value
+
+
+@by_value
 def no_args():  # noqa: ANN201
     return "hello"
 

@@ -158,6 +158,16 @@ def test_api_keys_guard_every_endpoint_but_health(make_client) -> None:  # noqa:
         assert client.get("/health").status_code == 200
 
 
+def test_api_keys_file(make_client, tmp_path) -> None:  # noqa: ANN001
+    keys = tmp_path / "keys.txt"
+    keys.write_text("# team keys\nalpha\n\nbeta  # ci\n")
+    with make_client(Settings(api_keys_file=str(keys))) as client:
+        for key, status in (("alpha", 404), ("beta", 404), ("gamma", 401), ("# team keys", 401)):
+            reply = client.get(f"/status/{uuid.uuid4()}",
+                               headers={"Authorization": f"Bearer {key}"})
+            assert reply.status_code == status, key
+
+
 def test_key_comparison_uses_hmac_compare_digest(monkeypatch) -> None:  # noqa: ANN001
     import hmac
 

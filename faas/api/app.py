@@ -135,6 +135,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="faas", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
+    app.state.api_keys = settings.api_key_set()  # read once: the file is not re-read per call
     app.include_router(router)
     app.include_router(health_router)
     _install_error_handlers(app)

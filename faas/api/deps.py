@@ -47,9 +47,9 @@ def key_matches(given: str, keys: frozenset[str]) -> bool:
     return found
 
 
-async def require_api_key(request: Request, settings: SettingsDep) -> None:
+async def require_api_key(request: Request) -> None:
     """401 unless the request carries ``Authorization: Bearer <key>`` for a configured key."""
-    keys = settings.api_key_set
+    keys = request.app.state.api_keys
     if not keys:
         return
     scheme, _, given = request.headers.get("authorization", "").partition(" ")

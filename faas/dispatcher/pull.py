@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from faas.dispatcher.remote import RemoteDispatcher
 from faas.models import Task
-from faas.protocol import Message, Register, Request, TaskMsg, Tasks
+from faas.protocol import Message, Register, Request, Tasks
 
 log = logging.getLogger(__name__)
 
@@ -50,16 +50,10 @@ class PullDispatcher(RemoteDispatcher):
             parked = self.parked.pop(identity)
             batch, todo = todo[:parked.want], todo[parked.want:]
             worker_id = identity.decode(errors="replace")
-            if await self.reply(identity, Tasks([self._message(worker_id, t) for t in batch])):
+            messages = [self.task_message(worker_id, t) for t in batch]
+            if await self.reply(identity, Tasks(messages)):
                 assigned += [(task, worker_id) for task in batch]
         return assigned
-
-    def _message(self, worker_id: str, task: Task) -> TaskMsg:
-        known = self.workers[worker_id].known_functions
-        fn = b"" if task.function_id in known else self.functions[task.function_id]
-        known.add(task.function_id)
-        return TaskMsg(task.task_id, task.entry_id, task.attempts, task.function_id, fn,
-                       task.args, task.timeout_s or self.settings.task_timeout_s)
 
     async def serve(self) -> None:
         await asyncio.gather(super().serve(), self._release_parked())

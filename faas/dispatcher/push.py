@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from faas.dispatcher.remote import RemoteDispatcher
 from faas.dispatcher.workers import most_free
 from faas.models import Task
-from faas.protocol import Heartbeat, Message, Register, Results, TaskMsg, Tasks
+from faas.protocol import Heartbeat, Message, Register, Results, Tasks
 
 log = logging.getLogger(__name__)
 
@@ -40,22 +40,12 @@ class PushDispatcher(RemoteDispatcher):
             planned[worker.worker_id] = planned.get(worker.worker_id, 0) + 1
         assigned = []
         for worker_id, batch in batches.items():
-            if await self.reply(worker_id.encode(), Tasks(self._messages(worker_id, batch))):
+            messages = [self.task_message(worker_id, task) for task in batch]
+            if await self.reply(worker_id.encode(), Tasks(messages)):
                 assigned += [(task, worker_id) for task in batch]
             else:
                 await self.drop_worker(worker_id, "unreachable")
         return assigned
-
-    def _messages(self, worker_id: str, batch: list[Task]) -> list[TaskMsg]:
-        known = self.workers[worker_id].known_functions
-        messages = []
-        for task in batch:
-            fn = b"" if task.function_id in known else self.functions[task.function_id]
-            known.add(task.function_id)
-            messages.append(TaskMsg(task.task_id, task.entry_id, task.attempts,
-                                    task.function_id, fn, task.args,
-                                    task.timeout_s or self.settings.task_timeout_s))
-        return messages
 
     async def handle(self, identity: bytes, message: Message) -> None:
         if isinstance(message, Register):

@@ -21,11 +21,21 @@ import zmq
 import zmq.asyncio
 
 from faas.config import Settings
+from faas.curve import secure_server
 from faas.dispatcher.base import Dispatcher
 from faas.dispatcher.workers import WorkerRecord
 from faas.exceptions import ProtocolError, ProtocolVersionError
-from faas.models import DispatcherState, TaskStatus, WorkerInfo
-from faas.protocol import Message, Reconnect, Register, Reject, ResultMsg, Welcome, decode
+from faas.models import DispatcherState, Task, TaskStatus, WorkerInfo
+from faas.protocol import (
+    Message,
+    Reconnect,
+    Register,
+    Reject,
+    ResultMsg,
+    TaskMsg,
+    Welcome,
+    decode,
+)
 from faas.store import Store
 from faas.worker.pool import JobResult
 
@@ -46,16 +56,22 @@ class RemoteDispatcher(Dispatcher):
         self.envelopes: dict[bytes, list[bytes]] = {}
         self.context: zmq.asyncio.Context | None = None
         self.socket: zmq.asyncio.Socket | None = None
+        self.authenticator = None
 
     async def start(self) -> None:
         self.context = zmq.asyncio.Context()
         self.socket = self.context.socket(zmq.ROUTER)
         self.socket.setsockopt(zmq.ROUTER_MANDATORY, 1)
         self.socket.setsockopt(zmq.LINGER, 0)
+        if self.settings.curve_dir:
+            self.authenticator = secure_server(self.socket, self.settings.curve_dir)
         self.socket.bind(self.url)
-        log.info("%s dispatcher listening on %s", self.mode, self.url)
+        log.info("%s dispatcher listening on %s%s", self.mode, self.url,
+                 " (CURVE)" if self.settings.curve_dir else "")
 
     async def close(self) -> None:
+        if self.authenticator is not None:
+            self.authenticator.stop()
         if self.socket is not None:
             self.socket.close(linger=0)
             self.context.term()
@@ -104,6 +120,14 @@ class RemoteDispatcher(Dispatcher):
     @abstractmethod
     async def handle(self, identity: bytes, message: Message) -> None:
         """React to one decoded message."""
+
+    def task_message(self, worker_id: str, task: Task) -> TaskMsg:
+        """The TASK for ``worker_id``; the function's code only if it was never sent it."""
+        known = self.workers[worker_id].known_functions
+        fn = b"" if task.function_id in known else self.functions[task.function_id]
+        known.add(task.function_id)
+        return TaskMsg(task.task_id, task.entry_id, task.attempts, task.function_id, fn,
+                       task.args, task.timeout_s or self.settings.task_timeout_s)
 
     async def register(self, identity: bytes, message: Register) -> None:
         """Welcome a worker (again, after a restart of ours) or reject it."""

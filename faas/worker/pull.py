@@ -15,6 +15,7 @@ import time
 
 import zmq
 
+from faas.curve import secure_client
 from faas.exceptions import ProtocolError
 from faas.protocol import (
     Reconnect,
@@ -41,6 +42,8 @@ class PullWorker(Worker):
         sock.setsockopt(zmq.REQ_RELAXED, 1)
         sock.setsockopt(zmq.REQ_CORRELATE, 1)
         sock.setsockopt(zmq.LINGER, 0)
+        if self.settings.curve_dir:
+            secure_client(sock, self.settings.curve_dir)
         sock.connect(self.url)
         patience_s = self.settings.heartbeat_s + self.settings.heartbeat_timeout_s
         backoff = Backoff()

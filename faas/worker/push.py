@@ -13,6 +13,7 @@ import time
 
 import zmq
 
+from faas.curve import secure_client
 from faas.exceptions import ProtocolError
 from faas.protocol import (
     Heartbeat,
@@ -37,6 +38,8 @@ class PushWorker(Worker):
         sock = self.context.socket(zmq.DEALER)
         sock.setsockopt(zmq.IDENTITY, self.worker_id.encode())
         sock.setsockopt(zmq.LINGER, 0)
+        if self.settings.curve_dir:
+            secure_client(sock, self.settings.curve_dir)
         sock.connect(self.url)
         heartbeat_s, timeout_s = self.settings.heartbeat_s, self.settings.heartbeat_timeout_s
         sock.send(Register(self.worker_id, self.processes).encode())
