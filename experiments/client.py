@@ -60,10 +60,12 @@ class LoadClient:
         return TaskRow((await self._json("POST", "/execute_function", body))["task_id"],
                        submitted)
 
-    async def wait(self, row: TaskRow, poll_s: float = 0.0) -> TaskRow:
-        """Poll until the task ends (``poll_s`` between polls, growing to 20 ms when > 0)."""
+    async def wait(self, row: TaskRow, poll_s: float = 0.0, long_poll: bool = False) -> TaskRow:
+        """Poll until the task ends (``poll_s`` between polls, growing to 20 ms when > 0), or
+        with ``long_poll`` let the API answer when it ends (``?wait=``)."""
+        path = f"/result/{row.task_id}" + ("?wait=10" if long_poll else "")
         while True:
-            reply = await self._json("GET", f"/result/{row.task_id}")
+            reply = await self._json("GET", path)
             row.polls += 1
             if reply["status"] in TERMINAL:
                 row.observed, row.status = time.time(), reply["status"]
@@ -72,8 +74,8 @@ class LoadClient:
                 await asyncio.sleep(poll_s)
                 poll_s = min(poll_s * 2, 0.02)
 
-    async def run_many(self, function_id: str, payloads: list[str],
-                       poll_s: float = 0.002) -> list[TaskRow]:
+    async def run_many(self, function_id: str, payloads: list[str], poll_s: float = 0.002,
+                       long_poll: bool = False) -> list[TaskRow]:
         """Submit every payload and collect every result; rows in submission order."""
         submitted: asyncio.Queue[TaskRow | None] = asyncio.Queue()
         todo = iter(enumerate(payloads))
@@ -86,7 +88,7 @@ class LoadClient:
 
         async def collector() -> None:
             while (row := await submitted.get()) is not None:
-                await self.wait(row, poll_s)
+                await self.wait(row, poll_s, long_poll)
 
         collectors = [asyncio.create_task(collector()) for _ in range(self.concurrency)]
         await asyncio.gather(*(submitter() for _ in range(self.concurrency)))

@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     curve_dir: str | None = None
     #: Workers a pull/push dispatcher accepts at once; 0 means no limit.
     max_workers: int = 0
+    #: Tasks a dispatcher claims beyond its running ones (at least one per process).
+    backlog: int = 256
     #: Tasks a push worker may hold beyond its processes (prefetch).
     prefetch: int = 0
     #: Log level for every component.

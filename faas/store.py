@@ -130,6 +130,22 @@ class Outcome:
     worker: str = ""
 
 
+@dataclass(frozen=True)
+class Running:
+    """A task handed to ``worker`` at ``dispatched`` (a write for :meth:`Store.write_batch`)."""
+
+    task: Task
+    worker: str
+    dispatched: float
+
+
+@dataclass(frozen=True)
+class Requeued:
+    """A task back to QUEUED after its worker or process was lost."""
+
+    task: Task
+
+
 def _text(value: bytes | str | None) -> str | None:
     return value.decode() if isinstance(value, bytes) else value
 
@@ -280,36 +296,48 @@ class Store:
         """Record that each task was handed to its worker at ``dispatched`` (default: now),
         attempt counts included."""
         now = dispatched or time.time()
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for task, worker in assigned:
-                argv = [TaskStatus.RUNNING.value, "dispatched", now, "worker", worker,
-                        "attempts", task.attempts]
-                await self._transition(keys=[task_key(task.task_id)], args=argv, client=pipe)
-            await pipe.execute()
+        await self.write_batch([Running(task, worker, now) for task, worker in assigned])
 
     async def requeue(self, tasks: Sequence[Task]) -> None:
         """Put tasks whose worker was lost back to QUEUED (unless they ended meanwhile)."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for task in tasks:
-                argv = [TaskStatus.QUEUED.value, "attempts", task.attempts]
-                await self._transition(keys=[task_key(task.task_id)], args=argv, client=pipe)
-            pipe.hincrby(STATS_KEY, "retries", len(tasks))
-            await pipe.execute()
+        await self.write_batch([Requeued(task) for task in tasks])
 
     async def finish(self, outcomes: Sequence[Outcome], mode: str = "") -> list[bool]:
         """Record final outcomes in one round trip; False where a result was already stored.
         ``mode`` labels the completed/failed counters."""
-        if not outcomes:
+        return await self.write_batch(outcomes, mode)
+
+    async def write_batch(self, writes: Sequence[Running | Requeued | Outcome],
+                          mode: str = "") -> list[bool]:
+        """Apply a dispatcher's writes in order, in one round trip. Answers, per Outcome,
+        whether it was recorded (False: a result was already stored)."""
+        if not writes:
             return []
         now = time.time()
-        keys = [QUEUE_KEY, STATS_KEY, LATENCY_KEY, DONE_CHANNEL, FINISHED_KEY]
+        finish_keys = [QUEUE_KEY, STATS_KEY, LATENCY_KEY, DONE_CHANNEL, FINISHED_KEY]
+        is_outcome = []
         async with self.redis.pipeline(transaction=False) as pipe:
-            for o in outcomes:
-                argv = [GROUP, o.entry_id, mode, now, _BUCKETS, o.task_id, o.status.value,
-                        "result", o.payload, "started", o.started, "finished", o.finished,
-                        "stored", now, "worker", o.worker]
-                await self._finish(keys=[task_key(o.task_id), *keys], args=argv, client=pipe)
-            return [bool(r) for r in await pipe.execute()]
+            for w in writes:
+                if isinstance(w, Outcome):
+                    argv = [GROUP, w.entry_id, mode, now, _BUCKETS, w.task_id, w.status.value,
+                            "result", w.payload, "started", w.started, "finished", w.finished,
+                            "stored", now, "worker", w.worker]
+                    await self._finish(keys=[task_key(w.task_id), *finish_keys], args=argv,
+                                       client=pipe)
+                elif isinstance(w, Running):
+                    argv = [TaskStatus.RUNNING.value, "dispatched", w.dispatched,
+                            "worker", w.worker, "attempts", w.task.attempts]
+                    await self._transition(keys=[task_key(w.task.task_id)], args=argv,
+                                           client=pipe)
+                else:
+                    argv = [TaskStatus.QUEUED.value, "attempts", w.task.attempts]
+                    await self._transition(keys=[task_key(w.task.task_id)], args=argv,
+                                           client=pipe)
+                    pipe.hincrby(STATS_KEY, "retries", 1)
+                    is_outcome.append(False)
+                is_outcome.append(isinstance(w, Outcome))
+            replies = await pipe.execute()
+        return [bool(r) for r, keep in zip(replies, is_outcome, strict=True) if keep]
 
     async def due_for_archive(self, stored_before: float, count: int) -> list[str]:
         """Ids of finished tasks stored before ``stored_before`` (oldest first)."""

@@ -36,7 +36,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from faas.config import Settings
 from faas.executor import error_payload
 from faas.models import DispatcherState, Task, TaskStatus, WorkerInfo
-from faas.store import Outcome, Store
+from faas.store import Outcome, Requeued, Running, Store
 from faas.worker.pool import JobResult
 
 log = logging.getLogger(__name__)
@@ -66,6 +66,8 @@ class Dispatcher(ABC):
         self.load: Counter[str] = Counter()
         self.functions: dict[str, bytes | None] = {}
         self._room = asyncio.Event()
+        self._writes: list[Running | Requeued | Outcome] = []
+        self._writes_ready = asyncio.Event()
         #: When Redis last failed us: while we could not work, workers could not be heard.
         self.redis_failed_at = -float("inf")
 
@@ -93,8 +95,11 @@ class Dispatcher(ABC):
         """What /health shows about this dispatcher."""
 
     def capacity(self) -> int:
-        """Tasks to claim at most: one running and one ready per process, plus prefetch."""
-        return 2 * self.state().processes + self.settings.prefetch
+        """Tasks to claim at most: those running, plus a backlog deep enough that short tasks
+        never wait on a Redis round trip (claims are leased and renewed, so a backlog held
+        here is not lost if we die)."""
+        processes = self.state().processes
+        return processes + max(processes, self.settings.backlog) if processes else 0
 
     def worker_info(self) -> list[WorkerInfo]:
         """Live workers and their load (none in local mode)."""
@@ -113,7 +118,7 @@ class Dispatcher(ABC):
         await self._retrying(self.store.ensure_group)
         await self.start()
         log.info("dispatcher %s (%s) started", self.name, self.mode)
-        steps = [asyncio.create_task(s) for s in (self._intake(), self.serve(),
+        steps = [asyncio.create_task(s) for s in (self._intake(), self.serve(), self._writer(),
                                                   self._housekeeping(), self._expiry())]
         stopper = asyncio.create_task(stop.wait())
         try:
@@ -125,6 +130,8 @@ class Dispatcher(ABC):
                 step.cancel()
             await asyncio.gather(stopper, *steps, return_exceptions=True)
             await self.close()
+            with contextlib.suppress(*_REDIS_DOWN):  # what the writer had not applied yet
+                await self.store.write_batch(self._writes, self.mode)
             with contextlib.suppress(*_REDIS_DOWN):
                 await self.store.clear_dispatcher()
             log.info("dispatcher %s stopped", self.name)
@@ -163,23 +170,21 @@ class Dispatcher(ABC):
             if len(self.functions) > _MAX_CACHED_FUNCTIONS:
                 self.functions.clear()
             self.functions.update(await self._retrying(lambda: self.store.functions(missing)))
-        failed = []
+        held = {t.task_id for t in self.backlog} | self.inflight.keys()
         for task in tasks:
-            if task.task_id in self.inflight or any(t.task_id == task.task_id
-                                                    for t in self.backlog):
+            if task.task_id in held:
                 continue  # already ours (a claim of our own entry)
             if self.functions.get(task.function_id) is None:
                 error = LookupError(f"function {task.function_id} is not registered")
-                failed.append(self._outcome(task, TaskStatus.FAILED, error_payload(error)))
+                self.write(self._outcome(task, TaskStatus.FAILED, error_payload(error)))
             elif task.attempts >= self.settings.max_attempts:
-                failed.append(self._lost_outcome(task, "an earlier dispatcher's worker"))
+                self.write(self._lost_outcome(task, "an earlier dispatcher's worker"))
             else:
                 self.backlog.append(task)
-        await self._finish(failed)
         await self.dispatch()
 
     async def dispatch(self) -> None:
-        """Hand backlog tasks to free processes; mark them RUNNING."""
+        """Hand backlog tasks to free processes; their RUNNING marks go to the writer."""
         n = min(self.free_slots(), len(self.backlog))
         if n <= 0:
             return
@@ -196,11 +201,11 @@ class Dispatcher(ABC):
         for task, worker in assigned:
             self.inflight[task.task_id] = (task, worker)
             self.load[worker] += 1
-        if assigned:
-            await self._retrying(lambda: self.store.mark_running(assigned, dispatched))
+            self.write(Running(task, worker, dispatched))
 
     async def record(self, worker: str, results: Sequence[JobResult]) -> None:
-        """Store outcomes reported by ``worker``; retry or fail lost tasks; dispatch more."""
+        """Take outcomes reported by ``worker``: refill the freed processes first, then hand
+        the outcomes to the writer; retry or fail lost tasks."""
         outcomes, lost = [], []
         for r in results:
             task = self.take(r.task_id)
@@ -211,25 +216,26 @@ class Dispatcher(ABC):
             entry = task.entry_id if task else r.tag
             outcomes.append(Outcome(r.task_id, entry, r.status, r.payload, r.started,
                                     r.finished, worker))
-        await self._finish(outcomes)
-        await self.retry_lost(lost)
+        self._room.set()
+        await self.dispatch()  # processes never wait on Redis
+        self.write(*outcomes)
+        if lost:
+            await self.retry_lost(lost)
 
     async def retry_lost(self, lost: Sequence[tuple[Task, str]]) -> None:
         """Requeue tasks whose worker or process died, or fail those out of attempts."""
-        retry = [t for t, _ in lost if t.attempts < self.settings.max_attempts]
-        failed = [self._lost_outcome(t, w) for t, w in lost
-                  if t.attempts >= self.settings.max_attempts]
         for task, worker in lost:
             log.warning("task %s lost on worker %s (attempt %d of %d)", task.task_id, worker,
                         task.attempts, self.settings.max_attempts,
                         extra={"task_id": task.task_id, "worker_id": worker})
+            if task.attempts < self.settings.max_attempts:
+                self.write(Requeued(task))
+                self.backlog.appendleft(task)
+            else:
+                self.write(self._lost_outcome(task, worker))
         if lost:
             await self._retrying(lambda: self.store.add_event(
                 "task_lost", worker=lost[0][1], tasks=len(lost)))
-        if retry:
-            await self._retrying(lambda: self.store.requeue(retry))
-            self.backlog.extendleft(reversed(retry))
-        await self._finish(failed)
         self._room.set()
         await self.dispatch()
 
@@ -248,14 +254,24 @@ class Dispatcher(ABC):
             self.load[worker] -= 1
         return task
 
-    async def _finish(self, outcomes: Sequence[Outcome]) -> None:
-        if outcomes:
-            stored = await self._retrying(lambda: self.store.finish(outcomes, self.mode))
-            for outcome, fresh in zip(outcomes, stored, strict=True):
+    def write(self, *writes: Running | Requeued | Outcome) -> None:
+        """Queue writes for the writer, which applies them in order, batched."""
+        if writes:
+            self._writes.extend(writes)
+            self._writes_ready.set()
+
+    async def _writer(self) -> None:
+        """Apply queued writes, as many as have gathered, in one round trip each time."""
+        while True:
+            await self._writes_ready.wait()
+            self._writes_ready.clear()
+            batch, self._writes = self._writes, []
+            flags = await self._retrying(lambda b=batch: self.store.write_batch(b, self.mode))
+            outcomes = [w for w in batch if isinstance(w, Outcome)]
+            for outcome, fresh in zip(outcomes, flags, strict=True):
                 if not fresh:
                     log.info("dropped duplicate result of task %s", outcome.task_id,
                              extra={"task_id": outcome.task_id, "worker_id": outcome.worker})
-            self._room.set()
 
     def _outcome(self, task: Task, status: TaskStatus, payload: bytes) -> Outcome:
         return Outcome(task.task_id, task.entry_id, status, payload, finished=time.time())

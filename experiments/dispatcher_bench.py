@@ -1,0 +1,112 @@
+"""The dispatcher fed directly: tasks already queued in Redis, results recorded.
+
+    python -m experiments.dispatcher_bench [--tasks 20000] [--modes local pull push]
+                                           [--repeats 3] [--profile DIR]
+
+A fresh stack per mode (2 processes: a local pool, or 1 pull/push worker x 2). Each repeat
+queues ``--tasks`` no-op tasks straight into Redis (the store's batch submit, no HTTP), then
+waits until every outcome is recorded; rate = tasks / (last stored - first submitted), from
+the store's own timestamps. ``--profile DIR`` records the dispatcher (and the worker) with
+py-spy during one more repeat and writes the top functions by own time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import redis.asyncio as aioredis
+
+from experiments.workloads import noop
+from faas.serialize import dumps
+from faas.stack import Stack
+from faas.store import STATS_KEY, Store, task_key
+
+
+async def _queue_and_wait(url: str, tasks: int) -> float:
+    r = aioredis.from_url(url)
+    store = Store(r)
+    try:
+        function_id = await store.register_function("noop", dumps(noop))
+        done_before = sum(float(v) for k, v in (await r.hgetall(STATS_KEY)).items()
+                          if k.startswith(b"COMPLETED:"))
+        args = dumps(((), {}))
+        ids = []
+        for start in range(0, tasks, 2000):
+            ids += await store.submit_many(function_id, [args] * min(2000, tasks - start))
+        while True:
+            counts = await r.hgetall(STATS_KEY)
+            done = sum(float(v) for k, v in counts.items() if k.startswith(b"COMPLETED:"))
+            if done - done_before >= tasks:
+                break
+            await asyncio.sleep(0.05)
+        first = float(await r.hget(task_key(ids[0]), "submitted"))
+        async with r.pipeline(transaction=False) as pipe:
+            for task_id in ids[-200:]:
+                pipe.hget(task_key(task_id), "stored")
+            last = max(float(v) for v in await pipe.execute())
+        return tasks / (last - first)
+    finally:
+        await r.aclose()
+
+
+def _profile(pid: int, seconds: float, out: Path) -> subprocess.Popen:
+    spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy"
+    return subprocess.Popen([spy, "record", "-p", str(pid),
+                             "-d", str(int(seconds)), "-f", "raw", "-o", str(out),
+                             "-r", "200"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def top_functions(raw: Path, n: int = 15) -> list[tuple[float, str]]:
+    """(share of samples, function) by own time, from a py-spy raw file."""
+    own: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = stack.split(";")
+        total += int(count)
+        own[frames[-1]] += int(count)
+    return [(c / total, f) for f, c in own.most_common(n)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tasks", type=int, default=20_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--modes", nargs="+", default=["local", "pull", "push"])
+    parser.add_argument("--profile", type=Path, default=None)
+    args = parser.parse_args()
+    print("| mode | tasks/s (median) | min–max |\n|---|---|---|")
+    for mode in args.modes:
+        with Stack(mode, workers=1, procs=2) as stack:
+            asyncio.run(_queue_and_wait(stack.redis_url, 1000))  # warm up
+            rates = [asyncio.run(_queue_and_wait(stack.redis_url, args.tasks))
+                     for _ in range(args.repeats)]
+            print(f"| {mode} | {statistics.median(rates):.0f} | "
+                  f"{min(rates):.0f}–{max(rates):.0f} |", flush=True)
+            if args.profile:
+                args.profile.mkdir(parents=True, exist_ok=True)
+                spies = [_profile(stack.dispatcher.pid, 4, args.profile / f"{mode}-dispatcher.txt")]
+                if stack.worker_procs:
+                    spies.append(_profile(stack.worker_procs[0].pid, 4,
+                                          args.profile / f"{mode}-worker.txt"))
+                time.sleep(0.5)
+                asyncio.run(_queue_and_wait(stack.redis_url, args.tasks))
+                for spy in spies:
+                    spy.wait(30)
+    if args.profile:
+        for raw in sorted(args.profile.glob("*.txt")):
+            print(f"\n{raw.stem}: own time")
+            for share, fn in top_functions(raw):
+                print(f"  {100 * share:5.1f}%  {fn}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,206 @@
+"""faas side by side with Celery, the task queue users would otherwise pick.
+
+    python -m experiments.peer [--tasks 3000] [--batch-tasks 5000] [--latency-tasks 300]
+                               [--repeats 3] [--out results/peer-<time>]
+
+Every system gets the same machine, a fresh embedded redis-server and 2 worker processes
+(Celery: prefork ``-c 2``; faas: local pool of 2, or 1 pull/push worker x 2). Per repeat:
+
+- ``rest``: no-op tasks, one request per task, 16 concurrent clients (Celery: ``.delay()``
+  then ``.get()`` from 16 threads; faas: 16 aiohttp submitters, results by long-poll);
+- ``batch``: no-op tasks through the batch path (Celery: ``group`` of ``.s()``, ``.get()``;
+  faas: the SDK's ``Executor.map``: batch submit, long-poll results);
+- ``latency``: sequential round trips (submit, wait for the result), p50 and p99.
+
+Writes ``peer.csv`` (one row per system, path and repeat) in the output directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from experiments.client import LoadClient
+from experiments.workloads import noop
+from faas.client import Executor, FaaSClient
+from faas.process import die_with_parent, stop_process
+from faas.redis_server import EmbeddedRedis
+from faas.serialize import serialize
+from faas.stack import Stack
+
+log = logging.getLogger("peer")
+CONCURRENCY = 16
+
+
+@contextmanager
+def celery_worker(redis_url: str) -> Iterator[object]:
+    """A Celery prefork worker with 2 processes on ``redis_url``; yields the app."""
+    os.environ["FAAS_PEER_REDIS_URL"] = redis_url
+    from experiments import celery_app
+
+    celery_app.app.conf.broker_url = celery_app.app.conf.result_backend = redis_url
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "experiments.celery_app", "worker", "--pool",
+         "prefork", "-c", "2", "--loglevel", "WARNING", "--without-gossip", "--without-mingle",
+         "--without-heartbeat"], env={**os.environ, "FAAS_PEER_REDIS_URL": redis_url},
+        preexec_fn=die_with_parent, stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not celery_app.app.control.ping(timeout=0.5):
+            if time.monotonic() > deadline or worker.poll() is not None:
+                raise RuntimeError("celery worker did not come up")
+        yield celery_app
+    finally:
+        stop_process(worker, grace_s=10)
+
+
+def _rows(system: str, repeat: int, rest: float, batch: float,
+          latencies: list[float]) -> list[dict]:
+    ms = np.array(latencies) * 1000
+    return [{"system": system, "repeat": repeat, "path": "rest", "tasks_per_s": rest},
+            {"system": system, "repeat": repeat, "path": "batch", "tasks_per_s": batch},
+            {"system": system, "repeat": repeat, "path": "latency",
+             "p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99))}]
+
+
+def measure_celery(tasks: int, batch_tasks: int, latency_tasks: int, repeats: int) -> list[dict]:
+    rows = []
+    with EmbeddedRedis() as redis_server, celery_worker(redis_server.url) as capp:
+        from celery import group
+
+        def delay_and_get(n: int) -> None:
+            results = [capp.noop.delay() for _ in range(n)]
+            for r in results:
+                r.get(timeout=60)
+
+        delay_and_get(100)  # warm up
+        for repeat in range(repeats):
+            started = time.perf_counter()
+            with ThreadPoolExecutor(CONCURRENCY) as pool:
+                list(pool.map(delay_and_get, [tasks // CONCURRENCY] * CONCURRENCY))
+            rest = (tasks // CONCURRENCY * CONCURRENCY) / (time.perf_counter() - started)
+            started = time.perf_counter()
+            group(capp.noop.s() for _ in range(batch_tasks))().get(timeout=120)
+            batch = batch_tasks / (time.perf_counter() - started)
+            latencies = []
+            for _ in range(latency_tasks):
+                t = time.perf_counter()
+                capp.noop.delay().get(timeout=10)
+                latencies.append(time.perf_counter() - t)
+            rows += _rows("celery", repeat, rest, batch, latencies)
+    return rows
+
+
+def _noop_one(_):  # noqa: ANN001, ANN202
+    return None
+
+
+_noop_one.__module__ = "__main__"
+
+
+def _sdk_map(url: str, n: int) -> float:
+    client = FaaSClient(url)
+    try:
+        with Executor(client) as executor:
+            started = time.perf_counter()
+            list(executor.map(_noop_one, range(n)))
+            return n / (time.perf_counter() - started)
+    finally:
+        client.close()
+
+
+async def _faas_rest(url: str, tasks: int, latency_tasks: int) -> tuple[float, list[float]]:
+    client = LoadClient(url, CONCURRENCY)
+    try:
+        function_id = await client.register(noop)
+        payload = serialize(((), {}))
+        await client.run_many(function_id, [payload] * 100, long_poll=True)
+        started = time.perf_counter()
+        await client.run_many(function_id, [payload] * tasks, long_poll=True)
+        rest = tasks / (time.perf_counter() - started)
+        latencies = []
+        for _ in range(latency_tasks):
+            t = time.perf_counter()
+            await client.wait(await client.submit(function_id, payload), long_poll=True)
+            latencies.append(time.perf_counter() - t)
+        return rest, latencies
+    finally:
+        await client.close()
+
+
+def measure_faas(mode: str, tasks: int, batch_tasks: int, latency_tasks: int,
+                 repeats: int) -> list[dict]:
+    rows = []
+    with Stack(mode, workers=1, procs=2) as stack:
+        _sdk_map(stack.url, 200)  # warm up
+        for repeat in range(repeats):
+            rest, latencies = asyncio.run(_faas_rest(stack.url, tasks, latency_tasks))
+            rows += _rows(f"faas-{mode}", repeat, rest, _sdk_map(stack.url, batch_tasks),
+                          latencies)
+    return rows
+
+
+def run_peer(tasks: int, batch_tasks: int, latency_tasks: int, repeats: int,
+             out: Path, modes: tuple[str, ...] = ("local", "pull", "push")) -> pd.DataFrame:
+    """Measure Celery and faas in ``modes``; write and answer ``peer.csv``'s rows."""
+    rows = measure_celery(tasks, batch_tasks, latency_tasks, repeats)
+    for mode in modes:
+        rows += measure_faas(mode, tasks, batch_tasks, latency_tasks, repeats)
+    df = pd.DataFrame(rows)
+    out.mkdir(parents=True, exist_ok=True)
+    df.to_csv(out / "peer.csv", index=False)
+    return df
+
+
+def peer_summary(df: pd.DataFrame) -> pd.DataFrame:
+    """Medians per system (and min-max for throughput) with ratios to Celery."""
+    out = []
+    for system, g in df.groupby("system", sort=False):
+        rest, batch = g[g["path"] == "rest"], g[g["path"] == "batch"]
+        lat = g[g["path"] == "latency"]
+        out.append({"system": system,
+                    "rest_tasks_per_s": rest["tasks_per_s"].median(),
+                    "rest_min": rest["tasks_per_s"].min(), "rest_max": rest["tasks_per_s"].max(),
+                    "batch_tasks_per_s": batch["tasks_per_s"].median(),
+                    "batch_min": batch["tasks_per_s"].min(),
+                    "batch_max": batch["tasks_per_s"].max(),
+                    "p50_ms": lat["p50_ms"].median(), "p99_ms": lat["p99_ms"].median()})
+    summary = pd.DataFrame(out).set_index("system")
+    base = summary.loc["celery"]
+    summary["rest_vs_celery"] = summary["rest_tasks_per_s"] / base["rest_tasks_per_s"]
+    summary["batch_vs_celery"] = summary["batch_tasks_per_s"] / base["rest_tasks_per_s"]
+    summary["p50_vs_celery"] = summary["p50_ms"] / base["p50_ms"]
+    summary["p99_vs_celery"] = summary["p99_ms"] / base["p99_ms"]
+    return summary.reset_index()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tasks", type=int, default=3000)
+    parser.add_argument("--batch-tasks", type=int, default=5000)
+    parser.add_argument("--latency-tasks", type=int, default=300)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--modes", nargs="+", default=["local", "pull", "push"])
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    out = args.out or Path("results") / f"peer-{time.strftime('%Y%m%d-%H%M%S')}"
+    df = run_peer(args.tasks, args.batch_tasks, args.latency_tasks, args.repeats, out,
+                  tuple(args.modes))
+    print(peer_summary(df).round(2).to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()
