@@ -16,12 +16,12 @@ import argparse
 import asyncio
 import collections
 import shutil
-import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import redis.asyncio as aioredis
 
 from experiments.workloads import noop
@@ -76,6 +76,30 @@ def top_functions(raw: Path, n: int = 15) -> list[tuple[float, str]]:
     return [(c / total, f) for f, c in own.most_common(n)]
 
 
+def measure_direct(modes: list[str], tasks: int, repeats: int,
+                   profile_dir: Path | None = None) -> pd.DataFrame:
+    """Rows (mode, repeat, tasks_per_s); with ``profile_dir``, py-spy raw profiles of the
+    dispatcher and worker during one more run (skipped if py-spy cannot attach)."""
+    rows = []
+    for mode in modes:
+        with Stack(mode, workers=1, procs=2) as stack:
+            asyncio.run(_queue_and_wait(stack.redis_url, 1000))  # warm up
+            for repeat in range(repeats):
+                rate = asyncio.run(_queue_and_wait(stack.redis_url, tasks))
+                rows.append({"mode": mode, "repeat": repeat, "tasks_per_s": rate})
+            if profile_dir:
+                profile_dir.mkdir(parents=True, exist_ok=True)
+                targets = [("dispatcher", stack.dispatcher)] + [
+                    ("worker", w) for w in stack.worker_procs[:1]]
+                spies = [_profile(p.pid, 4, profile_dir / f"{mode}-{name}.txt")
+                         for name, p in targets]
+                time.sleep(0.5)
+                asyncio.run(_queue_and_wait(stack.redis_url, tasks))
+                for spy in spies:
+                    spy.wait(30)
+    return pd.DataFrame(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", type=int, default=20_000)
@@ -83,24 +107,11 @@ def main() -> None:
     parser.add_argument("--modes", nargs="+", default=["local", "pull", "push"])
     parser.add_argument("--profile", type=Path, default=None)
     args = parser.parse_args()
+    df = measure_direct(args.modes, args.tasks, args.repeats, args.profile)
     print("| mode | tasks/s (median) | min–max |\n|---|---|---|")
-    for mode in args.modes:
-        with Stack(mode, workers=1, procs=2) as stack:
-            asyncio.run(_queue_and_wait(stack.redis_url, 1000))  # warm up
-            rates = [asyncio.run(_queue_and_wait(stack.redis_url, args.tasks))
-                     for _ in range(args.repeats)]
-            print(f"| {mode} | {statistics.median(rates):.0f} | "
-                  f"{min(rates):.0f}–{max(rates):.0f} |", flush=True)
-            if args.profile:
-                args.profile.mkdir(parents=True, exist_ok=True)
-                spies = [_profile(stack.dispatcher.pid, 4, args.profile / f"{mode}-dispatcher.txt")]
-                if stack.worker_procs:
-                    spies.append(_profile(stack.worker_procs[0].pid, 4,
-                                          args.profile / f"{mode}-worker.txt"))
-                time.sleep(0.5)
-                asyncio.run(_queue_and_wait(stack.redis_url, args.tasks))
-                for spy in spies:
-                    spy.wait(30)
+    for mode, g in df.groupby("mode", sort=False):
+        print(f"| {mode} | {g['tasks_per_s'].median():.0f} | "
+              f"{g['tasks_per_s'].min():.0f}–{g['tasks_per_s'].max():.0f} |")
     if args.profile:
         for raw in sorted(args.profile.glob("*.txt")):
             print(f"\n{raw.stem}: own time")

@@ -66,3 +66,22 @@ def grid(quick: bool = False) -> tuple[list[Run], int]:
             runs.append(Run("payload", mode, 1, 2, "echo", size, 3 if quick else 10,
                             "sequential"))
     return runs, (2 if quick else 3)
+
+
+@dataclass(frozen=True)
+class Baselines:
+    """Sizes of the studies outside the grid: faas against Celery, and the dispatcher fed
+    directly from Redis (see experiments/peer.py and experiments/dispatcher_bench.py)."""
+
+    peer_tasks: int
+    peer_batch_tasks: int
+    peer_latency_tasks: int
+    direct_tasks: int
+    repeats: int
+
+
+def baselines(quick: bool = False) -> Baselines:
+    """The baseline studies of the default or quick sweep."""
+    if quick:
+        return Baselines(320, 500, 40, 2000, 2)
+    return Baselines(3000, 5000, 300, 20_000, 3)

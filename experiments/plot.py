@@ -99,11 +99,41 @@ def payload_latency(summary: pd.DataFrame, path: Path) -> Path:
     return _save(fig, path)
 
 
+def peer(peer_rows: pd.DataFrame, path: Path) -> Path:
+    """Throughput (REST and batch paths) and round-trip latency, faas against Celery."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    systems = list(peer_rows["system"].drop_duplicates())
+    x = np.arange(len(systems))
+    celery_rest = peer_rows[(peer_rows["system"] == "celery")
+                            & (peer_rows["path"] == "rest")]["tasks_per_s"].median()
+    for offset, path_name in ((-0.2, "rest"), (0.2, "batch")):
+        rates = peer_rows[peer_rows["path"] == path_name].groupby("system", sort=False)[
+            "tasks_per_s"]
+        median = rates.median().reindex(systems)
+        spread = [median - rates.min().reindex(systems), rates.max().reindex(systems) - median]
+        bars = left.bar(x + offset, median, 0.4, yerr=spread, capsize=3,
+                        label="one request per task" if path_name == "rest" else "batch path")
+        left.bar_label(bars, labels=[f"{v / celery_rest:.1f}×" for v in median], fontsize=8)
+    left.set(title="No-op throughput (× Celery's one-per-task rate)", ylabel="tasks/s",
+             xticks=x, xticklabels=systems)
+    left.legend(fontsize=8)
+    lat = peer_rows[peer_rows["path"] == "latency"].groupby("system", sort=False)[
+        ["p50_ms", "p99_ms"]].median().reindex(systems)
+    right.bar(x - 0.2, lat["p50_ms"], 0.4, label="p50")
+    right.bar(x + 0.2, lat["p99_ms"], 0.4, label="p99")
+    right.set(title="Sequential round trip", ylabel="ms", xticks=x, xticklabels=systems)
+    right.legend(fontsize=8)
+    return _save(fig, path)
+
+
 def all_plots(out: Path) -> dict[str, Path]:
     """Every plot of the run in ``out``, by name."""
     tasks = pd.read_csv(out / "tasks.csv")
     summary = pd.read_csv(out / "summary.csv")
-    return {
+    plots = {}
+    if (out / "peer.csv").exists():
+        plots["peer"] = peer(pd.read_csv(out / "peer.csv"), out / "peer.png")
+    return plots | {
         "throughput": throughput(summary, out / "throughput.png"),
         "weak_scaling": weak_scaling(summary, out / "weak_scaling.png"),
         "latency_cdf": latency_cdf(tasks, out / "latency_cdf.png"),

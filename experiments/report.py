@@ -139,6 +139,98 @@ def _payload_text(summary: pd.DataFrame) -> str:
             "copy per hop.")
 
 
+def targets(summary: pd.DataFrame, peer_rows: pd.DataFrame | None,
+            direct: pd.DataFrame | None) -> pd.DataFrame:
+    """Each performance target of the project, per mode: measured value and whether met."""
+    rows = []
+
+    def add(target: str, mode: str, value: float, text: str, met: bool) -> None:
+        rows.append({"target": target, "mode": mode, "measured": text,
+                     "met": "yes" if met else "**no**", "value": value})
+
+    if peer_rows is not None and not peer_rows.empty:
+        from experiments.peer import peer_summary
+
+        p = peer_summary(peer_rows).set_index("system")
+        for mode in ("local", "pull", "push"):
+            r = p.loc[f"faas-{mode}"]
+            add("REST ≥ 1.0× Celery", mode, r["rest_vs_celery"],
+                f"{r['rest_tasks_per_s']:.0f} tasks/s = {r['rest_vs_celery']:.2f}×",
+                r["rest_vs_celery"] >= 1.0)
+            add("batch ≥ 3× Celery", mode, r["batch_vs_celery"],
+                f"{r['batch_tasks_per_s']:.0f} tasks/s = {r['batch_vs_celery']:.2f}×",
+                r["batch_vs_celery"] >= 3.0)
+            add("p50 ≤ Celery's", mode, r["p50_vs_celery"],
+                f"{r['p50_ms']:.2f} ms = {r['p50_vs_celery']:.2f}×", r["p50_vs_celery"] <= 1.0)
+            add("p99 ≤ 2× Celery's", mode, r["p99_vs_celery"],
+                f"{r['p99_ms']:.2f} ms = {r['p99_vs_celery']:.2f}×", r["p99_vs_celery"] <= 2.0)
+        for path_name in ("rest", "batch"):
+            ratio = (p.loc["faas-pull", f"{path_name}_tasks_per_s"]
+                     / p.loc["faas-push", f"{path_name}_tasks_per_s"])
+            add(f"pull within 25 % of push ({path_name})", "pull", ratio, f"{ratio:.2f}× push",
+                ratio >= 0.75)
+            ratio = (p.loc["faas-local", f"{path_name}_tasks_per_s"]
+                     / p.loc["faas-push", f"{path_name}_tasks_per_s"])
+            add(f"local ≥ push ({path_name})", "local", ratio, f"{ratio:.2f}× push",
+                ratio >= 1.0)
+    if direct is not None and not direct.empty:
+        for mode, g in direct.groupby("mode", sort=False):
+            rate = g["tasks_per_s"].median()
+            add("fed directly ≥ 5 000 tasks/s", mode, rate, f"{rate:.0f} tasks/s", rate >= 5000)
+    weak = _pick(summary, "weak_scaling")
+    for mode, g in weak.groupby("mode", sort=False):
+        last = g.sort_values("processes").iloc[-1]
+        add(f"weak scaling ≥ 95 % at {int(last['processes'])}", mode, last["efficiency_median"],
+            f"{100 * last['efficiency_median']:.1f} %", last["efficiency_median"] >= 0.95)
+    return pd.DataFrame(rows)
+
+
+def _baselines_text(out: Path, summary: pd.DataFrame) -> str:
+    peer_rows = pd.read_csv(out / "peer.csv") if (out / "peer.csv").exists() else None
+    direct = pd.read_csv(out / "direct.csv") if (out / "direct.csv").exists() else None
+    if peer_rows is None and direct is None:
+        return ""
+    parts = ["## Against Celery, and the dispatcher alone\n"]
+    if peer_rows is not None:
+        from experiments.peer import peer_summary
+
+        p = peer_summary(peer_rows).set_index("system")
+        c = p.loc["celery"]
+        parts.append(
+            "![faas against Celery](peer.png)\n\nCelery 5 (Redis broker and result backend "
+            "on the same embedded redis-server, prefork with 2 processes) against faas with 2 "
+            "processes in each mode. *REST*: one request per task from 16 concurrent clients "
+            "(Celery `.delay()`/`.get()` in 16 threads; faas one POST per task, results by "
+            "long-poll). *Batch*: Celery `group(...)`; faas `Executor.map` (batch submit, "
+            f"long-poll results). Celery did {c['rest_tasks_per_s']:.0f} tasks/s one per task "
+            f"and {c['batch_tasks_per_s']:.0f} as a group, with round trips of "
+            f"p50 {c['p50_ms']:.2f} / p99 {c['p99_ms']:.2f} ms. Medians of "
+            f"{int(peer_rows['repeat'].max()) + 1} repeats; ratios are to Celery's "
+            "one-per-task rate and latencies.\n")
+    if direct is not None:
+        table = direct.groupby("mode", sort=False)["tasks_per_s"].agg(["median", "min", "max"])
+        parts.append("Dispatcher fed directly (tasks queued straight into Redis, no HTTP; "
+                     "2 processes), tasks/s: " + "; ".join(
+                         f"{m} {r['median']:.0f} ({r['min']:.0f}–{r['max']:.0f})"
+                         for m, r in table.iterrows()) + ".\n")
+        profiles = sorted((out / "profile").glob("*.txt")) if (out / "profile").exists() else []
+        if profiles:
+            from experiments.dispatcher_bench import top_functions
+
+            parts.append("Where the time goes (py-spy, 4 s of the fed-directly run, share of "
+                         "samples by own time; `Runner.run` is the event loop waiting):\n")
+            for raw in profiles:
+                top = "; ".join(f"{100 * share:.1f}% {fn}" for share, fn in
+                                top_functions(raw, 6))
+                parts.append(f"- **{raw.stem}**: {top}")
+            parts.append("")
+    t = targets(summary, peer_rows, direct)
+    if not t.empty:
+        parts.append("### Performance targets\n")
+        parts.append(_markdown(t[["target", "mode", "measured", "met"]]))
+    return "\n".join(parts) + "\n"
+
+
 def render(out: Path) -> Path:
     """Plots and REPORT.md for the run in ``out``."""
     tasks = pd.read_csv(out / "tasks.csv")
@@ -200,6 +292,7 @@ makespan = last stored − first submitted.
 
 {_payload_text(summary)}
 
+{_baselines_text(out, summary)}
 ## Summary
 
 {_markdown(summary_table(summary))}

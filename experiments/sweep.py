@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from experiments import workloads
 from experiments.client import LoadClient, TaskRow
-from experiments.grids import Run, grid
+from experiments.grids import Baselines, Run, baselines, grid
 from experiments.metrics import per_config, per_run
 from faas.redis_server import find_redis_server
 from faas.serialize import serialize
@@ -118,8 +118,25 @@ def machine() -> dict:
     }
 
 
-def run_sweep(runs: list[Run], repeats: int, out: Path) -> Path:
-    """Measure ``runs``; write CSVs, plots and the report into ``out``."""
+def run_baselines(b: Baselines, out: Path) -> None:
+    """faas against Celery (``peer.csv``) and the dispatcher fed directly (``direct.csv``,
+    with py-spy profiles in ``profile/``)."""
+    from experiments.dispatcher_bench import measure_direct
+    from experiments.peer import run_peer
+
+    with tqdm(total=2, desc="baselines", unit="study") as bar:
+        bar.set_postfix_str("faas vs Celery")
+        run_peer(b.peer_tasks, b.peer_batch_tasks, b.peer_latency_tasks, b.repeats, out)
+        bar.update(1)
+        bar.set_postfix_str("dispatcher fed directly")
+        measure_direct(["local", "pull", "push"], b.direct_tasks, b.repeats,
+                       out / "profile").to_csv(out / "direct.csv", index=False)
+        bar.update(1)
+
+
+def run_sweep(runs: list[Run], repeats: int, out: Path,
+              extra: Baselines | None = None) -> Path:
+    """Measure ``runs`` (and the ``extra`` baselines); write CSVs, plots and the report."""
     out.mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []
     shapes = sorted({run.stack for run in runs}, key=lambda s: (s[0], s[1] * s[2]))
@@ -128,6 +145,8 @@ def run_sweep(runs: list[Run], repeats: int, out: Path) -> Path:
             todo = [run for run in runs if run.stack == (mode, workers, procs)]
             with Stack(mode, workers=workers, procs=procs) as stack:
                 rows += asyncio.run(_measure_stack(stack, todo, repeats, bar))
+    if extra:
+        run_baselines(extra, out)
     tasks = pd.DataFrame(rows)
     tasks.to_csv(out / "tasks.csv", index=False)
     runs_df = per_run(tasks)
@@ -149,14 +168,16 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="the one-minute grid")
     parser.add_argument("--studies", nargs="+", default=None, help="only these studies")
     parser.add_argument("--out", type=Path, default=None, help="run directory")
-    args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    parser.add_argument("--no-baselines", action="store_true",
+                        help="skip the Celery comparison and the dispatcher-direct study")
+    args = parser.parse_args()
     runs, repeats = grid(args.quick)
     if args.studies:
         runs = [run for run in runs if run.study in args.studies]
     out = args.out or Path("results") / time.strftime("%Y%m%d-%H%M%S")
     started = time.monotonic()
-    run_sweep(runs, repeats, out)
+    run_sweep(runs, repeats, out, None if args.no_baselines else baselines(args.quick))
     print(f"report: {out / 'REPORT.md'} ({time.monotonic() - started:.0f} s)")
 
 

@@ -24,14 +24,16 @@ first terminal result wins, a late duplicate is dropped.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
-from redis.exceptions import ResponseError
+from redis.asyncio.client import Pipeline
+from redis.exceptions import NoScriptError, ResponseError
 
 from faas.exceptions import FunctionNotFoundError, TaskNotFoundError
 from faas.models import DispatcherState, Task, TaskStatus, WorkerInfo
@@ -146,6 +148,9 @@ class Requeued:
     task: Task
 
 
+_SCRIPTS = {"submit": _SUBMIT, "transition": _TRANSITION, "finish": _FINISH}
+
+
 def _text(value: bytes | str | None) -> str | None:
     return value.decode() if isinstance(value, bytes) else value
 
@@ -155,9 +160,29 @@ class Store:
 
     def __init__(self, redis: aioredis.Redis) -> None:
         self.redis = redis
-        self._submit = redis.register_script(_SUBMIT)
-        self._transition = redis.register_script(_TRANSITION)
-        self._finish = redis.register_script(_FINISH)
+        self._scripts = {name: hashlib.sha1(source.encode()).hexdigest()
+                         for name, source in _SCRIPTS.items()}
+
+    def _script(self, pipe: Pipeline, name: str, keys: Sequence[str],
+                args: Sequence[object]) -> None:
+        """Queue one of our Lua scripts on ``pipe`` by its SHA."""
+        pipe.evalsha(self._scripts[name], len(keys), *keys, *args)
+
+    async def _pipelined(self, build: Callable[[Pipeline], None]) -> list:
+        """Run the commands ``build`` queues in one round trip. Scripts go by SHA alone (a
+        redis-py Script in a pipeline costs an extra SCRIPT EXISTS round trip each time);
+        if Redis lost them (a restart), load them and run once more."""
+        for attempt in (1, 2):
+            async with self.redis.pipeline(transaction=False) as pipe:
+                build(pipe)
+                try:
+                    return await pipe.execute()
+                except NoScriptError:
+                    if attempt == 2:
+                        raise
+            for source in _SCRIPTS.values():
+                await self.redis.script_load(source)
+        raise AssertionError("unreachable")
 
     # -- API side ---------------------------------------------------------------------------
 
@@ -178,12 +203,14 @@ class Store:
         If the function is unknown nothing is stored (each call checks before writing)."""
         task_ids = [str(uuid.uuid4()) for _ in args]
         now = time.time()
-        async with self.redis.pipeline(transaction=False) as pipe:
+
+        def build(pipe: Pipeline) -> None:
             for task_id, payload in zip(task_ids, args, strict=True):
                 keys = [function_key(function_id), task_key(task_id), QUEUE_KEY, STATS_KEY]
-                argv = [task_id, function_id, payload, now, timeout_s or 0]
-                await self._submit(keys=keys, args=argv, client=pipe)
-            entries = await pipe.execute()
+                self._script(pipe, "submit", keys, [task_id, function_id, payload, now,
+                                                    timeout_s or 0])
+
+        entries = await self._pipelined(build)
         if any(entry is None for entry in entries):
             raise FunctionNotFoundError(function_id)
         return task_ids
@@ -315,28 +342,28 @@ class Store:
             return []
         now = time.time()
         finish_keys = [QUEUE_KEY, STATS_KEY, LATENCY_KEY, DONE_CHANNEL, FINISHED_KEY]
-        is_outcome = []
-        async with self.redis.pipeline(transaction=False) as pipe:
+        is_outcome: list[bool] = []
+
+        def build(pipe: Pipeline) -> None:
+            is_outcome.clear()
             for w in writes:
                 if isinstance(w, Outcome):
-                    argv = [GROUP, w.entry_id, mode, now, _BUCKETS, w.task_id, w.status.value,
-                            "result", w.payload, "started", w.started, "finished", w.finished,
-                            "stored", now, "worker", w.worker]
-                    await self._finish(keys=[task_key(w.task_id), *finish_keys], args=argv,
-                                       client=pipe)
+                    self._script(pipe, "finish", [task_key(w.task_id), *finish_keys], [
+                        GROUP, w.entry_id, mode, now, _BUCKETS, w.task_id, w.status.value,
+                        "result", w.payload, "started", w.started, "finished", w.finished,
+                        "stored", now, "worker", w.worker])
                 elif isinstance(w, Running):
-                    argv = [TaskStatus.RUNNING.value, "dispatched", w.dispatched,
-                            "worker", w.worker, "attempts", w.task.attempts]
-                    await self._transition(keys=[task_key(w.task.task_id)], args=argv,
-                                           client=pipe)
+                    self._script(pipe, "transition", [task_key(w.task.task_id)], [
+                        TaskStatus.RUNNING.value, "dispatched", w.dispatched, "worker",
+                        w.worker, "attempts", w.task.attempts])
                 else:
-                    argv = [TaskStatus.QUEUED.value, "attempts", w.task.attempts]
-                    await self._transition(keys=[task_key(w.task.task_id)], args=argv,
-                                           client=pipe)
+                    self._script(pipe, "transition", [task_key(w.task.task_id)], [
+                        TaskStatus.QUEUED.value, "attempts", w.task.attempts])
                     pipe.hincrby(STATS_KEY, "retries", 1)
                     is_outcome.append(False)
                 is_outcome.append(isinstance(w, Outcome))
-            replies = await pipe.execute()
+
+        replies = await self._pipelined(build)
         return [bool(r) for r, keep in zip(replies, is_outcome, strict=True) if keep]
 
     async def due_for_archive(self, stored_before: float, count: int) -> list[str]:

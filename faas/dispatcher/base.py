@@ -159,10 +159,11 @@ class Dispatcher(ABC):
                 continue
             tasks = await self._retrying(
                 lambda n=room: self.store.read_queue(self.name, min(n, 500), block_ms=500))
-            await self._accept(tasks)
+            await self._accept(tasks, fresh=True)
 
-    async def _accept(self, tasks: list[Task]) -> None:
-        """Put claimed tasks in the backlog (or fail the ones that cannot run) and dispatch."""
+    async def _accept(self, tasks: list[Task], fresh: bool = False) -> None:
+        """Put claimed tasks in the backlog (or fail the ones that cannot run) and dispatch.
+        ``fresh``: never delivered before, so none can be ours already."""
         if not tasks:
             return
         missing = {t.function_id for t in tasks} - self.functions.keys()
@@ -170,7 +171,7 @@ class Dispatcher(ABC):
             if len(self.functions) > _MAX_CACHED_FUNCTIONS:
                 self.functions.clear()
             self.functions.update(await self._retrying(lambda: self.store.functions(missing)))
-        held = {t.task_id for t in self.backlog} | self.inflight.keys()
+        held = set() if fresh else {t.task_id for t in self.backlog} | self.inflight.keys()
         for task in tasks:
             if task.task_id in held:
                 continue  # already ours (a claim of our own entry)
