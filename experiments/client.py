@@ -97,6 +97,11 @@ class LoadClient:
         await asyncio.gather(*collectors)
         return rows
 
+    async def invoke(self, function_id: str, payload: str) -> dict[str, Any]:
+        """Execute and wait for the result in one request (``POST /invoke``)."""
+        body = {"function_id": function_id, "payload": payload, "wait": 10}
+        return await self._json("POST", "/invoke", body)
+
     async def round_trips(self, function_id: str, payload: str, n: int) -> list[float]:
         """Latencies of ``n`` sequential tasks (submit, then poll without pause)."""
         latencies = []

@@ -10,7 +10,9 @@ Every system gets the same machine, a fresh embedded redis-server and 2 worker p
   then ``.get()`` from 16 threads; faas: 16 aiohttp submitters, results by long-poll);
 - ``batch``: no-op tasks through the batch path (Celery: ``group`` of ``.s()``, ``.get()``;
   faas: the SDK's ``Executor.map``: batch submit, long-poll results);
-- ``latency``: sequential round trips (submit, wait for the result), p50 and p99.
+- ``latency``: sequential round trips (submit, wait for the result), p50 and p99; for faas
+  both as two requests (execute, then long-poll the result) and as one (``POST /invoke``),
+  the latter reported as ``invoke``.
 
 Writes ``peer.csv`` (one row per system, path and repeat) in the output directory.
 """
@@ -66,13 +68,17 @@ def celery_worker(redis_url: str) -> Iterator[object]:
         stop_process(worker, grace_s=10)
 
 
+def _latency_row(system: str, repeat: int, path: str, latencies: list[float]) -> dict:
+    ms = np.array(latencies) * 1000
+    return {"system": system, "repeat": repeat, "path": path,
+            "p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99))}
+
+
 def _rows(system: str, repeat: int, rest: float, batch: float,
           latencies: list[float]) -> list[dict]:
-    ms = np.array(latencies) * 1000
     return [{"system": system, "repeat": repeat, "path": "rest", "tasks_per_s": rest},
             {"system": system, "repeat": repeat, "path": "batch", "tasks_per_s": batch},
-            {"system": system, "repeat": repeat, "path": "latency",
-             "p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99))}]
+            _latency_row(system, repeat, "latency", latencies)]
 
 
 def measure_celery(tasks: int, batch_tasks: int, latency_tasks: int, repeats: int) -> list[dict]:
@@ -121,7 +127,8 @@ def _sdk_map(url: str, n: int) -> float:
         client.close()
 
 
-async def _faas_rest(url: str, tasks: int, latency_tasks: int) -> tuple[float, list[float]]:
+async def _faas_rest(url: str, tasks: int,
+                    latency_tasks: int) -> tuple[float, list[float], list[float]]:
     client = LoadClient(url, CONCURRENCY)
     try:
         function_id = await client.register(noop)
@@ -135,7 +142,12 @@ async def _faas_rest(url: str, tasks: int, latency_tasks: int) -> tuple[float, l
             t = time.perf_counter()
             await client.wait(await client.submit(function_id, payload), long_poll=True)
             latencies.append(time.perf_counter() - t)
-        return rest, latencies
+        invoked = []
+        for _ in range(latency_tasks):
+            t = time.perf_counter()
+            assert (await client.invoke(function_id, payload))["status"] == "COMPLETED"
+            invoked.append(time.perf_counter() - t)
+        return rest, latencies, invoked
     finally:
         await client.close()
 
@@ -146,9 +158,10 @@ def measure_faas(mode: str, tasks: int, batch_tasks: int, latency_tasks: int,
     with Stack(mode, workers=1, procs=2) as stack:
         _sdk_map(stack.url, 200)  # warm up
         for repeat in range(repeats):
-            rest, latencies = asyncio.run(_faas_rest(stack.url, tasks, latency_tasks))
+            rest, latencies, invoked = asyncio.run(_faas_rest(stack.url, tasks, latency_tasks))
             rows += _rows(f"faas-{mode}", repeat, rest, _sdk_map(stack.url, batch_tasks),
                           latencies)
+            rows.append(_latency_row(f"faas-{mode}", repeat, "invoke", invoked))
     return rows
 
 
@@ -169,20 +182,24 @@ def peer_summary(df: pd.DataFrame) -> pd.DataFrame:
     out = []
     for system, g in df.groupby("system", sort=False):
         rest, batch = g[g["path"] == "rest"], g[g["path"] == "batch"]
-        lat = g[g["path"] == "latency"]
+        lat, inv = g[g["path"] == "latency"], g[g["path"] == "invoke"]
         out.append({"system": system,
                     "rest_tasks_per_s": rest["tasks_per_s"].median(),
                     "rest_min": rest["tasks_per_s"].min(), "rest_max": rest["tasks_per_s"].max(),
                     "batch_tasks_per_s": batch["tasks_per_s"].median(),
                     "batch_min": batch["tasks_per_s"].min(),
                     "batch_max": batch["tasks_per_s"].max(),
-                    "p50_ms": lat["p50_ms"].median(), "p99_ms": lat["p99_ms"].median()})
+                    "p50_ms": lat["p50_ms"].median(), "p99_ms": lat["p99_ms"].median(),
+                    "invoke_p50_ms": inv["p50_ms"].median(),
+                    "invoke_p99_ms": inv["p99_ms"].median()})
     summary = pd.DataFrame(out).set_index("system")
     base = summary.loc["celery"]
     summary["rest_vs_celery"] = summary["rest_tasks_per_s"] / base["rest_tasks_per_s"]
     summary["batch_vs_celery"] = summary["batch_tasks_per_s"] / base["rest_tasks_per_s"]
     summary["p50_vs_celery"] = summary["p50_ms"] / base["p50_ms"]
     summary["p99_vs_celery"] = summary["p99_ms"] / base["p99_ms"]
+    summary["invoke_p50_vs_celery"] = summary["invoke_p50_ms"] / base["p50_ms"]
+    summary["invoke_p99_vs_celery"] = summary["invoke_p99_ms"] / base["p99_ms"]
     return summary.reset_index()
 
 

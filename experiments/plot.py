@@ -119,8 +119,12 @@ def peer(peer_rows: pd.DataFrame, path: Path) -> Path:
     left.legend(fontsize=8)
     lat = peer_rows[peer_rows["path"] == "latency"].groupby("system", sort=False)[
         ["p50_ms", "p99_ms"]].median().reindex(systems)
-    right.bar(x - 0.2, lat["p50_ms"], 0.4, label="p50")
-    right.bar(x + 0.2, lat["p99_ms"], 0.4, label="p99")
+    inv = peer_rows[peer_rows["path"] == "invoke"].groupby("system", sort=False)[
+        ["p50_ms", "p99_ms"]].median().reindex(systems)
+    right.bar(x - 0.3, lat["p50_ms"], 0.2, label="p50")
+    right.bar(x - 0.1, lat["p99_ms"], 0.2, label="p99")
+    right.bar(x + 0.1, inv["p50_ms"], 0.2, label="p50, one request (/invoke)")
+    right.bar(x + 0.3, inv["p99_ms"], 0.2, label="p99, one request (/invoke)")
     right.set(title="Sequential round trip", ylabel="ms", xticks=x, xticklabels=systems)
     right.legend(fontsize=8)
     return _save(fig, path)

@@ -160,10 +160,13 @@ def targets(summary: pd.DataFrame, peer_rows: pd.DataFrame | None,
             add("batch ≥ 3× Celery", mode, r["batch_vs_celery"],
                 f"{r['batch_tasks_per_s']:.0f} tasks/s = {r['batch_vs_celery']:.2f}×",
                 r["batch_vs_celery"] >= 3.0)
-            add("p50 ≤ Celery's", mode, r["p50_vs_celery"],
-                f"{r['p50_ms']:.2f} ms = {r['p50_vs_celery']:.2f}×", r["p50_vs_celery"] <= 1.0)
-            add("p99 ≤ 2× Celery's", mode, r["p99_vs_celery"],
-                f"{r['p99_ms']:.2f} ms = {r['p99_vs_celery']:.2f}×", r["p99_vs_celery"] <= 2.0)
+            for label, key in (("execute + long-poll", ""), ("one request, /invoke", "invoke_")):
+                add(f"p50 ≤ Celery's ({label})", mode, r[f"{key}p50_vs_celery"],
+                    f"{r[f'{key}p50_ms']:.2f} ms = {r[f'{key}p50_vs_celery']:.2f}×",
+                    r[f"{key}p50_vs_celery"] <= 1.0)
+                add(f"p99 ≤ 2× Celery's ({label})", mode, r[f"{key}p99_vs_celery"],
+                    f"{r[f'{key}p99_ms']:.2f} ms = {r[f'{key}p99_vs_celery']:.2f}×",
+                    r[f"{key}p99_vs_celery"] <= 2.0)
         for path_name in ("rest", "batch"):
             ratio = (p.loc["faas-pull", f"{path_name}_tasks_per_s"]
                      / p.loc["faas-push", f"{path_name}_tasks_per_s"])

@@ -83,6 +83,15 @@ class FaaSClient:
         body = {"function_id": function_id, "payload": serialize((args, kwargs))}
         return self._call("POST", "/execute_function", json=body)["task_id"]
 
+    def call(self, function_id: str, *args: Any, **kwargs: Any) -> Any:
+        """Execute and return the value (or raise the task's exception) in one request
+        (``POST /invoke``), long-polling further if the task outlasts the API's wait."""
+        body = {"function_id": function_id, "payload": serialize((args, kwargs))}
+        reply = self._call("POST", "/invoke", json=body)
+        if reply["status"] in _TERMINAL:
+            return _outcome(reply)
+        return self.result(reply["task_id"])
+
     def submit_batch(self, function_id: str,
                      calls: Iterable[tuple[tuple[Any, ...], dict[str, Any]]]) -> list[str]:
         """Queue many executions of one function in one request; task ids in order."""

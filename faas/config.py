@@ -59,7 +59,7 @@ class Settings(BaseSettings):
     #: Tasks a dispatcher claims beyond its running ones (at least one per process).
     backlog: int = 256
     #: Tasks a push worker may hold beyond its processes (prefetch).
-    prefetch: int = 1
+    prefetch: int = 0
     #: Log level for every component.
     log_level: str = "INFO"
     #: Log lines as ``text`` or ``json`` (one object per line).

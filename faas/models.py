@@ -47,6 +47,12 @@ class ExecuteFnReq(BaseModel):
     timeout: float | None = Field(default=None, gt=0, description="seconds; none by default")
 
 
+class InvokeReq(ExecuteFnReq):
+    """Body of ``POST /invoke``: execute, and wait up to ``wait`` s for the result."""
+
+    wait: float = Field(default=30.0, ge=0)
+
+
 class ExecuteFnRep(BaseModel):
     """Answer of ``POST /execute_function``."""
 

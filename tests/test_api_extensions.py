@@ -160,3 +160,28 @@ def test_serialize_payload_is_accepted_by_batch(client: TestClient) -> None:
     reply = client.post("/execute_function_batch", json={
         "function_id": _register(client), "payloads": [serialize(((1,), {"b": 2}))]})
     assert reply.status_code == 200
+
+
+def test_invoke_answers_the_result_in_one_request(client: TestClient) -> None:
+    function_id = _register(client)
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(client.post, "/invoke", json={
+            "function_id": function_id, "payload": args_of(1), "wait": 10})
+
+        def task_ids() -> list[str]:
+            async def ids() -> list[str]:
+                store = await client.app.dependency_overrides[get_store]()
+                return [k.decode().split(":")[-1] for k in await store.redis.keys("faas:task:*")]
+            return client.portal.call(ids)
+
+        deadline = time.monotonic() + 5
+        while not task_ids() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        _finish(client, task_ids(), value="invoked")
+        reply = pending.result(5).json()
+    assert reply["status"] == "COMPLETED" and deserialize(reply["result"]) == "invoked"
+
+
+def test_invoke_with_bad_payload_is_400_and_stores_nothing(client: TestClient) -> None:
+    reply = client.post("/invoke", json={"function_id": _register(client), "payload": "%%"})
+    assert reply.status_code == 400

@@ -18,6 +18,7 @@ from faas.models import (
     ExecuteFnRep,
     ExecuteFnReq,
     HealthRep,
+    InvokeReq,
     RegisterFn,
     RegisterFnRep,
     ResultsRep,
@@ -83,6 +84,17 @@ async def status(task_id: UUID, store: StoreDep, archive: ArchiveDep) -> TaskSta
     """A task's status."""
     [(task_status, _)] = await _lookup([str(task_id)], store, archive)
     return TaskStatusRep(task_id=task_id, status=task_status)
+
+
+@router.post("/invoke")
+async def invoke(body: InvokeReq, store: StoreDep, waiters: WaitersDep, settings: SettingsDep,
+                 archive: ArchiveDep) -> TaskResultRep:
+    """Execute and answer the result in one request (long-poll up to ``wait`` s); a task
+    still running then is answered with its status and a null result, like ``/result``."""
+    args = await _decode_checked(body.payload, check_arguments)
+    task_id = await store.submit(str(body.function_id), args, body.timeout)
+    wait_s = min(body.wait, settings.max_wait_s)
+    return (await _results_waiting([UUID(task_id)], wait_s, store, waiters, archive))[0]
 
 
 @router.post("/execute_function_batch")

@@ -39,6 +39,15 @@ def test_register_submit_result(sdk: FaaSClient) -> None:
     assert sdk.status(task_id) == "COMPLETED"
 
 
+def test_call_returns_the_value_in_one_request(sdk: FaaSClient) -> None:
+    function_id = sdk.register(functions.add)
+    calls = sdk.calls
+    assert sdk.call(function_id, 2, b=3) == 5
+    assert sdk.calls == calls + 1
+    with pytest.raises(ZeroDivisionError):
+        sdk.call(sdk.register(functions.div_by_zero), 1)
+
+
 def test_exceptions_are_raised_with_their_type_and_message(sdk: FaaSClient) -> None:
     task_id = sdk.submit(sdk.register(functions.raise_value_error), "no good 3")
     with pytest.raises(ValueError, match="no good 3"):

@@ -47,15 +47,16 @@ def test_task_that_always_kills_its_process_fails_after_max_attempts(mode: str) 
             "COMPLETED", 5)
 
 
-@pytest.mark.parametrize("mode", ["pull", "push"])
-def test_timeout_on_a_worker_kills_and_replaces_the_process(mode: str) -> None:
+@pytest.mark.parametrize("mode", ["local", "pull", "push"])
+def test_timeout_kills_and_replaces_the_process(mode: str) -> None:
     with Stack(mode, workers=1, procs=1) as stack:
         client = Client(stack.url)
         reply = client.http.post("/execute_function", json={
             "function_id": client.register(functions.sleep_for),
-            "payload": functions.args_of(30), "timeout": 0.3})
+            "payload": functions.args_of(30), "timeout": 0.5})
         status, exc = client.value(reply.json()["task_id"], timeout=10)
         assert status == "FAILED" and isinstance(exc, TimeoutError)
+        assert "timeout of 0.5 s" in str(exc)
         assert client.value(client.submit(client.register(functions.add), 1)) == (
             "COMPLETED", 1)
 

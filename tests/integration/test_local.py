@@ -46,19 +46,6 @@ def test_dying_pool_process_ends_failed_after_attempts_and_pool_keeps_serving() 
             "COMPLETED", 2)
 
 
-def test_timeout_kills_the_task_and_fails_it() -> None:
-    with Stack("local", procs=1) as stack:
-        client = Client(stack.url)
-        reply = client.http.post("/execute_function", json={
-            "function_id": client.register(functions.sleep_for),
-            "payload": functions.args_of(30), "timeout": 0.5})
-        status, exc = client.value(reply.json()["task_id"], timeout=10)
-        assert status == "FAILED" and isinstance(exc, TimeoutError)
-        assert "timeout of 0.5 s" in str(exc)
-        assert client.value(client.submit(client.register(functions.no_args))) == (
-            "COMPLETED", "hello")
-
-
 def test_faas_up_serves_and_sigterm_leaves_no_process_behind(tmp_path) -> None:  # noqa: ANN001
     from faas.redis_server import free_port
 

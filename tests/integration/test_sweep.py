@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from experiments.grids import grid
+from experiments.grids import baselines, grid
 from experiments.report import render
 from experiments.sweep import run_sweep
 
@@ -18,13 +18,14 @@ TASK_COLUMNS = {"study", "mode", "workers", "procs", "processes", "workload", "a
                 "task_id", "status", "worker", "submitted", "dispatched", "started",
                 "finished", "stored", "observed", "sent", "payload_bytes"}
 PLOTS = ["throughput.png", "weak_scaling.png", "latency_cdf.png", "overhead_breakdown.png",
-         "payload_latency.png"]
+         "payload_latency.png", "peer.png"]
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     runs, repeats = grid(quick=True)
-    return run_sweep(runs, repeats, tmp_path_factory.mktemp("results") / "quick")
+    return run_sweep(runs, repeats, tmp_path_factory.mktemp("results") / "quick",
+                     baselines(quick=True))
 
 
 def test_tasks_csv_has_every_task_with_server_timestamps(run_dir: Path) -> None:
@@ -83,3 +84,18 @@ def test_report_regenerates_from_csvs_alone(run_dir: Path) -> None:
         (run_dir / name).unlink()
     render(run_dir)
     assert all((run_dir / name).exists() for name in PLOTS + ["REPORT.md"])
+
+
+def test_celery_comparison_and_dispatcher_direct_are_in_the_report(run_dir: Path) -> None:
+    peer = pd.read_csv(run_dir / "peer.csv")
+    assert set(peer["system"]) == {"celery", "faas-local", "faas-pull", "faas-push"}
+    assert (peer[peer["path"].isin(["rest", "batch"])]["tasks_per_s"] > 0).all()
+    assert set(peer[peer["system"] != "celery"]["path"]) == {"rest", "batch", "latency", "invoke"}
+    direct = pd.read_csv(run_dir / "direct.csv")
+    assert set(direct["mode"]) == {"local", "pull", "push"} and (direct["tasks_per_s"] > 0).all()
+    report = (run_dir / "REPORT.md").read_text()
+    assert "### Performance targets" in report
+    celery_rest = peer[(peer["system"] == "celery") & (peer["path"] == "rest")]["tasks_per_s"]
+    assert f"Celery did {celery_rest.median():.0f} tasks/s" in report
+    rows = [line for line in report.splitlines() if line.startswith("| REST ≥ 1.0× Celery")]
+    assert len(rows) == 3 and all(row.rstrip(" |").endswith(("yes", "**no**")) for row in rows)
