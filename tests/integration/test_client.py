@@ -17,13 +17,8 @@ from faas.client import Executor, FaaSClient
 from faas.stack import Stack
 from tests import functions
 
-pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def stack() -> Iterator[Stack]:
-    with Stack("push", workers=1, procs=2) as running:
-        yield running
+# the shared module-scoped stack fixture (tests/integration/conftest.py), in push mode only
+pytestmark = [pytest.mark.integration, pytest.mark.parametrize("stack", ["push"], indirect=True)]
 
 
 @pytest.fixture
