@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     backlog: int = 256
     #: Tasks a push worker may hold beyond its processes (prefetch).
     prefetch: int = 0
+    #: Bytes of function code a dispatcher or worker keeps cached beyond what its live tasks
+    #: need (least recently used first out; code a live task needs is never evicted).
+    function_cache_bytes: int = 64 * 1024 * 1024
     #: Log level for every component.
     log_level: str = "INFO"
     #: Log lines as ``text`` or ``json`` (one object per line).

@@ -3,17 +3,27 @@
 A frame is the msgpack array ``[VERSION, type, field, ...]``; payload bytes (functions,
 arguments, results) ride inside as msgpack ``bin``, as they are. Messages::
 
-    worker → dispatcher                       dispatcher → worker
-    REGISTER(worker_id, processes)            WELCOME(heartbeat_s) | REJECT(reason)
-    REQUEST(want, wait, held, results)  pull  TASKS(tasks)           reply (pull) / push
-    RESULTS(results)                    push  RECONNECT              unknown worker: register
-    HEARTBEAT(held)                     push  HEARTBEAT              push: dispatcher alive
-                                              SHUTDOWN
+    worker → dispatcher                          dispatcher → worker
+    REGISTER(worker_id, processes, held)         WELCOME(heartbeat_s) | REJECT(reason)
+    REQUEST(want, wait, held, results, seen)     TASKS(tasks, seq)    reply (pull) / push
+    RESULTS(results)                    push     RECONNECT            unknown worker: register
+    HEARTBEAT(held, seen)               push     HEARTBEAT            push: dispatcher alive
+                                                 SHUTDOWN
 
 ``TaskMsg(task_id, entry_id, attempt, function_id, fn, args, timeout_s)``: ``fn`` is empty
-when the worker was already sent that function. ``ResultMsg(task_id, entry_id, attempt,
-status, payload, started, finished)``: ``status`` is COMPLETED, FAILED or LOST (its process
-died). A frame that does not decode is a :class:`ProtocolError`: log it, drop it.
+when the dispatcher believes the worker has that function already. ``ResultMsg(task_id,
+entry_id, attempt, status, payload, started, finished)``: ``status`` is COMPLETED, FAILED,
+LOST (its process died) or NOCODE (``fn`` was empty but the worker does not have the
+function: never run, send it again with the code).
+
+Reconciliation: every TASKS frame carries ``seq``, increasing per dispatcher (it starts at
+the dispatcher's start time in microseconds, so it also grows across restarts); a worker
+echoes the highest ``seq`` it received as ``seen`` in REQUEST and HEARTBEAT, next to the ids
+it ``held``. A task sent in a frame the worker has acknowledged (``seq <= seen``) that it
+neither holds nor reports was lost on the way, and is retried. REGISTER's ``held`` lists
+``[task_id, attempt]`` of every task the worker still runs, so a restarted dispatcher adopts
+them instead of running them again. A frame that does not decode is a
+:class:`ProtocolError`: log it, drop it.
 """
 
 from __future__ import annotations
@@ -27,7 +37,7 @@ import msgpack
 from faas.exceptions import ProtocolError, ProtocolVersionError
 
 #: Bumped on any incompatible change; a dispatcher rejects workers of another version.
-VERSION = 1
+VERSION = 2
 
 
 class MessageType(IntEnum):
@@ -64,10 +74,19 @@ class ResultMsg:
     task_id: str
     entry_id: str
     attempt: int
-    status: str  # COMPLETED | FAILED | LOST
+    status: str  # one of RESULT_STATUSES
     payload: bytes = b""
     started: float = 0.0
     finished: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.status not in RESULT_STATUSES:
+            raise ProtocolError(f"ResultMsg.status must be one of {', '.join(RESULT_STATUSES)}"
+                                f", got {self.status!r}")
+
+
+#: What a worker may report of a task: an outcome, its process died, or it lacked the code.
+RESULT_STATUSES = ("COMPLETED", "FAILED", "LOST", "NOCODE")
 
 
 _WIRE_TYPES: dict[str, type | tuple[type, ...]] = {
@@ -110,9 +129,19 @@ class Message:
 
 @dataclass
 class Register(Message):
+    """``held``: ``[task_id, attempt]`` of each task the worker still runs or queues."""
+
     type = MessageType.REGISTER
     worker_id: str
     processes: int
+    held: list[list] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        for item in self.held:
+            if not (isinstance(item, list | tuple) and len(item) == 2
+                    and isinstance(item[0], str) and isinstance(item[1], int)):
+                raise ProtocolError(f"Register.held takes [task_id, attempt] pairs, "
+                                    f"got {item!r}")
 
 
 @dataclass
@@ -131,7 +160,8 @@ class Reject(Message):
 class Request(Message):
     """Pull: finished results, and a request for up to ``want`` tasks. ``wait``: the worker
     is idle, so the dispatcher may hold the reply until work arrives. ``held``: ids of tasks
-    the worker still runs (so a lost reply cannot lose tasks); doubles as a heartbeat."""
+    the worker still runs (so a lost reply cannot lose tasks); ``seen``: the highest TASKS
+    ``seq`` received. Doubles as a heartbeat."""
 
     type = MessageType.REQUEST
     _nested = {"results": ResultMsg}
@@ -139,6 +169,7 @@ class Request(Message):
     wait: bool
     held: list[str] = field(default_factory=list)
     results: list[ResultMsg] = field(default_factory=list)
+    seen: int = 0
 
 
 @dataclass
@@ -146,6 +177,7 @@ class Tasks(Message):
     type = MessageType.TASKS
     _nested = {"tasks": TaskMsg}
     tasks: list[TaskMsg] = field(default_factory=list)
+    seq: int = 0
 
 
 @dataclass
@@ -157,8 +189,11 @@ class Results(Message):
 
 @dataclass
 class Heartbeat(Message):
+    """Push: the worker's ids held and highest TASKS ``seq`` seen (the dispatcher's: empty)."""
+
     type = MessageType.HEARTBEAT
     held: list[str] = field(default_factory=list)
+    seen: int = 0
 
 
 @dataclass

@@ -33,7 +33,9 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from faas.exceptions import FunctionNotFoundError, TaskNotFoundError
 from faas.models import DispatcherState, Task, TaskStatus, WorkerInfo
@@ -92,17 +94,24 @@ redis.call('HSET', KEYS[1], 'status', unpack(ARGV))
 return 1
 """
 
-# KEYS: task, queue, stats, latency, done channel, finished; ARGV: group, entry, mode, stored time,
-# buckets (comma list), task id, status, then field/value pairs. The entry is acknowledged
-# either way: a duplicate's entry is already done with. A recorded outcome counts, lands in
-# the latency histogram and is published for long-polling clients.
+# KEYS: task, queue, stats, latency, done channel, finished; ARGV: group, entry, mode, stored
+# time, buckets (comma list), task id, attempt, status, then field/value pairs.
+# Answers 1 (recorded), 0 (the task already ended, or its record is gone: a duplicate) or -1
+# (stale: the report is of an attempt other than the task's latest dispatch, which is still
+# live, so the entry stays). ``attempt`` 0 is the dispatcher's own verdict and always counts.
+# A recorded outcome acknowledges and deletes the entry, counts, lands in the latency
+# histogram and is published for long-polling clients.
 _FINISH = """
+local st, att = unpack(redis.call('HMGET', KEYS[1], 'status', 'attempts'))
+if st and st ~= 'COMPLETED' and st ~= 'FAILED' and ARGV[7] ~= '0' and att
+   and att ~= ARGV[7] then
+  return -1
+end
 redis.call('XACK', KEYS[2], ARGV[1], ARGV[2])
 redis.call('XDEL', KEYS[2], ARGV[2])
-local st = redis.call('HGET', KEYS[1], 'status')
 if not st or st == 'COMPLETED' or st == 'FAILED' then return 0 end
-redis.call('HSET', KEYS[1], 'status', unpack(ARGV, 7))
-redis.call('HINCRBY', KEYS[3], ARGV[7] .. ':' .. ARGV[3], 1)
+redis.call('HSET', KEYS[1], 'status', unpack(ARGV, 8))
+redis.call('HINCRBY', KEYS[3], ARGV[8] .. ':' .. ARGV[3], 1)
 local submitted = tonumber(redis.call('HGET', KEYS[1], 'submitted'))
 if submitted then
   local latency = tonumber(ARGV[4]) - submitted
@@ -118,6 +127,52 @@ redis.call('PUBLISH', KEYS[5], ARGV[6])
 return 1
 """
 
+# KEYS: task, stats; ARGV: attempt. Back to QUEUED after attempt ``attempt`` was lost; the
+# retries counter counts each (task, attempt) once, however often the write is re-sent.
+_REQUEUE = """
+local st, rq = unpack(redis.call('HMGET', KEYS[1], 'status', 'requeued'))
+if not st or st == 'COMPLETED' or st == 'FAILED' then return 0 end
+redis.call('HSET', KEYS[1], 'status', 'QUEUED', 'attempts', ARGV[1], 'requeued', ARGV[1])
+if rq ~= ARGV[1] then redis.call('HINCRBY', KEYS[2], 'retries', 1) end
+return 1
+"""
+
+# KEYS: queue; ARGV: group, consumer, entry ids. Resets the idle time of the entries this
+# consumer still owns; answers the ids it no longer owns (finished, or taken over).
+_RENEW = """
+local gone = {}
+for i = 3, #ARGV do
+  local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)
+  if p[1] and p[1][2] == ARGV[2] then
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'JUSTID')
+  else
+    table.insert(gone, ARGV[i])
+  end
+end
+return gone
+"""
+
+#: Error replies after which the same command can succeed later: a replica promoted or
+#: loading, memory full, a busy script, scripts or the consumer group lost with the data.
+TRANSIENT_REPLIES = ("READONLY", "OOM", "LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN",
+                     "NOSCRIPT", "NOGROUP", "CLUSTERDOWN")
+#: How a lost stream or consumer group is reported (Redis says NOGROUP; fakeredis, for a
+#: missing stream, the second).
+_LOST_GROUP = ("NOGROUP", "requires the key to exist")
+
+
+def is_transient(error: BaseException) -> bool:
+    """True if a Redis call that raised ``error`` may succeed when tried again."""
+    if isinstance(error, RedisConnectionError | RedisTimeoutError | OSError):
+        return True
+    return isinstance(error, ResponseError) and any(
+        code in str(error) for code in (*TRANSIENT_REPLIES, *_LOST_GROUP))
+
+
+def lost_group(error: BaseException) -> bool:
+    """True if ``error`` says the queue's consumer group is gone (Redis lost its data)."""
+    return isinstance(error, ResponseError) and any(m in str(error) for m in _LOST_GROUP)
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -130,6 +185,8 @@ class Outcome:
     started: float = 0.0
     finished: float = 0.0
     worker: str = ""
+    #: The dispatch this result is of; 0: the dispatcher's own verdict (counts regardless).
+    attempt: int = 0
 
 
 @dataclass(frozen=True)
@@ -148,7 +205,8 @@ class Requeued:
     task: Task
 
 
-_SCRIPTS = {"submit": _SUBMIT, "transition": _TRANSITION, "finish": _FINISH}
+_SCRIPTS = {"submit": _SUBMIT, "transition": _TRANSITION, "finish": _FINISH,
+            "requeue": _REQUEUE, "renew": _RENEW}
 
 
 def _text(value: bytes | str | None) -> str | None:
@@ -270,10 +328,19 @@ class Store:
         )
         return await self._tasks(reply[0][1] if reply else [], fresh=True)
 
-    async def read_own_pending(self, consumer: str, count: int = 1000) -> list[Task]:
-        """Entries ``consumer`` was given but never finished (a restarted dispatcher's)."""
+    async def read_own_pending(self, consumer: str, count: int = 1000,
+                               ) -> tuple[list[Task], set[str]]:
+        """Entries ``consumer`` was given but never finished (a restarted dispatcher's), and
+        the ids of those that were handed to a worker (RUNNING: a surviving worker may still
+        hand in their result)."""
         reply = await self.redis.xreadgroup(GROUP, consumer, {QUEUE_KEY: "0"}, count=count)
-        return await self._tasks(reply[0][1] if reply else [])
+        tasks = await self._tasks(reply[0][1] if reply else [])
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for task in tasks:
+                pipe.hget(task_key(task.task_id), "status")
+            statuses = await pipe.execute()
+        return tasks, {t.task_id for t, st in zip(tasks, statuses, strict=True)
+                       if _text(st) == TaskStatus.RUNNING.value}
 
     async def claim_stale(self, consumer: str, min_idle_ms: int, count: int = 100) -> list[Task]:
         """Take over entries another (dead) dispatcher has held longer than ``min_idle_ms``."""
@@ -282,13 +349,14 @@ class Store:
         )
         return await self._tasks(reply[1])
 
-    async def renew(self, consumer: str, entry_ids: Sequence[str]) -> None:
-        """Reset the idle time of entries we hold, so no other dispatcher takes them over."""
-        if entry_ids:
-            await self.redis.xclaim(
-                QUEUE_KEY, GROUP, consumer, min_idle_time=0, message_ids=list(entry_ids),
-                justid=True,
-            )
+    async def renew(self, consumer: str, entry_ids: Sequence[str]) -> set[str]:
+        """Reset the idle time of entries we still own, so no other dispatcher takes them
+        over; answer the ids we no longer own (finished, or taken over by another)."""
+        if not entry_ids:
+            return set()
+        gone = await self._pipelined(lambda pipe: self._script(
+            pipe, "renew", [QUEUE_KEY], [GROUP, consumer, *entry_ids]))
+        return {_text(e) for e in gone[0]}
 
     async def _tasks(self, entries: Iterable[tuple[bytes, dict[bytes, bytes]]],
                      fresh: bool = False) -> list[Task]:
@@ -309,6 +377,22 @@ class Store:
                 for task, attempts in zip(tasks, await pipe.execute(), strict=True):
                     task.attempts = int(attempts or 0)
         return tasks
+
+    async def lookup_functions(self, fetch: Iterable[str], check: Iterable[str] = (),
+                               ) -> tuple[dict[str, bytes | None], set[str]]:
+        """In one round trip: the payloads of ``fetch`` (None for unknown ids), and which of
+        ``check`` are still registered."""
+        fetch, check = list(fetch), list(check)
+        if not fetch and not check:
+            return {}, set()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for function_id in fetch:
+                pipe.hget(function_key(function_id), "payload")
+            for function_id in check:
+                pipe.exists(function_key(function_id))
+            replies = await pipe.execute()
+        payloads = dict(zip(fetch, replies[:len(fetch)], strict=True))
+        return payloads, {f for f, n in zip(check, replies[len(fetch):], strict=True) if n}
 
     async def functions(self, function_ids: Iterable[str]) -> dict[str, bytes | None]:
         """The payloads of several functions (None for unknown ids), in one round trip."""
@@ -332,39 +416,35 @@ class Store:
     async def finish(self, outcomes: Sequence[Outcome], mode: str = "") -> list[bool]:
         """Record final outcomes in one round trip; False where a result was already stored.
         ``mode`` labels the completed/failed counters."""
-        return await self.write_batch(outcomes, mode)
+        return [flag == 1 for flag in await self.write_batch(outcomes, mode)]
 
     async def write_batch(self, writes: Sequence[Running | Requeued | Outcome],
-                          mode: str = "") -> list[bool]:
-        """Apply a dispatcher's writes in order, in one round trip. Answers, per Outcome,
-        whether it was recorded (False: a result was already stored)."""
+                          mode: str = "") -> list[int]:
+        """Apply a dispatcher's writes in order, in one round trip; every write is idempotent,
+        so a batch can be sent again after an error. Answers, per Outcome, 1 (recorded),
+        0 (a result was already stored) or -1 (stale: of an attempt other than the latest)."""
         if not writes:
             return []
         now = time.time()
         finish_keys = [QUEUE_KEY, STATS_KEY, LATENCY_KEY, DONE_CHANNEL, FINISHED_KEY]
-        is_outcome: list[bool] = []
 
         def build(pipe: Pipeline) -> None:
-            is_outcome.clear()
             for w in writes:
                 if isinstance(w, Outcome):
                     self._script(pipe, "finish", [task_key(w.task_id), *finish_keys], [
-                        GROUP, w.entry_id, mode, now, _BUCKETS, w.task_id, w.status.value,
-                        "result", w.payload, "started", w.started, "finished", w.finished,
-                        "stored", now, "worker", w.worker])
+                        GROUP, w.entry_id, mode, now, _BUCKETS, w.task_id, w.attempt,
+                        w.status.value, "result", w.payload, "started", w.started,
+                        "finished", w.finished, "stored", now, "worker", w.worker])
                 elif isinstance(w, Running):
                     self._script(pipe, "transition", [task_key(w.task.task_id)], [
                         TaskStatus.RUNNING.value, "dispatched", w.dispatched, "worker",
                         w.worker, "attempts", w.task.attempts])
                 else:
-                    self._script(pipe, "transition", [task_key(w.task.task_id)], [
-                        TaskStatus.QUEUED.value, "attempts", w.task.attempts])
-                    pipe.hincrby(STATS_KEY, "retries", 1)
-                    is_outcome.append(False)
-                is_outcome.append(isinstance(w, Outcome))
+                    self._script(pipe, "requeue", [task_key(w.task.task_id), STATS_KEY],
+                                 [w.task.attempts])
 
         replies = await self._pipelined(build)
-        return [bool(r) for r, keep in zip(replies, is_outcome, strict=True) if keep]
+        return [int(r) for r, w in zip(replies, writes, strict=True) if isinstance(w, Outcome)]
 
     async def due_for_archive(self, stored_before: float, count: int) -> list[str]:
         """Ids of finished tasks stored before ``stored_before`` (oldest first)."""

@@ -4,18 +4,27 @@
 
     Redis stream ──read/claim──▶ backlog ──send()──▶ processes (pool or workers)
          ▲                                                     │
-         └──────── finish (check-and-set, ack) ◀── record() ◀──┘ results, or "lost"
+         └── writer: finish (check-and-set, ack) ◀── record() ◀┘ results, or "lost"
 
-The loop is a few named steps, each a coroutine: ``_intake`` (read the durable queue while
-there is room), ``serve`` (the mode's own: receive results and worker messages),
+The loop is a few named steps, each a coroutine: ``_intake`` (resume our own unfinished
+entries, then read the durable queue while there is room), ``serve`` (the mode's own:
+receive results and worker messages), ``_writer`` (apply RUNNING marks, requeues and
+outcomes to Redis in order, batched, keeping each batch until Redis took it),
 ``_housekeeping`` (publish state for /health, renew our claims, take over stale claims of
-dead dispatchers) and ``_expiry`` (declare silent workers lost). Modes override only how
-a task reaches a process: ``start``, ``serve``, ``free_slots``, ``send``, ``state``,
-``close`` (and ``expire``).
+dead dispatchers, notice deleted functions) and ``_expiry`` (declare silent workers lost,
+release resumed entries nobody adopted). Modes override only how a task reaches a process:
+``start``, ``serve``, ``free_slots``, ``send``, ``state``, ``close`` (and ``expire``).
 
-A task is dispatched at most ``max_attempts`` times; a lost task (dead worker or process)
-goes back to QUEUED and to the front of the backlog, and after its last attempt ends FAILED
-with a ``RuntimeError`` that names the worker and the attempts.
+Bookkeeping rules (checked after every step by ``tests/test_dispatcher_model.py``):
+
+- a task is in exactly one of ``backlog``, ``inflight`` or ``resumed`` while it is ours;
+- a worker's load is the number of its assignments (``assigned[worker]``);
+- a report settles a task only if it comes from the task's current assignee and attempt
+  (``settle``); any other report is stale: counted, logged and dropped. In Redis the
+  outcome write is guarded by the attempt too, so a stale result never ends a task;
+- a task is dispatched at most ``max_attempts`` times; a lost task (dead worker or process)
+  goes back to QUEUED and to the front of the backlog, and after its last attempt ends
+  FAILED with a ``RuntimeError`` that names the worker and the attempts.
 """
 
 from __future__ import annotations
@@ -26,24 +35,21 @@ import logging
 import socket
 import time
 from abc import ABC, abstractmethod
-from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import ClassVar, TypeVar
 
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-
 from faas.config import Settings
+from faas.dispatcher.books import Assignment, Backlog, FunctionCache
 from faas.executor import error_payload
 from faas.models import DispatcherState, Task, TaskStatus, WorkerInfo
-from faas.store import Outcome, Requeued, Running, Store
+from faas.store import Outcome, Requeued, Running, Store, is_transient, lost_group
 from faas.worker.pool import JobResult
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-_REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
-_MAX_CACHED_FUNCTIONS = 1024
+#: How long a stopping dispatcher keeps trying to apply its last writes, in seconds.
+FINAL_FLUSH_S = 5.0
 
 
 def default_name(mode: str, port: int) -> str:
@@ -55,16 +61,25 @@ class Dispatcher(ABC):
     """The shared loop; subclasses decide how tasks reach processes."""
 
     mode: ClassVar[str]
+    #: Whether workers outlive this dispatcher (remote modes): then a restarted dispatcher
+    #: holds back the entries it had handed out, for their workers to adopt.
+    workers_survive: ClassVar[bool] = False
 
     def __init__(self, store: Store, settings: Settings, name: str) -> None:
         self.store = store
         self.settings = settings
         self.name = name
-        self.backlog: deque[Task] = deque()
-        self.inflight: dict[str, tuple[Task, str]] = {}
-        #: In-flight tasks per worker.
-        self.load: Counter[str] = Counter()
-        self.functions: dict[str, bytes | None] = {}
+        self.backlog = Backlog()
+        self.inflight: dict[str, Assignment] = {}
+        #: Assignments per worker: its load is ``len(assigned[worker])``.
+        self.assigned: dict[str, dict[str, Assignment]] = {}
+        #: Our own entries found RUNNING at start, held back until ``resume_until`` for the
+        #: workers that run them to re-register and adopt them.
+        self.resumed: dict[str, Task] = {}
+        self.resume_until = 0.0
+        self.functions = FunctionCache(settings.function_cache_bytes)
+        #: Reports that settled nothing (a lost worker's, an earlier attempt's).
+        self.stale_reports = 0
         self._room = asyncio.Event()
         self._writes: list[Running | Requeued | Outcome] = []
         self._writes_ready = asyncio.Event()
@@ -86,8 +101,8 @@ class Dispatcher(ABC):
         """Tasks that can be handed out right now."""
 
     @abstractmethod
-    async def send(self, tasks: Sequence[Task]) -> list[tuple[Task, str]]:
-        """Hand tasks (at most ``free_slots()``) to processes; answer (task, worker) for each
+    async def send(self, tasks: Sequence[Task]) -> list[Assignment]:
+        """Hand tasks (at most ``free_slots()``) to processes; answer an assignment for each
         one handed out. Tasks not handed out go back to the front of the backlog."""
 
     @abstractmethod
@@ -104,6 +119,9 @@ class Dispatcher(ABC):
     def worker_info(self) -> list[WorkerInfo]:
         """Live workers and their load (none in local mode)."""
         return []
+
+    def forget_function(self, function_id: str) -> None:  # noqa: B027 - optional hook
+        """A function was deleted: drop what the mode keeps of it (remote: who has it)."""
 
     async def expire(self) -> None:  # noqa: B027 - optional hook
         """Declare silent workers lost (modes with remote workers)."""
@@ -130,59 +148,140 @@ class Dispatcher(ABC):
                 step.cancel()
             await asyncio.gather(stopper, *steps, return_exceptions=True)
             await self.close()
-            with contextlib.suppress(*_REDIS_DOWN):  # what the writer had not applied yet
-                await self.store.write_batch(self._writes, self.mode)
-            with contextlib.suppress(*_REDIS_DOWN):
-                await self.store.clear_dispatcher()
+            try:  # what the writer had not applied yet (a cancelled batch is still queued)
+                await asyncio.wait_for(self.flush(), FINAL_FLUSH_S)
+            except (TimeoutError, Exception) as e:  # noqa: BLE001 - report, then stop anyway
+                log.error("stopping with %d write(s) not applied (%s); their tasks stay "
+                          "pending in the queue and run again", len(self._writes), e)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.store.clear_dispatcher(), 1.0)
             log.info("dispatcher %s stopped", self.name)
 
     async def _retrying(self, call: Callable[[], Awaitable[T]]) -> T:
-        """Run a Redis call until it succeeds, backing off while Redis is unreachable."""
+        """Run a Redis call until it succeeds, backing off on every transient error (Redis
+        unreachable, loading, read-only, out of memory, scripts or consumer group lost);
+        any other error is a bug and propagates."""
         delay = 0.05
         while True:
             try:
                 return await call()
-            except _REDIS_DOWN as e:
-                self.redis_failed_at = time.monotonic()
-                log.warning("redis unreachable (%s); retrying in %.2fs", e, delay)
+            except Exception as e:
+                if not is_transient(e):
+                    raise
+                await self._redis_trouble(e)
+                log.warning("redis: %s; retrying in %.2fs", e, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
 
+    async def _redis_trouble(self, error: Exception) -> None:
+        """Note a transient Redis error; recreate the consumer group if Redis lost it."""
+        self.redis_failed_at = time.monotonic()
+        if lost_group(error):
+            log.warning("the queue's consumer group is gone (Redis lost its data); "
+                        "creating it again")
+            with contextlib.suppress(Exception):
+                await self.store.ensure_group()
+
     async def _intake(self) -> None:
         """Resume our own unfinished entries, then read new tasks while there is room."""
-        await self._accept(await self._retrying(lambda: self.store.read_own_pending(self.name)))
+        await self._resume()
         while True:
-            room = self.capacity() - len(self.backlog) - len(self.inflight)
+            room = (self.capacity() - len(self.backlog) - len(self.inflight)
+                    - len(self.resumed))
             if room <= 0:
                 self._room.clear()
                 await self._room.wait()
                 continue
             tasks = await self._retrying(
                 lambda n=room: self.store.read_queue(self.name, min(n, 500), block_ms=500))
-            await self._accept(tasks, fresh=True)
+            await self.accept(tasks, fresh=True)
 
-    async def _accept(self, tasks: list[Task], fresh: bool = False) -> None:
+    async def _resume(self) -> None:
+        """Take back the entries a previous run of ours left unfinished. Those it had handed
+        to workers that outlive it are held back for a heartbeat timeout plus a heartbeat:
+        their workers re-register and adopt them (or hand in their results) instead of
+        running them again."""
+        tasks, running = await self._retrying(lambda: self.store.read_own_pending(self.name))
+        if self.workers_survive and running:
+            self.resume_until = (time.monotonic() + self.settings.heartbeat_timeout_s
+                                 + self.settings.heartbeat_s)
+            for task in tasks:
+                if task.task_id in running:
+                    self.resumed[task.task_id] = task
+            log.info("resumed %d entries; %d held back for their workers to adopt",
+                     len(tasks), len(self.resumed))
+        await self.accept([t for t in tasks if t.task_id not in self.resumed])
+
+    async def release_resumed(self) -> None:
+        """Resumed entries nobody adopted in time go to the front of the backlog."""
+        if self.resumed and time.monotonic() >= self.resume_until:
+            tasks, self.resumed = list(self.resumed.values()), {}
+            log.info("%d resumed entries were not adopted; dispatching them again",
+                     len(tasks))
+            await self.accept(tasks, front=True)
+
+    def ours(self, task_id: str) -> bool:
+        """Whether the task is in our books (waiting, resumed or assigned)."""
+        return task_id in self.backlog or task_id in self.inflight or task_id in self.resumed
+
+    async def accept(self, tasks: list[Task], fresh: bool = False, front: bool = False) -> None:
         """Put claimed tasks in the backlog (or fail the ones that cannot run) and dispatch.
-        ``fresh``: never delivered before, so none can be ours already."""
+        ``fresh``: never delivered before, so none can be ours already; ``front``: they
+        waited already, so they go before the others."""
         if not tasks:
             return
-        missing = {t.function_id for t in tasks} - self.functions.keys()
-        if missing:
-            if len(self.functions) > _MAX_CACHED_FUNCTIONS:
-                self.functions.clear()
-            self.functions.update(await self._retrying(lambda: self.store.functions(missing)))
-        held = set() if fresh else {t.task_id for t in self.backlog} | self.inflight.keys()
+        gone = await self._load_functions({t.function_id for t in tasks})
+        accepted = []
         for task in tasks:
-            if task.task_id in held:
+            if not fresh and self.ours(task.task_id):
                 continue  # already ours (a claim of our own entry)
-            if self.functions.get(task.function_id) is None:
-                error = LookupError(f"function {task.function_id} is not registered")
-                self.write(self._outcome(task, TaskStatus.FAILED, error_payload(error)))
+            if task.function_id in gone:
+                self.write(self._unregistered(task))
             elif task.attempts >= self.settings.max_attempts:
                 self.write(self._lost_outcome(task, "an earlier dispatcher's worker"))
             else:
+                accepted.append(task)
+        if front:
+            self.backlog.extendleft(accepted)
+        else:
+            for task in accepted:
                 self.backlog.append(task)
+        self.functions.trim(self.needed_functions())
         await self.dispatch()
+
+    async def _load_functions(self, function_ids: set[str]) -> set[str]:
+        """Fetch the code we lack and check that the functions we hold are still registered,
+        in one round trip; answer the ids that are not registered (any more)."""
+        missing = {f for f in function_ids if f not in self.functions}
+        cached = function_ids - missing
+        payloads, existing = await self._retrying(
+            lambda: self.store.lookup_functions(missing, cached))
+        for function_id, code in payloads.items():
+            if code is not None:
+                self.functions.put(function_id, code)
+        gone = {f for f, code in payloads.items() if code is None} | (cached - existing)
+        for function_id in cached - existing:
+            self._function_deleted(function_id)
+        return gone
+
+    def _function_deleted(self, function_id: str) -> None:
+        """Forget a deleted function and fail the tasks still waiting for it."""
+        log.info("function %s was deleted; failing its waiting tasks", function_id)
+        self.functions.drop(function_id)
+        self.forget_function(function_id)
+        for task in self.backlog:
+            if task.function_id == function_id:
+                self.backlog.remove(task.task_id)
+                self.write(self._unregistered(task))
+        for task in list(self.resumed.values()):
+            if task.function_id == function_id:
+                del self.resumed[task.task_id]
+                self.write(self._unregistered(task))
+
+    def needed_functions(self) -> set[str]:
+        """Functions of every task in our books: the cache must keep these."""
+        tasks = [*self.backlog, *self.resumed.values(), *(a.task for a in self.inflight.values())]
+        return {t.function_id for t in tasks}
 
     async def dispatch(self) -> None:
         """Hand backlog tasks to free processes; their RUNNING marks go to the writer."""
@@ -193,35 +292,85 @@ class Dispatcher(ABC):
         for task in tasks:
             task.attempts += 1
         dispatched = time.time()
-        assigned = await self.send(tasks)
-        handed = {task.task_id for task, _ in assigned}
+        assignments = await self.send(tasks)
+        handed = {a.task.task_id for a in assignments}
         unsent = [task for task in tasks if task.task_id not in handed]
         for task in unsent:
             task.attempts -= 1
-        self.backlog.extendleft(reversed(unsent))
-        for task, worker in assigned:
-            self.inflight[task.task_id] = (task, worker)
-            self.load[worker] += 1
-            self.write(Running(task, worker, dispatched))
+        self.backlog.extendleft(unsent)
+        for a in assignments:
+            self.assign(a)
+            self.write(Running(a.task, a.worker, dispatched))
+
+    def assign(self, assignment: Assignment) -> None:
+        """Put a task in the books as running on its worker."""
+        self.inflight[assignment.task.task_id] = assignment
+        self.assigned.setdefault(assignment.worker, {})[assignment.task.task_id] = assignment
+
+    def unassign(self, task_id: str) -> Assignment:
+        """Take an assigned task out of the books."""
+        assignment = self.inflight.pop(task_id)
+        held = self.assigned.get(assignment.worker, {})
+        held.pop(task_id, None)
+        if not held:
+            self.assigned.pop(assignment.worker, None)
+        return assignment
+
+    def load(self, worker: str) -> int:
+        """Tasks assigned to ``worker`` and not reported yet."""
+        return len(self.assigned.get(worker, ()))
+
+    def settle(self, worker: str, report: JobResult) -> tuple[bool, Task | None]:
+        """Whether ``report`` counts, and the task it takes out of our books.
+
+        It counts if it comes from the task's current assignee and attempt; or, for a task
+        waiting in the backlog (its worker was declared lost), if it is a final result of
+        its latest attempt; or, for a task not in our books, if it is a final result (the
+        store still checks its attempt). Anything else is stale."""
+        task_id, final = report.task_id, not (report.lost or report.nocode)
+        assignment = self.inflight.get(task_id)
+        if assignment is not None:
+            if assignment.worker == worker and assignment.task.attempts == report.attempt:
+                return True, self.unassign(task_id).task
+        else:
+            waiting = self.backlog.get(task_id) or self.resumed.get(task_id)
+            if waiting is None and final:
+                return True, None
+            if waiting is not None and final and waiting.attempts == report.attempt:
+                self.backlog.remove(task_id)
+                self.resumed.pop(task_id, None)
+                return True, waiting
+        self.stale_reports += 1
+        log.info("stale report of task %s (attempt %d) from %s dropped", task_id,
+                 report.attempt, worker, extra={"task_id": task_id, "worker_id": worker})
+        return False, None
 
     async def record(self, worker: str, results: Sequence[JobResult]) -> None:
         """Take outcomes reported by ``worker``: refill the freed processes first, then hand
         the outcomes to the writer; retry or fail lost tasks."""
         outcomes, lost = [], []
         for r in results:
-            task = self.take(r.task_id)
-            if r.lost:
-                if task is not None:
-                    lost.append((task, worker))
+            counts, task = self.settle(worker, r)
+            if not counts:
                 continue
-            entry = task.entry_id if task else r.tag
-            outcomes.append(Outcome(r.task_id, entry, r.status, r.payload, r.started,
-                                    r.finished, worker))
+            if r.nocode:  # never ran: the worker lacked the code; send it again with it
+                self.forget_known(worker, task.function_id)
+                task.attempts -= 1
+                self.backlog.appendleft(task)
+            elif r.lost:
+                lost.append((task, worker))
+            else:
+                entry = task.entry_id if task else r.tag
+                outcomes.append(Outcome(r.task_id, entry, r.status, r.payload, r.started,
+                                        r.finished, worker, r.attempt))
         self._room.set()
         await self.dispatch()  # processes never wait on Redis
         self.write(*outcomes)
         if lost:
             await self.retry_lost(lost)
+
+    def forget_known(self, worker: str, function_id: str) -> None:  # noqa: B027 - hook
+        """``worker`` does not have ``function_id`` (remote modes track who has what)."""
 
     async def retry_lost(self, lost: Sequence[tuple[Task, str]]) -> None:
         """Requeue tasks whose worker or process died, or fail those out of attempts."""
@@ -242,18 +391,9 @@ class Dispatcher(ABC):
 
     async def worker_lost(self, worker: str) -> None:
         """Every task ``worker`` held is lost."""
-        lost = [(t, w) for t, w in self.inflight.values() if w == worker]
-        for task, _ in lost:
-            self.take(task.task_id)
-        del self.load[worker]
+        lost = [(self.unassign(task_id).task, worker)
+                for task_id in list(self.assigned.get(worker, ()))]
         await self.retry_lost(lost)
-
-    def take(self, task_id: str) -> Task | None:
-        """Remove a task from the in-flight set (None if it is not there)."""
-        task, worker = self.inflight.pop(task_id, (None, None))
-        if task is not None:
-            self.load[worker] -= 1
-        return task
 
     def write(self, *writes: Running | Requeued | Outcome) -> None:
         """Queue writes for the writer, which applies them in order, batched."""
@@ -266,44 +406,85 @@ class Dispatcher(ABC):
         while True:
             await self._writes_ready.wait()
             self._writes_ready.clear()
-            batch, self._writes = self._writes, []
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Apply every queued write. A batch leaves the queue only once Redis applied it
+        (every write is idempotent, so one sent again after an error does no harm)."""
+        while self._writes:
+            batch = list(self._writes)
             flags = await self._retrying(lambda b=batch: self.store.write_batch(b, self.mode))
+            del self._writes[:len(batch)]
             outcomes = [w for w in batch if isinstance(w, Outcome)]
-            for outcome, fresh in zip(outcomes, flags, strict=True):
-                if not fresh:
+            for outcome, flag in zip(outcomes, flags, strict=True):
+                if flag == 0:
                     log.info("dropped duplicate result of task %s", outcome.task_id,
                              extra={"task_id": outcome.task_id, "worker_id": outcome.worker})
+                elif flag < 0:
+                    self.stale_reports += 1
+                    log.info("dropped stale result of task %s (attempt %d)", outcome.task_id,
+                             outcome.attempt, extra={"task_id": outcome.task_id,
+                                                     "worker_id": outcome.worker})
 
     def _outcome(self, task: Task, status: TaskStatus, payload: bytes) -> Outcome:
         return Outcome(task.task_id, task.entry_id, status, payload, finished=time.time())
+
+    def _unregistered(self, task: Task) -> Outcome:
+        error = LookupError(f"function {task.function_id} is not registered")
+        return self._outcome(task, TaskStatus.FAILED, error_payload(error))
 
     def _lost_outcome(self, task: Task, worker: str) -> Outcome:
         error = RuntimeError(f"worker lost: task {task.task_id} was dispatched {task.attempts} "
                              f"times and its worker was lost each time (last: {worker})")
         return self._outcome(task, TaskStatus.FAILED, error_payload(error))
 
+    async def housekeep(self, claim: bool) -> None:
+        """Publish state, renew our claims, notice deleted functions, and (``claim``) take
+        over stale claims of dead dispatchers."""
+        await self.store.publish_dispatcher(self.state(), 3 * self.settings.heartbeat_s,
+                                            self.worker_info())
+        held = {t.entry_id: t for t in self._held_tasks()}
+        for entry in await self.store.renew(self.name, list(held)):
+            self._disown(held[entry])
+        waiting = {t.function_id for t in [*self.backlog, *self.resumed.values()]}
+        if waiting:
+            await self._load_functions(waiting)
+        if claim:
+            await self.accept(await self.store.claim_stale(self.name,
+                                                           int(self.settings.claim_lease_s
+                                                               * 1000)))
+
+    def _held_tasks(self) -> list[Task]:
+        return [*self.backlog, *self.resumed.values(), *(a.task for a in self.inflight.values())]
+
+    def _disown(self, task: Task) -> None:
+        """Our claim on a waiting task is gone (finished, or another dispatcher took it over
+        after our lease lapsed): stop holding it. An assigned task stays assigned: its
+        worker still runs it, and the store checks the attempt of what it reports."""
+        if self.backlog.remove(task.task_id) or self.resumed.pop(task.task_id, None):
+            log.info("task %s is no longer ours; dropped from the backlog", task.task_id)
+
     async def _housekeeping(self) -> None:
         """Every heartbeat: publish state, renew our claims, take over stale ones."""
         lease_s = self.settings.claim_lease_s
         next_claim = time.monotonic() + lease_s / 2
         while True:
+            claim = time.monotonic() >= next_claim
             try:
-                await self.store.publish_dispatcher(self.state(), 3 * self.settings.heartbeat_s,
-                                                    self.worker_info())
-                held = [t.entry_id for t in self.backlog] + [t.entry_id for t, _ in
-                                                             self.inflight.values()]
-                await self.store.renew(self.name, held)
-                if time.monotonic() >= next_claim:
+                await self.housekeep(claim)
+                if claim:
                     next_claim = time.monotonic() + lease_s / 2
-                    await self._accept(await self.store.claim_stale(self.name,
-                                                                    int(lease_s * 1000)))
-            except _REDIS_DOWN as e:
-                self.redis_failed_at = time.monotonic()
-                log.warning("housekeeping: redis unreachable (%s)", e)
+            except Exception as e:
+                if not is_transient(e):
+                    raise
+                await self._redis_trouble(e)
+                log.warning("housekeeping: redis: %s", e)
             await asyncio.sleep(self.settings.heartbeat_s)
 
     async def _expiry(self) -> None:
-        """Four times a heartbeat: declare silent workers lost."""
+        """Four times a heartbeat: declare silent workers lost, release resumed entries."""
         while True:
             await asyncio.sleep(self.settings.heartbeat_s / 4)
             await self.expire()
+            await self.release_resumed()
+

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from faas.config import Settings
 from faas.dispatcher.base import Dispatcher
+from faas.dispatcher.books import Assignment
 from faas.models import DispatcherState, Task
 from faas.store import Store
 from faas.worker.pool import Job, ProcessPool
@@ -64,12 +65,13 @@ class LocalDispatcher(Dispatcher):
     def free_slots(self) -> int:
         return self.pool.free if self.pool else 0
 
-    async def send(self, tasks: Sequence[Task]) -> list[tuple[Task, str]]:
+    async def send(self, tasks: Sequence[Task]) -> list[Assignment]:
         for task in tasks:
             self.pool.submit(Job(task.task_id, task.function_id,
-                                 self.functions[task.function_id], task.args,
-                                 task.timeout_s or self.settings.task_timeout_s, task.entry_id))
-        return [(task, WORKER) for task in tasks]
+                                 self.functions.get(task.function_id), task.args,
+                                 task.timeout_s or self.settings.task_timeout_s, task.entry_id,
+                                 task.attempts))
+        return [Assignment(task, WORKER) for task in tasks]
 
     def state(self) -> DispatcherState:
         return DispatcherState(mode=self.mode, workers=0, processes=self.processes)

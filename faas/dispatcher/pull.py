@@ -4,8 +4,9 @@ Workers hold REQ sockets, so they keep strict request/reply lock-step; the dispa
 ROUTER lets it *hold* the request of an idle worker (``wait``) until work arrives or
 FAAS_HEARTBEAT_S passes (long-poll), instead of answering at once and being polled. A busy
 worker's request is answered at once, with tasks or empty; it then backs off briefly.
-A request lists the tasks the worker still holds: any task we handed it that is neither
-held nor reported was lost on the way (a lost reply) and is retried.
+A request lists the tasks the worker still holds and the last TASKS frame it received: any
+task we sent it in a frame it received that it neither holds nor reports was lost on the
+way, and is retried (``RemoteDispatcher.reconcile``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from faas.dispatcher.books import Assignment
 from faas.dispatcher.remote import RemoteDispatcher
 from faas.models import Task
 from faas.protocol import Message, Register, Request, Tasks
@@ -42,18 +44,25 @@ class PullDispatcher(RemoteDispatcher):
     def free_slots(self) -> int:
         return sum(p.want for p in self.parked.values())
 
-    async def send(self, tasks: Sequence[Task]) -> list[tuple[Task, str]]:
+    async def send(self, tasks: Sequence[Task]) -> list[Assignment]:
         assigned, todo = [], list(tasks)
         for identity in list(self.parked):
             if not todo:
                 break
             parked = self.parked.pop(identity)
-            batch, todo = todo[:parked.want], todo[parked.want:]
             worker_id = identity.decode(errors="replace")
-            messages = [self.task_message(worker_id, t) for t in batch]
-            if await self.reply(identity, Tasks(messages)):
-                assigned += [(task, worker_id) for task in batch]
+            if worker_id not in self.workers:
+                continue
+            batch, todo = todo[:parked.want], todo[parked.want:]
+            frame = self.tasks_frame(worker_id, batch)
+            if await self.reply(identity, frame):
+                assigned += [Assignment(task, worker_id, frame.seq) for task in batch]
         return assigned
+
+    async def answer_empty(self, identity: bytes) -> None:
+        """An empty reply (it still carries a seq: everything sent before it was sent)."""
+        self.seq += 1
+        await self.reply(identity, Tasks([], self.seq))
 
     async def serve(self) -> None:
         await asyncio.gather(super().serve(), self._release_parked())
@@ -65,7 +74,7 @@ class PullDispatcher(RemoteDispatcher):
             cutoff = time.monotonic() - self.settings.heartbeat_s
             for identity in [i for i, p in self.parked.items() if p.since < cutoff]:
                 del self.parked[identity]
-                await self.reply(identity, Tasks())
+                await self.answer_empty(identity)
 
     async def handle(self, identity: bytes, message: Message) -> None:
         if isinstance(message, Register):
@@ -75,30 +84,19 @@ class PullDispatcher(RemoteDispatcher):
             log.warning("dropped unexpected %s from %r", type(message).__name__, identity)
             return
         worker_id = identity.decode(errors="replace")
-        record = self.seen(identity)
+        record = self.heard_from(identity)
         self.parked.pop(identity, None)  # a new request replaces one we never answered
-        await self._reconcile(worker_id, message)
         await self.record_results(worker_id, message.results)
         if record is None:
             await self.unknown(identity)
             return
+        await self.reconcile(worker_id, message.held, message.seen)
         want = min(message.want, record.processes)
         if want <= 0:  # a heartbeat, or results only
-            await self.reply(identity, Tasks())
+            await self.answer_empty(identity)
             return
         self.parked[identity] = _Parked(identity, want, time.monotonic())
         await self.dispatch()
         if identity in self.parked and not message.wait:  # busy worker: answer now, empty
             del self.parked[identity]
-            await self.reply(identity, Tasks())
-
-    async def _reconcile(self, worker_id: str, message: Request) -> None:
-        """Tasks we handed this worker that it neither holds nor reports were lost."""
-        accounted = set(message.held) | {r.task_id for r in message.results}
-        lost = [(t, w) for t, w in list(self.inflight.values())
-                if w == worker_id and t.task_id not in accounted]
-        for task, _ in lost:
-            self.take(task.task_id)
-        if lost:
-            log.warning("worker %s never got %d task(s); retrying", worker_id, len(lost))
-            await self.retry_lost(lost)
+            await self.answer_empty(identity)

@@ -2,7 +2,10 @@
 
 Workers are DEALERs whose identity is their worker id; results stream back unprompted
 (RESULTS), and each side heart-beats so the other knows it is alive. A worker with no free
-slot (processes + FAAS_PREFETCH) gets nothing.
+slot (processes + FAAS_PREFETCH) gets nothing. A worker's HEARTBEAT lists what it holds and
+the last frame it received; our HEARTBEAT answer carries the seq of the last TASKS frame we
+sent it, so a frame lost on the way is noticed at the next heartbeat
+(``RemoteDispatcher.reconcile``).
 """
 
 from __future__ import annotations
@@ -11,10 +14,11 @@ import logging
 from collections import defaultdict
 from collections.abc import Sequence
 
+from faas.dispatcher.books import Assignment
 from faas.dispatcher.remote import RemoteDispatcher
 from faas.dispatcher.workers import most_free
 from faas.models import Task
-from faas.protocol import Heartbeat, Message, Register, Results, Tasks
+from faas.protocol import Heartbeat, Message, Register, Results
 
 log = logging.getLogger(__name__)
 
@@ -26,12 +30,12 @@ class PushDispatcher(RemoteDispatcher):
 
     def free_slots(self) -> int:
         prefetch = self.settings.prefetch
-        return sum(max(0, w.processes + prefetch - self.load[w.worker_id])
+        return sum(max(0, w.processes + prefetch - self.load(w.worker_id))
                    for w in self.workers.values())
 
-    async def send(self, tasks: Sequence[Task]) -> list[tuple[Task, str]]:
+    async def send(self, tasks: Sequence[Task]) -> list[Assignment]:
         batches: dict[str, list[Task]] = defaultdict(list)
-        planned = dict(self.load)
+        planned = {w: self.load(w) for w in self.workers}
         for task in tasks:
             worker = most_free(self.workers.values(), planned, self.settings.prefetch)
             if worker is None:
@@ -40,9 +44,9 @@ class PushDispatcher(RemoteDispatcher):
             planned[worker.worker_id] = planned.get(worker.worker_id, 0) + 1
         assigned = []
         for worker_id, batch in batches.items():
-            messages = [self.task_message(worker_id, task) for task in batch]
-            if await self.reply(worker_id.encode(), Tasks(messages)):
-                assigned += [(task, worker_id) for task in batch]
+            frame = self.tasks_frame(worker_id, batch)
+            if await self.reply(worker_id.encode(), frame):
+                assigned += [Assignment(task, worker_id, frame.seq) for task in batch]
             else:
                 await self.drop_worker(worker_id, "unreachable")
         return assigned
@@ -52,13 +56,15 @@ class PushDispatcher(RemoteDispatcher):
             await self.register(identity, message)
             await self.dispatch()
             return
-        record = self.seen(identity)
+        worker_id = identity.decode(errors="replace")
+        record = self.heard_from(identity)
         if isinstance(message, Results):
-            await self.record_results(identity.decode(errors="replace"), message.results)
+            await self.record_results(worker_id, message.results)
         elif not isinstance(message, Heartbeat):
             log.warning("dropped unexpected %s from %r", type(message).__name__, identity)
             return
         if record is None:
             await self.unknown(identity)
         elif isinstance(message, Heartbeat):
-            await self.reply(identity, Heartbeat())
+            await self.reconcile(worker_id, message.held, message.seen)
+            await self.reply(identity, Heartbeat(seen=self.seq))

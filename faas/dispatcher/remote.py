@@ -6,6 +6,10 @@
         REGISTER ▶  ◀ WELCOME | REJECT
         ...mode's own messages...
         silent for FAAS_HEARTBEAT_TIMEOUT_S ▶ declared lost: its tasks are retried
+        held ids + seq seen ▶ tasks sent in an acknowledged frame but not held: retried
+
+Both modes reconcile here (``reconcile``): what a worker says it holds against what we
+handed it. A restarted dispatcher adopts what re-registering workers still run (``adopt``).
 
 A frame that does not decode is logged and dropped; a handler error is logged and the loop
 goes on: no message can crash the dispatcher.
@@ -16,6 +20,7 @@ from __future__ import annotations
 import logging
 import time
 from abc import abstractmethod
+from collections.abc import Iterable, Sequence
 
 import zmq
 import zmq.asyncio
@@ -23,6 +28,7 @@ import zmq.asyncio
 from faas.config import Settings
 from faas.curve import secure_server
 from faas.dispatcher.base import Dispatcher
+from faas.dispatcher.books import Assignment
 from faas.dispatcher.workers import WorkerRecord
 from faas.exceptions import ProtocolError, ProtocolVersionError
 from faas.models import DispatcherState, Task, TaskStatus, WorkerInfo
@@ -33,6 +39,7 @@ from faas.protocol import (
     Reject,
     ResultMsg,
     TaskMsg,
+    Tasks,
     Welcome,
     decode,
 )
@@ -47,13 +54,17 @@ MAX_PROCESSES_PER_WORKER = 4096
 class RemoteDispatcher(Dispatcher):
     """A dispatcher whose processes live in workers that connect over ZeroMQ."""
 
+    workers_survive = True
+
     def __init__(self, store: Store, settings: Settings, name: str, url: str) -> None:
         super().__init__(store, settings, name)
         self.url = url
         self.workers: dict[str, WorkerRecord] = {}
-        #: Frames between identity and message in each peer's last frame (a REQ peer sends
-        #: a request id and an empty delimiter); a reply must echo them.
+        #: Frames between identity and message in each registered peer's last frame (a REQ
+        #: peer sends a request id and an empty delimiter); a reply must echo them.
         self.envelopes: dict[bytes, list[bytes]] = {}
+        #: Sequence number of the last TASKS frame (see faas.protocol: reconciliation).
+        self.seq = time.time_ns() // 1000
         self.context: zmq.asyncio.Context | None = None
         self.socket: zmq.asyncio.Socket | None = None
         self.authenticator = None
@@ -83,7 +94,7 @@ class RemoteDispatcher(Dispatcher):
     def worker_info(self) -> list[WorkerInfo]:
         now = time.monotonic()
         return [WorkerInfo(worker_id=w.worker_id, processes=w.processes,
-                           in_flight=self.load[w.worker_id],
+                           in_flight=self.load(w.worker_id),
                            last_seen_s=round(now - w.last_seen, 3))
                 for w in self.workers.values()]
 
@@ -97,15 +108,18 @@ class RemoteDispatcher(Dispatcher):
             except ProtocolVersionError as e:
                 log.warning("rejecting %r: %s", identity, e)
                 await self.reply(identity, Reject(str(e)))
-                continue
+                message = None
             except ProtocolError as e:
                 log.warning("dropped a malformed frame from %r: %s", identity, e)
-                continue
-            try:
-                await self.handle(identity, message)
-            except Exception:
-                log.exception("error handling %s from %r; dropped", type(message).__name__,
-                              identity)
+                message = None
+            if message is not None:
+                try:
+                    await self.handle(identity, message)
+                except Exception:
+                    log.exception("error handling %s from %r; dropped", type(message).__name__,
+                                  identity)
+            if identity.decode(errors="replace") not in self.workers:
+                self.envelopes.pop(identity, None)  # keep envelopes of workers only
 
     async def reply(self, identity: bytes, message: Message) -> bool:
         """Send to one worker; False if it is gone (unroutable)."""
@@ -121,16 +135,32 @@ class RemoteDispatcher(Dispatcher):
     async def handle(self, identity: bytes, message: Message) -> None:
         """React to one decoded message."""
 
-    def task_message(self, worker_id: str, task: Task) -> TaskMsg:
-        """The TASK for ``worker_id``; the function's code only if it was never sent it."""
-        known = self.workers[worker_id].known_functions
-        fn = b"" if task.function_id in known else self.functions[task.function_id]
-        known.add(task.function_id)
-        return TaskMsg(task.task_id, task.entry_id, task.attempts, task.function_id, fn,
-                       task.args, task.timeout_s or self.settings.task_timeout_s)
+    def tasks_frame(self, worker_id: str, tasks: Sequence[Task]) -> Tasks:
+        """The next TASKS frame for ``worker_id``: each task's code only where the worker
+        is not known to have it."""
+        self.seq += 1
+        record = self.workers[worker_id]
+        messages = []
+        for task in tasks:
+            known = record.knows(task.function_id)
+            fn = b"" if known else self.functions.get(task.function_id)
+            messages.append(TaskMsg(task.task_id, task.entry_id, task.attempts,
+                                    task.function_id, fn, task.args,
+                                    task.timeout_s or self.settings.task_timeout_s))
+        return Tasks(messages, self.seq)
+
+    def forget_known(self, worker: str, function_id: str) -> None:
+        record = self.workers.get(worker)
+        if record is not None:
+            record.forget(function_id)
+
+    def forget_function(self, function_id: str) -> None:
+        for record in self.workers.values():
+            record.forget(function_id)
 
     async def register(self, identity: bytes, message: Register) -> None:
-        """Welcome a worker (again, after a restart of ours) or reject it."""
+        """Welcome a worker (again, after a restart of ours) or reject it; adopt the tasks
+        it says it still runs."""
         if not 0 < message.processes <= MAX_PROCESSES_PER_WORKER:
             await self.reply(identity, Reject(f"processes must be 1..{MAX_PROCESSES_PER_WORKER}"
                                               f", got {message.processes}"))
@@ -148,10 +178,28 @@ class RemoteDispatcher(Dispatcher):
         else:
             record.processes, record.last_seen = message.processes, time.monotonic()
             record.known_functions.clear()
+        self.adopt(worker_id, message.held)
         await self.reply(identity, Welcome(self.settings.heartbeat_s))
         self._room.set()
 
-    def seen(self, identity: bytes) -> WorkerRecord | None:
+    def adopt(self, worker_id: str, held: Sequence[Sequence]) -> None:
+        """Take tasks a (re-)registering worker still runs as assigned to it, if they are
+        waiting in our books (resumed after our restart, or requeued) at that attempt."""
+        adopted = 0
+        for task_id, attempt in held:
+            task = self.resumed.get(task_id) or self.backlog.get(task_id)
+            if task is None or attempt < task.attempts:
+                continue
+            self.resumed.pop(task_id, None)
+            self.backlog.remove(task_id)
+            task.attempts = attempt
+            self.assign(Assignment(task, worker_id))
+            adopted += 1
+        if adopted:
+            log.info("worker %s: adopted %d task(s) it still runs", worker_id, adopted,
+                     extra={"worker_id": worker_id})
+
+    def heard_from(self, identity: bytes) -> WorkerRecord | None:
         """Note that a worker is alive; None if it is not registered."""
         record = self.workers.get(identity.decode(errors="replace"))
         if record is not None:
@@ -164,11 +212,26 @@ class RemoteDispatcher(Dispatcher):
 
     async def record_results(self, worker_id: str, results: list[ResultMsg]) -> None:
         """Turn wire results into pool results and record them."""
-        jobs = [JobResult(r.task_id, None if r.status == "LOST" else TaskStatus(r.status),
+        jobs = [JobResult(r.task_id, TaskStatus(r.status) if r.status in _FINAL else None,
                           r.payload, r.started, r.finished, lost=r.status == "LOST",
-                          tag=r.entry_id) for r in results]
+                          tag=r.entry_id, attempt=r.attempt, nocode=r.status == "NOCODE")
+                for r in results]
         if jobs:
             await self.record(worker_id, jobs)
+
+    async def reconcile(self, worker_id: str, held: Iterable[str], seen: int,
+                        reported: Iterable[str] = ()) -> None:
+        """Tasks we sent this worker in a frame it has acknowledged (``seq <= seen``) that it
+        neither holds nor reports were lost on the way: retry them."""
+        accounted = set(held) | set(reported)
+        lost = [a for a in list(self.assigned.get(worker_id, {}).values())
+                if a.seq <= seen and a.task.task_id not in accounted]
+        for a in lost:
+            self.unassign(a.task.task_id)
+        if lost:
+            log.warning("worker %s never got %d task(s); retrying", worker_id, len(lost),
+                        extra={"worker_id": worker_id})
+            await self.retry_lost([(a.task, worker_id) for a in lost])
 
     async def drop_worker(self, worker_id: str, why: str) -> None:
         """Forget a worker; every task it held is retried."""
@@ -187,3 +250,6 @@ class RemoteDispatcher(Dispatcher):
         for worker_id in [w.worker_id for w in self.workers.values() if w.last_seen < deadline]:
             await self.drop_worker(worker_id, f"silent for over "
                                               f"{self.settings.heartbeat_timeout_s:g}s")
+
+
+_FINAL = ("COMPLETED", "FAILED")

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 _order = itertools.count()
+#: Functions remembered per worker as "it has the code"; forgetting one costs one resend.
+KNOWN_FUNCTIONS_KEPT = 4096
 
 
 @dataclass
@@ -17,11 +20,24 @@ class WorkerRecord:
     worker_id: str
     processes: int
     last_seen: float = field(default_factory=time.monotonic)
-    #: Functions this worker was sent already (later tasks omit the code).
-    known_functions: set[str] = field(default_factory=set)
+    #: Functions this worker was sent already (later tasks omit the code), most recent
+    #: last, at most KNOWN_FUNCTIONS_KEPT.
+    known_functions: OrderedDict[str, None] = field(default_factory=OrderedDict)
     #: When the worker last got a task, for round-robin among equals.
     last_assigned: int = -1
 
+    def knows(self, function_id: str) -> bool:
+        """Whether the worker was sent this function already; from now on it is."""
+        known = function_id in self.known_functions
+        self.known_functions[function_id] = None
+        self.known_functions.move_to_end(function_id)
+        if len(self.known_functions) > KNOWN_FUNCTIONS_KEPT:
+            self.known_functions.popitem(last=False)
+        return known
+
+    def forget(self, function_id: str) -> None:
+        """The worker does not have this function (any more)."""
+        self.known_functions.pop(function_id, None)
 
 
 def most_free(workers: Iterable[WorkerRecord], load: Mapping[str, int],

@@ -13,14 +13,17 @@ from collections import deque
 
 import zmq
 
+from faas.code_cache import FunctionCache
 from faas.config import Settings
-from faas.protocol import ResultMsg, TaskMsg
+from faas.protocol import Message, Register, ResultMsg, TaskMsg, Tasks
 from faas.worker.pool import Job, JobResult, ProcessPool
 
 log = logging.getLogger(__name__)
 
 #: Exit codes of a worker.
 EXIT_OK, EXIT_REJECTED = 0, 2
+#: A send blocked this long (no dispatcher connected yet) re-checks for a stop signal.
+SEND_TIMEOUT_MS = 200
 
 
 def new_worker_id() -> str:
@@ -40,7 +43,11 @@ class Worker(ABC):
         self.context = zmq.Context()
         self.queue: deque[TaskMsg] = deque()
         self.held: dict[str, TaskMsg] = {}
-        self.code: dict[str, bytes] = {}
+        self.code = FunctionCache(settings.function_cache_bytes)
+        #: Highest TASKS ``seq`` received (echoed so the dispatcher can reconcile).
+        self.seen = 0
+        #: Reports of tasks that arrived without code we have (sent with the next results).
+        self.nocode: list[ResultMsg] = []
         self.poller = zmq.Poller()
         self._watched: list[int] = []
         self._generation = -1
@@ -64,26 +71,51 @@ class Worker(ABC):
 
     def _stop(self, *_: object) -> None:
         self.stopping = True
+        self.pool.closing = True  # processes killed with us are not replaced
+
+    def send(self, sock: zmq.Socket, message: Message) -> bool:
+        """Send, waiting while the dispatcher is unreachable (no connection, or a handshake
+        that fails) but never past a stop signal; False if stopped before it went out."""
+        frame = message.encode()
+        while not self.stopping:
+            try:
+                sock.send(frame)
+                return True
+            except zmq.Again:  # SEND_TIMEOUT_MS passed: check for a stop, then try again
+                continue
+        return False
+
+    def register_message(self) -> Register:
+        """REGISTER, with every task we still hold and its attempt (for adoption)."""
+        return Register(self.worker_id, self.processes,
+                        [[t.task_id, t.attempt] for t in self.held.values()])
 
     @abstractmethod
     def serve(self) -> int:
         """The mode's loop; returns the exit code."""
 
-    def accept(self, tasks: list[TaskMsg]) -> None:
-        """Take tasks from the dispatcher and start what the pool has room for."""
-        for task in tasks:
+    def accept(self, frame: Tasks) -> None:
+        """Take a TASKS frame and start what the pool has room for. A task whose code we do
+        not have (the dispatcher thought we did) is reported NOCODE, never run."""
+        self.seen = max(self.seen, frame.seq)
+        for task in frame.tasks:
             if task.fn:
-                self.code[task.function_id] = task.fn
+                self.code.put(task.function_id, task.fn)
+            if task.function_id not in self.code:
+                self.nocode.append(ResultMsg(task.task_id, task.entry_id, task.attempt,
+                                             "NOCODE"))
+                continue
             self.held[task.task_id] = task
             self.queue.append(task)
+        self.code.trim({t.function_id for t in self.held.values()})
         self.fill()
 
     def fill(self) -> None:
         """Start queued tasks on free processes."""
         while self.queue and self.pool.free:
             t = self.queue.popleft()
-            self.pool.submit(Job(t.task_id, t.function_id, self.code[t.function_id], t.args,
-                                 t.timeout_s, tag=t.entry_id))
+            self.pool.submit(Job(t.task_id, t.function_id, self.code.get(t.function_id),
+                                 t.args, t.timeout_s, tag=t.entry_id, attempt=t.attempt))
 
     def want(self) -> int:
         """Tasks we could start now."""
@@ -110,6 +142,7 @@ class Worker(ABC):
         if not results and self.pool.next_deadline() is not None:
             results = self.finished(self.pool.collect(0))  # timeouts are due without I/O
         self.fill()
+        results, self.nocode = self.nocode + results, []
         return sock in ready, results
 
     def finished(self, results: list[JobResult]) -> list[ResultMsg]:

@@ -37,11 +37,14 @@ class Job:
     timeout_s: float = 0.0
     #: Opaque to the pool; handed back in the result (the queue entry, for the dispatcher).
     tag: str = ""
+    #: Which dispatch of the task this is; handed back in the result.
+    attempt: int = 0
 
 
 @dataclass
 class JobResult:
-    """What became of a job. ``lost`` means its process died: retry it elsewhere."""
+    """What became of a job. ``lost`` means its process died: retry it elsewhere;
+    ``nocode`` (remote workers only) that it never ran for want of the function's code."""
 
     task_id: str
     status: TaskStatus | None
@@ -50,6 +53,8 @@ class JobResult:
     finished: float = 0.0
     lost: bool = False
     tag: str = ""
+    attempt: int = 0
+    nocode: bool = False
 
 
 @dataclass
@@ -58,6 +63,7 @@ class _Slot:
     conn: Connection
     job: Job | None = None
     deadline: float = field(default=float("inf"))
+    dead: bool = False
 
 
 def _child_main(conn: Connection, max_result_bytes: int) -> None:
@@ -84,6 +90,9 @@ class ProcessPool:
         self._slots = [self._spawn() for _ in range(processes)]
         #: Bumped whenever a process is replaced, so watchers re-read ``fds()``.
         self.generation = 0
+        #: Set when the owner is stopping: dead processes are no longer replaced (the
+        #: forkserver may be gone with them) and no job is started.
+        self.closing = False
 
     def _spawn(self) -> _Slot:
         parent, child = self._ctx.Pipe()
@@ -100,12 +109,8 @@ class ProcessPool:
 
     @property
     def free(self) -> int:
-        """Processes without a job."""
-        return sum(1 for s in self._slots if s.job is None)
-
-    def pids(self) -> list[int]:
-        """PIDs of the pool's processes."""
-        return [s.process.pid for s in self._slots]
+        """Processes without a job (none once closing)."""
+        return 0 if self.closing else sum(1 for s in self._slots if s.job is None)
 
     def submit(self, job: Job) -> None:
         """Hand ``job`` to a free process (the caller checks ``free`` first)."""
@@ -116,7 +121,8 @@ class ProcessPool:
 
     def fds(self) -> list[int]:
         """File descriptors that become readable when ``collect`` has something."""
-        return [s.conn.fileno() for s in self._slots] + [s.process.sentinel for s in self._slots]
+        live = [s for s in self._slots if not s.dead]
+        return [s.conn.fileno() for s in live] + [s.process.sentinel for s in live]
 
     def next_deadline(self) -> float | None:
         """Monotonic time of the earliest job timeout, if any job has one."""
@@ -126,10 +132,13 @@ class ProcessPool:
     def collect(self, timeout: float = 0.0) -> list[JobResult]:
         """Results of jobs that finished, died with their process, or ran out of time."""
         waitables = [s.conn for s in self._slots if s.job] + [s.process.sentinel
-                                                               for s in self._slots]
+                                                               for s in self._slots
+                                                               if not s.dead]
         ready = set(wait(waitables, timeout))
         results = []
         for i, slot in enumerate(self._slots):
+            if slot.dead:
+                continue
             if slot.job and slot.conn in ready and (result := self._receive(slot)):
                 results.append(result)
             elif slot.process.sentinel in ready or slot.conn in ready:
@@ -145,9 +154,10 @@ class ProcessPool:
         except (EOFError, OSError):
             return None
         task_id, status, payload, started, finished = msgpack.unpackb(frame)
-        tag = slot.job.tag
+        job = slot.job
         slot.job, slot.deadline = None, float("inf")
-        return JobResult(task_id, TaskStatus(status), payload, started, finished, tag=tag)
+        return JobResult(task_id, TaskStatus(status), payload, started, finished, tag=job.tag,
+                         attempt=job.attempt)
 
     def _replace(self, index: int, lost: bool) -> list[JobResult]:
         """Kill (if needed) and replace a process; report the job it held."""
@@ -156,7 +166,10 @@ class ProcessPool:
             slot.process.kill()
         slot.process.join(5)
         slot.conn.close()
-        self._slots[index] = self._spawn()
+        if self.closing:  # not replaced: the slot stays dead until close()
+            self._slots[index] = _Slot(slot.process, slot.conn, dead=True)
+        else:
+            self._slots[index] = self._spawn()
         self.generation += 1
         if slot.job is None:
             log.warning("pool process %s exited while idle; replaced", slot.process.pid)
@@ -165,12 +178,14 @@ class ProcessPool:
         if lost:
             log.warning("pool process %s died running task %s (exit code %s); replaced",
                         slot.process.pid, job.task_id, slot.process.exitcode)
-            return [JobResult(job.task_id, None, finished=now, lost=True, tag=job.tag)]
+            return [JobResult(job.task_id, None, finished=now, lost=True, tag=job.tag,
+                              attempt=job.attempt)]
         log.warning("task %s ran past its %.3gs timeout; process %s killed and replaced",
                     job.task_id, job.timeout_s, slot.process.pid)
         error = TimeoutError(f"task {job.task_id} exceeded its timeout of {job.timeout_s:g} s")
         payload = error_payload(error)
-        return [JobResult(job.task_id, TaskStatus.FAILED, payload, finished=now, tag=job.tag)]
+        return [JobResult(job.task_id, TaskStatus.FAILED, payload, finished=now, tag=job.tag,
+                          attempt=job.attempt)]
 
     def close(self) -> None:
         """Stop every process (kill any still running after a short grace)."""

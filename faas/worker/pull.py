@@ -19,7 +19,6 @@ from faas.curve import secure_client
 from faas.exceptions import ProtocolError
 from faas.protocol import (
     Reconnect,
-    Register,
     Reject,
     Request,
     ResultMsg,
@@ -28,7 +27,7 @@ from faas.protocol import (
     Welcome,
     decode,
 )
-from faas.worker.base import EXIT_OK, EXIT_REJECTED, Backoff, Worker
+from faas.worker.base import EXIT_OK, EXIT_REJECTED, SEND_TIMEOUT_MS, Backoff, Worker
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +41,7 @@ class PullWorker(Worker):
         sock.setsockopt(zmq.REQ_RELAXED, 1)
         sock.setsockopt(zmq.REQ_CORRELATE, 1)
         sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.SNDTIMEO, SEND_TIMEOUT_MS)
         if self.settings.curve_dir:
             secure_client(sock, self.settings.curve_dir)
         sock.connect(self.url)
@@ -57,13 +57,16 @@ class PullWorker(Worker):
             now = time.monotonic()
             if sent_at is None:
                 if not registered:
-                    sock.send(Register(self.worker_id, self.processes).encode())
+                    if not self.send(sock, self.register_message()):
+                        break
                     sent_at = now
                 elif (results or (self.want() and backoff.ready)
                       or now - last_request >= self.settings.heartbeat_s):
                     asked_for, idle = self.want(), not self.held
                     in_request, results = results, []
-                    sock.send(Request(asked_for, idle, list(self.held), in_request).encode())
+                    if not self.send(sock, Request(asked_for, idle, list(self.held),
+                                                   in_request, self.seen)):
+                        break
                     sent_at = last_request = now
             wait_s = 0.2 if sent_at is not None or not self.want() else max(
                 0.0, backoff.until - now)
@@ -94,7 +97,7 @@ class PullWorker(Worker):
             log.warning("dropped a malformed reply: %s", e)
             return None, registered, 0
         if isinstance(message, Tasks):
-            self.accept(message.tasks)
+            self.accept(message)
             return None, registered, len(message.tasks)
         if isinstance(message, Welcome):
             log.info("registered with %s", self.url)

@@ -1,7 +1,8 @@
 """Push worker: a DEALER that receives tasks unprompted and streams results back.
 
 It registers (and registers again whenever the dispatcher asks, or has been silent for
-FAAS_HEARTBEAT_TIMEOUT_S), heart-beats every FAAS_HEARTBEAT_S with the ids it holds, and
+FAAS_HEARTBEAT_TIMEOUT_S) with the tasks it holds, heart-beats every FAAS_HEARTBEAT_S with
+the ids it holds and the last frame it received, and
 sends each batch of finished results as soon as the pool reports it. ZeroMQ reconnects the
 DEALER by itself, so a dispatcher restarted on the same address gets it back.
 """
@@ -18,7 +19,6 @@ from faas.exceptions import ProtocolError
 from faas.protocol import (
     Heartbeat,
     Reconnect,
-    Register,
     Reject,
     Results,
     Shutdown,
@@ -26,7 +26,7 @@ from faas.protocol import (
     Welcome,
     decode,
 )
-from faas.worker.base import EXIT_OK, EXIT_REJECTED, Worker
+from faas.worker.base import EXIT_OK, EXIT_REJECTED, SEND_TIMEOUT_MS, Worker
 
 log = logging.getLogger(__name__)
 
@@ -38,29 +38,33 @@ class PushWorker(Worker):
         sock = self.context.socket(zmq.DEALER)
         sock.setsockopt(zmq.IDENTITY, self.worker_id.encode())
         sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.SNDTIMEO, SEND_TIMEOUT_MS)
         if self.settings.curve_dir:
             secure_client(sock, self.settings.curve_dir)
         sock.connect(self.url)
         heartbeat_s, timeout_s = self.settings.heartbeat_s, self.settings.heartbeat_timeout_s
-        sock.send(Register(self.worker_id, self.processes).encode())
+        self.send(sock, self.register_message())
         last_heard = last_sent = time.monotonic()
         while not self.stopping:
             readable, results = self.poll(sock, min(heartbeat_s / 2, 0.2))
             if results:
-                sock.send(Results(results).encode())
+                self.send(sock, Results(results))
             while readable and not self.stopping:
                 code = self._handle(sock, sock.recv())
                 if code is not None:
                     return code
                 last_heard = time.monotonic()
                 readable = bool(sock.poll(0))
+            if self.nocode:
+                self.send(sock, Results(self.nocode))
+                self.nocode = []
             now = time.monotonic()
             if now - last_heard > timeout_s:
                 log.warning("dispatcher silent for %.1fs; registering again", now - last_heard)
-                sock.send(Register(self.worker_id, self.processes).encode())
+                self.send(sock, self.register_message())
                 last_heard = now
             if now - last_sent >= heartbeat_s:
-                sock.send(Heartbeat(list(self.held)).encode())
+                self.send(sock, Heartbeat(list(self.held), self.seen))
                 last_sent = now
         return EXIT_OK
 
@@ -71,9 +75,11 @@ class PushWorker(Worker):
             log.warning("dropped a malformed frame from the dispatcher: %s", e)
             return None
         if isinstance(message, Tasks):
-            self.accept(message.tasks)
+            self.accept(message)
+        elif isinstance(message, Heartbeat):  # carries the seq of the last frame sent us
+            self.seen = max(self.seen, message.seen)
         elif isinstance(message, Reconnect):
-            sock.send(Register(self.worker_id, self.processes).encode())
+            self.send(sock, self.register_message())
         elif isinstance(message, Welcome):
             log.info("registered with %s", self.url)
         elif isinstance(message, Reject):
