@@ -1,5 +1,6 @@
 """Sessions: ``nox -s tests`` (the suite), ``nox -s lint``, ``nox -s bench`` (the benchmark
-report), ``nox -s faults`` (fault injection), ``nox -s up`` (run the platform)."""
+report), ``nox -s faults`` (fault injection), ``nox -s chaos`` (the chaos soak),
+``nox -s up`` (run the platform)."""
 
 from __future__ import annotations
 
@@ -50,6 +51,14 @@ def faults(session: nox.Session) -> None:
     """Run every fault-injection scenario; leaves results/faults-<time>.csv."""
     session.install("-e", ".[bench]")
     session.run("python", "-m", "experiments.faults", *(session.posargs or ["all"]))
+
+
+@nox.session
+def chaos(session: nox.Session) -> None:
+    """Chaos soak: faults every few seconds under load (``-- --minutes 3``); exits non-zero
+    if any accepted task was lost or got a wrong result."""
+    session.install("-e", ".[bench]")
+    session.run("python", "-m", "experiments.chaos", *session.posargs)
 
 
 @nox.session

@@ -32,3 +32,19 @@ def cpu(n):  # noqa: ANN001, ANN201
 @_by_value
 def echo(data):  # noqa: ANN001, ANN201
     return data
+
+
+@_by_value
+def logged_square(i, log_path, seconds=0.05):  # noqa: ANN001, ANN201
+    """``i * i + 7`` after ``seconds``; appends ``i`` to ``log_path`` each time it runs (the
+    chaos soak counts executions from it)."""
+    import os
+    import time
+
+    fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, f"{i}\n".encode())
+    finally:
+        os.close(fd)
+    time.sleep(seconds)
+    return i * i + 7

@@ -81,7 +81,7 @@ def _text(value: bytes | str) -> str:
 class Archiver:
     """Moves finished tasks older than the TTL from Redis to the archive."""
 
-    def __init__(self, store: Store, archive: Archive, ttl_s: float, batch: int = 1000) -> None:
+    def __init__(self, store: Store, archive: Archive, ttl_s: float, batch: int = 100) -> None:
         self.store, self.archive, self.ttl_s, self.batch = store, archive, ttl_s, batch
 
     async def run_once(self) -> int:
@@ -92,11 +92,31 @@ class Archiver:
             if not ids:
                 return moved
             records = await self.store.task_dumps(ids)
-            await asyncio.to_thread(self.archive.put_many, records)
+            try:
+                await asyncio.to_thread(self.archive.put_many, records)
+            except Exception as e:  # noqa: BLE001 - find the record(s) at fault, skip them
+                log.warning("archiving a batch failed (%s); archiving one by one", e)
+                records = await asyncio.to_thread(self._put_each, records)
+                await self.store.unlist_finished(set(ids) - {r["task_id"] for r in records})
+                ids = [r["task_id"] for r in records]
             await self.store.forget(ids)
             moved += len(ids)
             if len(ids) < self.batch:
                 return moved
+
+    def _put_each(self, records: list[dict]) -> list[dict]:
+        """Archive records one by one; answer those archived. A record that cannot be
+        archived stays in Redis (still answered from there) and leaves the archiving
+        schedule, so it never stalls the others."""
+        done = []
+        for record in records:
+            try:
+                self.archive.put_many([record])
+                done.append(record)
+            except Exception as e:  # noqa: BLE001
+                log.error("task %s cannot be archived (%s); it stays in Redis",
+                          record.get("task_id"), e)
+        return done
 
     async def run(self, interval_s: float) -> None:
         """Run until cancelled."""

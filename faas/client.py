@@ -39,6 +39,15 @@ _LIBRARY_PATHS = tuple({sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib
 class FaaSError(RuntimeError):
     """The API refused a request; the message carries its status and detail."""
 
+    def __init__(self, message: str, status_code: int = 0) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+    @property
+    def retryable(self) -> bool:
+        """Whether the same request may succeed later (server trouble, throttling)."""
+        return not 400 <= self.status_code < 500 or self.status_code in (408, 429)
+
 
 def serialize_function(fn: Callable[..., Any]) -> str:
     """base64 of the function pickled by value (also from the user's importable modules)."""
@@ -69,7 +78,7 @@ class FaaSClient:
         if reply.status_code != 200:
             detail = reply.json().get("detail") if reply.headers.get(
                 "content-type", "").startswith("application/json") else reply.text
-            raise FaaSError(f"{method} {path}: {reply.status_code} {detail}")
+            raise FaaSError(f"{method} {path}: {reply.status_code} {detail}", reply.status_code)
         return reply.json()
 
     def register(self, fn: Callable[..., Any], name: str | None = None) -> str:
@@ -204,7 +213,14 @@ class Executor(cf.Executor):
                 task_ids = list(self._pending)[: 10_000]
             try:
                 entries = self.client.results(task_ids, self.poll_wait_s)
-            except (httpx.HTTPError, FaaSError) as e:  # the API is down: try again shortly
+            except FaaSError as e:
+                if not e.retryable:  # a bad key, unknown tasks: asking again cannot help
+                    self._fail(task_ids, e)
+                    continue
+                log.warning("collecting results failed (%s); retrying", e)
+                time.sleep(0.5)
+                continue
+            except httpx.HTTPError as e:  # the API is down: try again shortly
                 log.warning("collecting results failed (%s); retrying", e)
                 time.sleep(0.5)
                 continue
@@ -212,6 +228,15 @@ class Executor(cf.Executor):
             with self._lock:
                 linger_s = min(self.max_linger_s, 0.005 + 0.0005 * len(self._pending))
             time.sleep(linger_s)
+
+    def _fail(self, task_ids: list[str], error: FaaSError) -> None:
+        """The API refused to tell us about these tasks: their futures fail with why."""
+        log.error("collecting results refused (%s); failing %d futures", error, len(task_ids))
+        for task_id in task_ids:
+            with self._lock:
+                future = self._pending.pop(task_id, None)
+            if future is not None:
+                future.set_exception(error)
 
     def _settle(self, entries: list[dict[str, Any]]) -> None:
         for entry in entries:

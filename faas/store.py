@@ -461,8 +461,16 @@ class Store:
         return [{"task_id": task_id, **{_text(k): v for k, v in record.items()}}
                 for task_id, record in zip(task_ids, records, strict=True) if record]
 
+    async def unlist_finished(self, task_ids: Iterable[str]) -> None:
+        """Take tasks off the archiving schedule (they stay in Redis)."""
+        ids = list(task_ids)
+        if ids:
+            await self.redis.zrem(FINISHED_KEY, *ids)
+
     async def forget(self, task_ids: Sequence[str]) -> None:
         """Delete archived tasks from Redis."""
+        if not task_ids:
+            return
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(*[task_key(t) for t in task_ids]).zrem(FINISHED_KEY, *task_ids)
             await pipe.execute()

@@ -52,9 +52,10 @@ def test_batch_answers_task_ids_in_order(client: TestClient) -> None:
     assert client.portal.call(queued_order) == [(t, ((i,), {})) for i, t in enumerate(task_ids)]
 
 
-def test_one_invalid_payload_rejects_the_whole_batch(client: TestClient) -> None:
+@pytest.mark.parametrize("copies", [1, 3000], ids=["small", "large-checked-in-a-thread"])
+def test_one_invalid_payload_rejects_the_whole_batch(client: TestClient, copies: int) -> None:
     function_id = _register(client)
-    payloads = [args_of(1), args_of(2), "%%% not base64", args_of(4)]
+    payloads = [args_of(1), args_of(2)] * copies + ["%%% not base64", args_of(4)]
     reply = client.post("/execute_function_batch", json={"function_id": function_id,
                                                          "payloads": payloads})
     assert reply.status_code == 400 and "base64" in reply.json()["detail"]

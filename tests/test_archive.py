@@ -87,3 +87,18 @@ def test_delete_function(client: TestClient) -> None:
     gone = client.post("/execute_function", json={"function_id": function_id,
                                                   "payload": args_of(1)})
     assert gone.status_code == 404
+
+
+async def test_a_record_that_cannot_be_archived_never_stalls_the_rest(
+        store: Store, tmp_path: Path) -> None:
+    """One bad record used to fail its whole batch again at every round, for good."""
+    archive = Archive(tmp_path / "a.sqlite3")
+    ids = await _finished(store, 4)
+    await store.redis.hset(task_key(ids[1]), "worker", b"\xff\xfe not text")  # undecodable
+    await asyncio.sleep(0.3)
+    archiver = Archiver(store, archive, ttl_s=0.1, batch=10)
+    assert await archiver.run_once() == 3
+    assert archive.count() == 3 and archive.get(ids[1]) is None
+    assert await store.redis.exists(task_key(ids[1]))  # kept, still answered from Redis
+    assert await store.redis.zcard(FINISHED_KEY) == 0  # off the schedule: no stall
+    assert await archiver.run_once() == 0

@@ -43,10 +43,10 @@ from hypothesis.stateful import (
 
 import faas.store
 from faas.config import Settings
-from faas.dispatcher.push import PushDispatcher
 from faas.models import TaskStatus
-from faas.protocol import Heartbeat, Message, Register, ResultMsg, Results, TaskMsg, Tasks
+from faas.protocol import Heartbeat, Message, Register, ResultMsg, Results, Tasks
 from faas.store import Store, task_key
+from tests.fakes import FakePush, FakeWorker
 
 MAX_ATTEMPTS = 3
 WORKERS = ("w0", "w1")
@@ -55,38 +55,6 @@ EXAMPLES = int(os.environ.get("FAAS_MODEL_EXAMPLES", "300"))
 
 def right_result(task_id: str) -> bytes:
     return b"ok:" + task_id.encode()
-
-
-class FakePush(PushDispatcher):
-    """The real push dispatcher, its socket replaced by outboxes."""
-
-    def __init__(self, *args, outboxes: dict[str, list[Message]], **kwargs) -> None:  # noqa: ANN002, ANN003
-        super().__init__(*args, **kwargs)
-        self.outboxes = outboxes
-        self.unreachable: set[str] = set()
-
-    async def start(self) -> None:
-        return None
-
-    async def close(self) -> None:
-        return None
-
-    async def reply(self, identity: bytes, message: Message) -> bool:
-        worker = identity.decode()
-        if worker in self.unreachable:
-            return False
-        self.outboxes.setdefault(worker, []).append(message)
-        return True
-
-
-class FakeWorker:
-    """What a worker holds: tasks by id, the code it has, the last frame seen."""
-
-    def __init__(self, name: str, processes: int = 2) -> None:
-        self.name, self.processes = name, processes
-        self.held: dict[str, TaskMsg] = {}
-        self.code: set[str] = set()
-        self.seen = 0
 
 
 class DispatcherModel(RuleBasedStateMachine):

@@ -10,6 +10,7 @@ from faas.exceptions import ProtocolError, ProtocolVersionError
 from faas.protocol import (
     VERSION,
     Heartbeat,
+    MessageType,
     Reconnect,
     Register,
     Reject,
@@ -28,9 +29,10 @@ RESULT = ResultMsg("t1", "1-0", 2, "COMPLETED", b"\x80value", 10.0, 10.5)
 
 
 @pytest.mark.parametrize("message", [
-    Register("w1", 4), Welcome(1.0), Reject("too many"), Request(2, True, ["t9"], [RESULT]),
-    Request(0, False), Tasks([TASK, TASK]), Tasks(), Results([RESULT]), Heartbeat(["t1"]),
-    Heartbeat(), Reconnect(), Shutdown(),
+    Register("w1", 4), Register("w1", 4, [["t1", 2]]), Welcome(1.0), Reject("too many"),
+    Request(2, True, ["t9"], [RESULT]), Request(0, False), Tasks([TASK, TASK], 7), Tasks(),
+    Heartbeat(["t1"], 7), Results([RESULT]), Heartbeat(["t1"]), Heartbeat(), Reconnect(),
+    Shutdown(),
 ])
 def test_every_message_round_trips(message) -> None:  # noqa: ANN001
     assert decode(message.encode()) == message
@@ -83,3 +85,32 @@ def test_most_free_gives_nothing_to_full_workers() -> None:
     assert most_free([a], {"a": 2}) is None
     assert most_free([a], {"a": 2}, prefetch=1).worker_id == "a"
     assert most_free([], {}) is None
+
+
+@pytest.mark.parametrize("status", ["RUNNING", "QUEUED", "completed", ""])
+def test_a_result_status_outside_the_protocol_is_refused(status: str) -> None:
+    """A RUNNING (or any other) status used to be accepted and written as final."""
+    frame = msgpack.packb([VERSION, int(MessageType.RESULTS),
+                           [["t", "0-1", 1, status, b"", 0.0, 0.0]]])
+    with pytest.raises(ProtocolError, match="status must be one of"):
+        decode(frame)
+
+
+@pytest.mark.parametrize("held", [["t"], [["t"]], [[1, 1]], [["t", "1"]]])
+def test_register_held_takes_id_attempt_pairs(held: list) -> None:
+    frame = msgpack.packb([VERSION, int(MessageType.REGISTER), "w", 2, held])
+    with pytest.raises(ProtocolError, match="pairs"):
+        decode(frame)
+
+
+def test_known_functions_are_bounded_and_forgettable() -> None:
+    from faas.dispatcher.workers import KNOWN_FUNCTIONS_KEPT
+
+    record = WorkerRecord("w", 1)
+    assert record.knows("f") is False and record.knows("f") is True
+    for i in range(KNOWN_FUNCTIONS_KEPT + 10):
+        record.knows(f"g{i}")
+    assert len(record.known_functions) == KNOWN_FUNCTIONS_KEPT
+    assert record.knows("f") is False  # the oldest went first
+    record.forget("f")
+    assert record.knows("f") is False

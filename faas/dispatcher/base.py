@@ -449,6 +449,7 @@ class Dispatcher(ABC):
         waiting = {t.function_id for t in [*self.backlog, *self.resumed.values()]}
         if waiting:
             await self._load_functions(waiting)
+        self.functions.trim(self.needed_functions())
         if claim:
             await self.accept(await self.store.claim_stale(self.name,
                                                            int(self.settings.claim_lease_s

@@ -228,6 +228,7 @@ class RemoteDispatcher(Dispatcher):
                 if a.seq <= seen and a.task.task_id not in accounted]
         for a in lost:
             self.unassign(a.task.task_id)
+            self.forget_known(worker_id, a.task.function_id)  # the lost frame had the code
         if lost:
             log.warning("worker %s never got %d task(s); retrying", worker_id, len(lost),
                         extra={"worker_id": worker_id})

@@ -39,6 +39,9 @@ def test_only_workers_with_an_admitted_key_get_tasks(mode: str, tmp_path: Path) 
         ran_on = collections.Counter(r.hget(task_key(t), "worker") for t in task_ids)
         assert len(ran_on) == 1, ran_on  # all on the keyed worker
         assert no_key.poll() is None and wrong_key.poll() is None  # still knocking
+        for refused in (no_key, wrong_key):  # a failed handshake never blocks a stop
+            refused.terminate()
+            assert refused.wait(5) == 0
 
 
 def test_faas_keys_writes_both_pairs_and_admits_the_worker(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ import pytest
 from experiments.faults import APPLIES, run_scenario
 from faas.stack import Stack
 from tests import functions
-from tests.helpers import Client
+from tests.helpers import Client, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -34,6 +34,50 @@ def test_no_task_is_lost(scenario: str, mode: str) -> None:
         assert 0 <= report.detect_s <= 2 * TIMEOUT_S, report
     if scenario == "redis-restart":
         assert report.api_503_during_outage is True
+    if scenario == "kill-dispatcher" and mode != "local":
+        assert report.retried == 0, report  # workers kept their tasks; the restart adopted them
+
+
+@pytest.mark.parametrize("mode", ["local", "push"])
+def test_redis_restarted_empty_keeps_the_dispatcher_serving(mode: str) -> None:
+    """FLUSHALL (a failover to an empty replica): the consumer group is gone; the
+    dispatcher recreates it and serves tasks submitted afterwards."""
+    import redis
+
+    with Stack(mode, workers=1, procs=1, env={"FAAS_HEARTBEAT_S": "0.25"}) as stack:
+        client = Client(stack.url)
+        function_id = client.register(functions.add)
+        assert client.value(client.submit(function_id, 1, b=2)) == ("COMPLETED", 3)
+        redis.Redis.from_url(stack.redis_url).flushall()
+        function_id = client.register(functions.add)
+        assert client.value(client.submit(function_id, 2, b=2), timeout=20) == ("COMPLETED", 4)
+        assert stack.dispatcher.poll() is None
+        assert wait_until(lambda: (stack.health() or {}).get("dispatcher"), timeout=5)
+
+
+@pytest.mark.parametrize("mode", ["pull", "push"])
+def test_sigterm_stops_a_worker_cleanly(mode: str) -> None:
+    """SIGTERM to the worker's process group (as a terminal or a supervisor sends it) used
+    to end in an EOFError traceback: the worker tried to replace its dying processes."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    with Stack(mode, workers=0, procs=2) as stack:
+        worker = subprocess.Popen([sys.executable, "-m", "faas", "worker", mode, "2",
+                                   stack.dispatcher_url], env=stack.env(),
+                                  stderr=subprocess.PIPE, start_new_session=True)
+        try:
+            wait_until(lambda: stack.health()["dispatcher"]["processes"] >= 2, timeout=30)
+            os.killpg(worker.pid, signal.SIGTERM)
+            _, err = worker.communicate(timeout=15)
+        finally:
+            if worker.poll() is None:
+                os.killpg(worker.pid, signal.SIGKILL)
+                worker.wait()
+        assert worker.returncode == 0
+        assert b"Traceback" not in err, err.decode()
 
 
 @pytest.mark.parametrize("mode", ["pull", "push"])

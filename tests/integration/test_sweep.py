@@ -12,7 +12,7 @@ from experiments.grids import baselines, grid
 from experiments.report import render
 from experiments.sweep import run_sweep
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]  # the quick sweep: ~2-3 min
 
 TASK_COLUMNS = {"study", "mode", "workers", "procs", "processes", "workload", "arg", "repeat",
                 "task_id", "status", "worker", "submitted", "dispatched", "started",

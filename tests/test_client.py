@@ -1,0 +1,51 @@
+"""The SDK's result collector, against a scripted HTTP transport (no server)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import httpx
+import pytest
+
+from faas.client import Executor, FaaSClient, FaaSError
+
+
+def scripted(results_status: int, calls: list[str]) -> FaaSClient:
+    """A client whose API registers and submits fine, and answers ``/results`` with
+    ``results_status``."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.path)
+        if request.url.path == "/register_function":
+            return httpx.Response(200, json={"function_id": str(uuid.uuid4())})
+        if request.url.path == "/execute_function":
+            return httpx.Response(200, json={"task_id": str(uuid.uuid4())})
+        if request.url.path == "/results":
+            if results_status == 200:
+                ids = json.loads(request.content)["task_ids"]
+                return httpx.Response(200, json={"results": [
+                    {"task_id": i, "status": "QUEUED", "result": None} for i in ids]})
+            return httpx.Response(results_status, json={"detail": "no such thing"})
+        return httpx.Response(404, json={"detail": "Not Found"})
+
+    client = FaaSClient("http://faas.test")
+    client.http = httpx.Client(base_url="http://faas.test", transport=httpx.MockTransport(handler))
+    return client
+
+
+@pytest.mark.parametrize("status", [401, 404, 422])
+def test_a_refusal_fails_the_futures_instead_of_retrying_forever(status: int) -> None:
+    calls: list[str] = []
+    with Executor(scripted(status, calls), poll_wait_s=0.01) as ex:
+        future = ex.submit(pow, 2, 3)
+        with pytest.raises(FaaSError, match=str(status)) as refused:
+            future.result(timeout=5)
+    assert refused.value.status_code == status
+    assert calls.count("/results") == 1  # asked once, not again and again
+
+
+@pytest.mark.parametrize("status, retryable", [(500, True), (503, True), (429, True),
+                                               (408, True), (400, False), (401, False)])
+def test_which_refusals_are_worth_retrying(status: int, retryable: bool) -> None:
+    assert FaaSError("x", status).retryable is retryable

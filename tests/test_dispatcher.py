@@ -1,0 +1,292 @@
+"""The dispatcher's bookkeeping, one defect each, on fakeredis with fake workers.
+
+Each test scripts the interleaving that once lost, stranded or wrongly failed a task
+(``tests/test_dispatcher_model.py`` searches the rest).
+"""
+
+from __future__ import annotations
+
+import fakeredis
+import pytest
+from redis.exceptions import ResponseError
+
+from faas.config import Settings
+from faas.models import TaskStatus
+from faas.protocol import Heartbeat, Register, ResultMsg, Results, Tasks
+from faas.store import STATS_KEY, Outcome, Requeued, Store, task_key
+from tests.fakes import FakePush
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings(max_attempts=3, heartbeat_s=1.0, heartbeat_timeout_s=3.0, backlog=4)
+
+
+@pytest.fixture(autouse=True)
+async def _group(store: Store) -> None:
+    await store.ensure_group()
+
+
+def make(server: fakeredis.FakeServer, settings: Settings, name: str = "d0",
+         outboxes: dict | None = None) -> FakePush:
+    return FakePush(Store(fakeredis.FakeAsyncRedis(server=server)), settings, name,
+                    "tcp://test", outboxes={} if outboxes is None else outboxes)
+
+
+async def register(d: FakePush, worker: str, processes: int = 1,
+                   held: list | None = None) -> None:
+    await d.handle(worker.encode(), Register(worker, processes, held or []))
+
+
+async def intake(d: FakePush, count: int = 500) -> None:
+    await d.accept(await d.store.read_queue(d.name, count, None), fresh=True)
+
+
+def frames(d: FakePush, worker: str) -> list[Tasks]:
+    """Take the TASKS frames sent to ``worker`` so far."""
+    sent = [m for m in d.outboxes.get(worker, []) if isinstance(m, Tasks)]
+    d.outboxes[worker] = []
+    return sent
+
+
+async def report(d: FakePush, worker: str, task, status: str = "COMPLETED",  # noqa: ANN001
+                 payload: bytes = b"ok") -> None:
+    await d.handle(worker.encode(), Results([ResultMsg(task.task_id, task.entry_id,
+                                                       task.attempt, status, payload)]))
+
+
+async def status(store: Store, task_id: str) -> dict[bytes, bytes]:
+    return await store.redis.hgetall(task_key(task_id))
+
+
+async def test_a_full_function_cache_never_fails_a_live_task(
+        fake_server: fakeredis.FakeServer, store: Store) -> None:
+    """Once more than 1 024 functions were cached, the cache used to be wiped: tasks in the
+    same read whose function had been cached ended FAILED ("not registered")."""
+    settings = Settings(backlog=2000, function_cache_bytes=64)
+    d = make(fake_server, settings)
+    await register(d, "w", processes=1)
+    functions = [await store.register_function(f"f{i}", b"x" * 20) for i in range(1100)]
+    task_ids = [await store.submit(f, b"args") for f in functions]
+    await intake(d, 2000)
+    assert len(d.functions) >= 1000 or d.functions.bytes <= 64  # pinned by live tasks
+    done = 0
+    while frames_sent := frames(d, "w"):
+        for frame in frames_sent:
+            for task in frame.tasks:
+                await report(d, "w", task)
+                done += 1
+        await d.flush()
+    assert done == 1100
+    statuses = [(await status(store, t))[b"status"] for t in task_ids]
+    assert statuses == [b"COMPLETED"] * 1100
+    await d.housekeep(claim=False)
+    assert d.functions.bytes <= 64  # nothing live: trimmed back under its bound
+
+
+async def test_a_late_report_from_a_lost_worker_is_stale(
+        fake_server: fakeredis.FakeServer, store: Store, settings: Settings) -> None:
+    """A worker declared lost reports late: its LOST must not requeue, and its FAILED must
+    not fail, the task now running on another worker; the other's load stays right."""
+    d = make(fake_server, settings)
+    await register(d, "a")
+    f = await store.register_function("f", b"code")
+    task_id = await store.submit(f, b"args")
+    await intake(d)
+    [first] = frames(d, "a")[0].tasks
+    await register(d, "b")
+    d.workers["a"].last_seen -= 10
+    await d.expire()  # "a" declared lost: the task goes to "b"
+    [second] = frames(d, "b")[0].tasks
+    assert second.attempt == 2 and d.load("b") == 1
+    await report(d, "a", first, "LOST")
+    await report(d, "a", first, "FAILED", b"timeout on a hung worker")
+    await d.flush()
+    assert d.inflight[task_id].worker == "b" and d.load("b") == 1
+    assert d.stale_reports == 2 and not d.backlog
+    assert (await status(store, task_id))[b"status"] == b"RUNNING"
+    await report(d, "b", second)
+    await d.flush()
+    record = await status(store, task_id)
+    assert record[b"status"] == b"COMPLETED" and record[b"result"] == b"ok"
+
+
+async def test_push_reconciles_a_frame_lost_on_the_way(
+        fake_server: fakeredis.FakeServer, store: Store, settings: Settings) -> None:
+    """A TASKS frame lost across a reconnect used to leave its task RUNNING forever on a
+    live push worker: heartbeats carried ``held``, but push never compared it."""
+    d = make(fake_server, settings)
+    await register(d, "w")
+    f = await store.register_function("f", b"code")
+    task_id = await store.submit(f, b"args")
+    await intake(d)
+    frames(d, "w")  # lost
+    await d.handle(b"w", Heartbeat([], 0))  # sent before the frame could arrive: no verdict
+    assert task_id in d.inflight
+    answer = d.outboxes["w"].pop()
+    assert isinstance(answer, Heartbeat) and answer.seen >= d.inflight[task_id].seq
+    await d.handle(b"w", Heartbeat([], answer.seen))  # the worker saw what came after it
+    [again] = frames(d, "w")[0].tasks
+    assert again.task_id == task_id and again.attempt == 2 and again.fn == b"code"
+
+
+async def test_a_restarted_dispatcher_adopts_what_its_workers_still_run(
+        fake_server: fakeredis.FakeServer, store: Store, settings: Settings) -> None:
+    """Entries resumed after a restart used to go straight back to the backlog and run
+    again; now the worker that holds them adopts them, and nothing is retried."""
+    outboxes: dict = {}
+    d = make(fake_server, settings, outboxes=outboxes)
+    await register(d, "w", processes=2)
+    f = await store.register_function("f", b"code")
+    ids = [await store.submit(f, b"args") for _ in range(2)]
+    await intake(d)
+    held = frames(d, "w")[0].tasks
+    await d.flush()
+    restarted = make(fake_server, settings, outboxes=outboxes)  # same name: resumes
+    await restarted._resume()
+    assert set(restarted.resumed) == set(ids) and not restarted.backlog
+    await report(restarted, "w", held[0])  # handed in before re-registering: it counts
+    await register(restarted, "w", processes=2, held=[[held[1].task_id, 1]])
+    assert restarted.inflight[held[1].task_id].worker == "w"
+    await report(restarted, "w", held[1])
+    await restarted.flush()
+    assert not restarted.resumed and not restarted.backlog and not restarted.inflight
+    for task_id in ids:
+        record = await status(store, task_id)
+        assert record[b"status"] == b"COMPLETED" and record[b"attempts"] == b"1"
+    assert not frames(restarted, "w")
+
+
+async def test_the_writer_keeps_a_batch_through_a_transient_error(
+        fake_server: fakeredis.FakeServer, store: Store, settings: Settings,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch used to leave the write queue before Redis took it; READONLY (a failover)
+    then dropped the outcome and killed the dispatcher."""
+    d = make(fake_server, settings)
+    f = await store.register_function("f", b"code")
+    task_id = await store.submit(f, b"args")
+    [task] = await d.store.read_queue(d.name, 1, None)
+    real = d.store.write_batch
+    failures = iter([ResponseError("READONLY You can't write against a read only replica."),
+                     ResponseError("OOM command not allowed when used memory > 'maxmemory'.")])
+
+    async def flaky(writes, mode=""):  # noqa: ANN001, ANN202
+        error = next(failures, None)
+        if error is not None:
+            raise error
+        return await real(writes, mode)
+
+    monkeypatch.setattr(d.store, "write_batch", flaky)
+    d.write(Outcome(task_id, task.entry_id, TaskStatus.COMPLETED, b"r"))
+    await d.flush()
+    assert (await status(store, task_id))[b"status"] == b"COMPLETED"
+    assert not d._writes
+
+
+async def test_a_real_bug_in_a_write_still_stops_the_dispatcher(
+        fake_server: fakeredis.FakeServer, settings: Settings,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    d = make(fake_server, settings)
+
+    async def broken(writes, mode=""):  # noqa: ANN001, ANN202
+        raise ResponseError("WRONGTYPE Operation against a key holding the wrong kind")
+
+    monkeypatch.setattr(d.store, "write_batch", broken)
+    d.write(Outcome("t", "0-1", TaskStatus.COMPLETED, b"r"))
+    with pytest.raises(ResponseError, match="WRONGTYPE"):
+        await d.flush()
+    assert len(d._writes) == 1  # kept, not dropped
+
+
+async def test_redis_restarted_empty_recreates_the_group(
+        fake_server: fakeredis.FakeServer, store: Store, settings: Settings) -> None:
+    """After FLUSHALL, XREADGROUP answers NOGROUP; the dispatcher used to exit for good."""
+    d = make(fake_server, settings)
+    await d.store.ensure_group()
+    await store.redis.flushall()
+    f = await store.register_function("f", b"code")
+    task_id = await store.submit(f, b"args")  # the stream comes back, without its group
+    tasks = await d._retrying(lambda: d.store.read_queue(d.name, 10, None))
+    assert [t.task_id for t in tasks] == [task_id]
+
+
+async def test_a_deleted_function_fails_its_waiting_tasks(
+        fake_server: fakeredis.FakeServer, store: Store, settings: Settings) -> None:
+    """DELETE /functions/{id} used to stop nothing: the dispatcher ran queued tasks from its
+    cache. Waiting tasks now end FAILED, and so do tasks read after the delete."""
+    d = make(fake_server, settings)
+    await register(d, "w", processes=1)
+    f = await store.register_function("f", b"code")
+    running, waiting = [await store.submit(f, b"args") for _ in range(2)]
+    await intake(d)
+    assert running in d.inflight and waiting in d.backlog
+    await store.delete_function(f)
+    await d.housekeep(claim=False)
+    await d.flush()
+    record = await status(store, waiting)
+    assert record[b"status"] == b"FAILED" and b"not registered" in record[b"result"]
+    assert running in d.inflight  # already running: it finishes
+    assert f not in d.functions and not d.workers["w"].known_functions
+
+
+async def test_requeue_counts_a_retry_once_however_often_it_is_sent(
+        store: Store) -> None:
+    f = await store.register_function("f", b"code")
+    await store.submit(f, b"args")
+    [task] = await store.read_queue("d", 1, None)
+    task.attempts = 1
+    await store.write_batch([Requeued(task)])
+    await store.write_batch([Requeued(task)])  # the pipeline sent again after an error
+    assert await store.redis.hget(STATS_KEY, "retries") == b"1"
+    task.attempts = 2
+    await store.write_batch([Requeued(task)])
+    assert await store.redis.hget(STATS_KEY, "retries") == b"2"
+
+
+async def test_renew_does_not_take_back_an_entry_taken_over(store: Store) -> None:
+    """``renew`` used XCLAIM with idle 0: it took back entries another dispatcher had
+    already taken over after our lease lapsed."""
+    await store.ensure_group()
+    f = await store.register_function("f", b"code")
+    await store.submit(f, b"args")
+    [task] = await store.read_queue("slow", 1, None)
+    [taken] = await store.claim_stale("other", min_idle_ms=0)
+    assert await store.renew("slow", [task.entry_id]) == {task.entry_id}
+    [pending] = await store.redis.xpending_range("faas:queue", "dispatchers", "-", "+", 10)
+    assert pending["consumer"] == b"other"
+    assert await store.renew("other", [taken.entry_id]) == set()
+
+
+async def test_a_stale_outcome_never_ends_a_task(store: Store) -> None:
+    """The store's last line of defence: an outcome of an earlier attempt is refused while
+    a later attempt runs, and the queue entry stays."""
+    f = await store.register_function("f", b"code")
+    task_id = await store.submit(f, b"args")
+    [task] = await store.read_queue("d", 1, None)
+    task.attempts = 2
+    await store.mark_running([(task, "b")])
+    stale = Outcome(task_id, task.entry_id, TaskStatus.FAILED, b"late", attempt=1)
+    assert await store.write_batch([stale]) == [-1]
+    assert await store.redis.xlen("faas:queue") == 1
+    current = Outcome(task_id, task.entry_id, TaskStatus.COMPLETED, b"ok", attempt=2)
+    assert await store.write_batch([current]) == [1]
+    assert await store.redis.xlen("faas:queue") == 0
+
+
+async def test_a_worker_without_the_code_gets_it_again(
+        fake_server: fakeredis.FakeServer, store: Store, settings: Settings) -> None:
+    """A worker that evicted (or never got) a function reports NOCODE: the task was never
+    run, so it goes out again, with the code, at the same attempt."""
+    d = make(fake_server, settings)
+    await register(d, "w", processes=1)
+    f = await store.register_function("f", b"code")
+    first_id, second_id = [await store.submit(f, b"args") for _ in range(2)]
+    await intake(d)
+    [first] = frames(d, "w")[0].tasks
+    assert first.fn == b"code"
+    await report(d, "w", first)
+    [second] = frames(d, "w")[0].tasks
+    assert second.task_id == second_id and second.fn == b""  # it was sent the code already
+    await report(d, "w", second, "NOCODE")
+    [again] = frames(d, "w")[0].tasks
+    assert again.task_id == second_id and again.fn == b"code" and again.attempt == 1
