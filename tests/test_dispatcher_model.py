@@ -14,7 +14,7 @@ worker's load is its assignments; backlog, in-flight and resumed are disjoint. A
 with every worker alive and quiet, every accepted task is terminal and every COMPLETED
 result is the right one.
 
-``FAAS_MODEL_EXAMPLES`` sets the number of examples (default 150 in CI, about a minute;
+``FAAS_MODEL_EXAMPLES`` sets the number of examples (default 300 in CI, about 30 s;
 ``FAAS_MODEL_EXAMPLES=3000 pytest tests/test_dispatcher_model.py`` for a longer search).
 """
 
