@@ -74,6 +74,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(command[args.command](args))
     from faas.usercli import run_user_command
 
+    if args.log_level is None:  # a user command prints its answer and errors only
+        logging.getLogger().setLevel(logging.WARNING)
     sys.exit(run_user_command(args, get_settings()))
 
 

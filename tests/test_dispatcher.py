@@ -290,3 +290,26 @@ async def test_a_worker_without_the_code_gets_it_again(
     await report(d, "w", second, "NOCODE")
     [again] = frames(d, "w")[0].tasks
     assert again.task_id == second_id and again.fn == b"code" and again.attempt == 1
+
+
+async def test_a_task_sent_back_for_its_code_after_the_delete_fails(
+        fake_server: fakeredis.FakeServer, store: Store, settings: Settings) -> None:
+    """Found by the model test: a NOCODE report for a function deleted meanwhile sent the
+    task out again without code, for ever."""
+    d = make(fake_server, settings)
+    await register(d, "w", processes=1)
+    f = await store.register_function("f", b"code")
+    first_id, second_id, waiting_id = [await store.submit(f, b"args") for _ in range(3)]
+    await intake(d)
+    [first] = frames(d, "w")[0].tasks
+    await report(d, "w", first)
+    [second] = frames(d, "w")[0].tasks
+    await store.delete_function(f)
+    await d.housekeep(claim=False)  # the waiting task fails; the code leaves the cache
+    assert f not in d.functions and second_id in d.inflight
+    await report(d, "w", second, "NOCODE")
+    await d.flush()
+    assert not frames(d, "w") and not d.backlog and not d.inflight
+    for task_id in (second_id, waiting_id):
+        record = await status(store, task_id)
+        assert record[b"status"] == b"FAILED" and b"not registered" in record[b"result"]

@@ -186,8 +186,11 @@ class DispatcherModel(RuleBasedStateMachine):
 
     def _answer_nocode(self, worker: FakeWorker) -> None:
         """Deliver every frame now (used by register and the drain)."""
-        while self.outboxes.get(worker.name):
+        for _ in range(1000):
+            if not self.outboxes.get(worker.name):
+                return
             self._deliver(worker)
+        raise AssertionError(f"the dispatcher keeps sending {worker.name} frames")
 
     def _deliver(self, worker: FakeWorker) -> None:
         frame = self.outboxes[worker.name].pop(0)
@@ -236,36 +239,31 @@ class DispatcherModel(RuleBasedStateMachine):
     def _lost(self, task_id: str, attempt: int) -> None:
         self.lost_attempts.setdefault(task_id, set()).add(attempt)
 
+    def _finish_one(self, data: st.DataObject, status: str, payload: bytes = b"") -> None:
+        """A worker holding tasks reports one of them with ``status``."""
+        w = self.workers[data.draw(st.sampled_from(self._holding()))]
+        task = w.held.pop(data.draw(st.sampled_from(sorted(w.held))))
+        if status == "LOST":
+            self._lost(task.task_id, task.attempt)
+        payload = right_result(task.task_id) if status == "COMPLETED" else payload
+        self._report(w, [ResultMsg(task.task_id, task.entry_id, task.attempt, status,
+                                   payload)])
+
     @precondition(lambda self: self._holding())
     @rule(data=st.data())
     def complete(self, data: st.DataObject) -> None:
-        worker = data.draw(st.sampled_from(self._holding()))
-        w = self.workers[worker]
-        if w.held:
-            task = w.held.pop(data.draw(st.sampled_from(sorted(w.held))))
-            self._report(w, [ResultMsg(task.task_id, task.entry_id, task.attempt, "COMPLETED",
-                                       right_result(task.task_id))])
+        self._finish_one(data, "COMPLETED")
 
     @precondition(lambda self: self._holding())
     @rule(data=st.data())
     def process_dies(self, data: st.DataObject) -> None:
-        worker = data.draw(st.sampled_from(self._holding()))
-        w = self.workers[worker]
-        if w.held:
-            task = w.held.pop(data.draw(st.sampled_from(sorted(w.held))))
-            self._lost(task.task_id, task.attempt)
-            self._report(w, [ResultMsg(task.task_id, task.entry_id, task.attempt, "LOST")])
+        self._finish_one(data, "LOST")
 
     @precondition(lambda self: self._holding())
     @rule(data=st.data())
     def times_out(self, data: st.DataObject) -> None:
-        worker = data.draw(st.sampled_from(self._holding()))
         """A task that ran past its timeout (or raised): FAILED, a real outcome."""
-        w = self.workers[worker]
-        if w.held:
-            task = w.held.pop(data.draw(st.sampled_from(sorted(w.held))))
-            self._report(w, [ResultMsg(task.task_id, task.entry_id, task.attempt, "FAILED",
-                                       b"timeout")])
+        self._finish_one(data, "FAILED", b"timeout")
 
     @rule(worker=st.sampled_from(WORKERS))
     def heartbeat(self, worker: str) -> None:

@@ -6,8 +6,9 @@
          ▲                                                     │
          └── writer: finish (check-and-set, ack) ◀── record() ◀┘ results, or "lost"
 
-The loop is a few named steps, each a coroutine: ``_intake`` (resume our own unfinished
-entries, then read the durable queue while there is room), ``serve`` (the mode's own:
+Before serving, ``_resume`` takes back our own unfinished entries (a restart). The loop is
+then a few named steps, each a coroutine: ``_intake`` (read the durable queue while there
+is room), ``serve`` (the mode's own:
 receive results and worker messages), ``_writer`` (apply RUNNING marks, requeues and
 outcomes to Redis in order, batched, keeping each batch until Redis took it),
 ``_housekeeping`` (publish state for /health, renew our claims, take over stale claims of
@@ -135,6 +136,7 @@ class Dispatcher(ABC):
         """Serve until ``stop`` is set (or a step fails), then shut down cleanly."""
         await self._retrying(self.store.ensure_group)
         await self.start()
+        await self._resume()  # before serving: a worker that registers finds them to adopt
         log.info("dispatcher %s (%s) started", self.name, self.mode)
         steps = [asyncio.create_task(s) for s in (self._intake(), self.serve(), self._writer(),
                                                   self._housekeeping(), self._expiry())]
@@ -183,8 +185,7 @@ class Dispatcher(ABC):
                 await self.store.ensure_group()
 
     async def _intake(self) -> None:
-        """Resume our own unfinished entries, then read new tasks while there is room."""
-        await self._resume()
+        """Read new tasks while there is room."""
         while True:
             room = (self.capacity() - len(self.backlog) - len(self.inflight)
                     - len(self.resumed))
@@ -288,7 +289,12 @@ class Dispatcher(ABC):
         n = min(self.free_slots(), len(self.backlog))
         if n <= 0:
             return
-        tasks = [self.backlog.popleft() for _ in range(n)]
+        tasks = []
+        for task in (self.backlog.popleft() for _ in range(n)):
+            if task.function_id in self.functions:
+                tasks.append(task)
+            else:  # deleted while the task waited (e.g. sent back for want of code)
+                self.write(self._unregistered(task))
         for task in tasks:
             task.attempts += 1
         dispatched = time.time()

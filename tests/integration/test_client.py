@@ -120,6 +120,9 @@ def test_user_commands(stack: Stack, tmp_path: Path) -> None:
     function_id = register.stdout.strip()
     run = _faas(stack, "run", function_id, "21", "by=3")
     assert (run.returncode, run.stdout) == (0, "63\n")
+    assert "HTTP Request" not in register.stderr + run.stderr  # the answer, not the log
+    verbose = _faas(stack, "--log-level", "DEBUG", "status", function_id)
+    assert "HTTP Request" in verbose.stderr
     task_id = _faas(stack, "run", function_id, "[1]", "--no-wait").stdout.strip()
     assert _faas(stack, "result", task_id).stdout == "[1, 1]\n"
     assert _faas(stack, "status", task_id).stdout == "COMPLETED\n"
