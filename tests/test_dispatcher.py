@@ -105,6 +105,8 @@ async def test_a_late_report_from_a_lost_worker_is_stale(
     assert d.inflight[task_id].worker == "b" and d.load("b") == 1
     assert d.stale_reports == 2 and not d.backlog
     assert (await status(store, task_id))[b"status"] == b"RUNNING"
+    await d.housekeep(claim=False)
+    assert await store.redis.hget(STATS_KEY, "stale") == b"2"
     await report(d, "b", second)
     await d.flush()
     record = await status(store, task_id)

@@ -81,6 +81,7 @@ class Dispatcher(ABC):
         self.functions = FunctionCache(settings.function_cache_bytes)
         #: Reports that settled nothing (a lost worker's, an earlier attempt's).
         self.stale_reports = 0
+        self._stale_counted = 0  # of those, added to the ``stale`` counter in Redis
         self._room = asyncio.Event()
         self._writes: list[Running | Requeued | Outcome] = []
         self._writes_ready = asyncio.Event()
@@ -449,6 +450,10 @@ class Dispatcher(ABC):
         over stale claims of dead dispatchers."""
         await self.store.publish_dispatcher(self.state(), 3 * self.settings.heartbeat_s,
                                             self.worker_info())
+        if self.stale_reports > self._stale_counted:
+            stale = self.stale_reports
+            await self.store.count("stale", stale - self._stale_counted)
+            self._stale_counted = stale
         held = {t.entry_id: t for t in self._held_tasks()}
         for entry in await self.store.renew(self.name, list(held)):
             self._disown(held[entry])
