@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import csv
 import logging
 import random
@@ -101,14 +102,9 @@ class Cluster:
         self.redis.stop()
 
 
-class _quiet:
+def _quiet() -> contextlib.suppress:
     """Ignore a process that is already gone."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: type | None, *_: object) -> bool:
-        return kind is not None and issubclass(kind, psutil.Error | ProcessLookupError)
+    return contextlib.suppress(psutil.Error, ProcessLookupError)
 
 
 def _kill_tree(pid: int) -> None:
@@ -244,7 +240,7 @@ def run(minutes: float, mode: str, seed: int, out: Path, rate: float = 40.0,
         task_ids = list(load.accepted)
         drain_end = time.monotonic() + drain_s
         while time.monotonic() < drain_end:
-            with _quiet(), _redis_errors():
+            with _quiet(), contextlib.suppress(redis.RedisError):
                 rows = _outcomes(cluster.redis.url, task_ids)
                 if all(s in ("COMPLETED", "FAILED") for s, _, _ in rows):
                     break
@@ -273,14 +269,6 @@ def run(minutes: float, mode: str, seed: int, out: Path, rate: float = 40.0,
     _plot(out, [r[2] - start for r in rows if r[2]], faults)
     return {"tasks": len(task_ids), "faults": len(faults), "lost": lost, "wrong": wrong,
             "twice": twice, "refused": load.refused}
-
-
-class _redis_errors:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: type | None, *_: object) -> bool:
-        return kind is not None and issubclass(kind, redis.RedisError)
 
 
 def _plot(out: Path, stored_s: list[float], faults: list[tuple[float, str, str]]) -> None:

@@ -1,4 +1,4 @@
-"""Metrics from per-task rows (DESIGN.md section 8), in pandas.
+"""Metrics from per-task rows (README: "Benchmark report"), in pandas.
 
 Per task: latency = observed - submitted; overhead = latency - (finished - started); its
 parts: queue = dispatched - submitted, dispatch = started - dispatched, execution =

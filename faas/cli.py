@@ -1,4 +1,4 @@
-"""The ``faas`` command: run the whole stack, or one component each (DESIGN.md section 7)."""
+"""The ``faas`` command: run the whole stack, or one component each (README: "Command line")."""
 
 from __future__ import annotations
 

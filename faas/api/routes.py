@@ -1,4 +1,4 @@
-"""The REST endpoints (DESIGN.md section 3): thin handlers over the store."""
+"""The REST endpoints (README: "REST API"): thin handlers over the store."""
 
 from __future__ import annotations
 

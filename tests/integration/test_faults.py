@@ -1,4 +1,4 @@
-"""Fault injection on real stacks (DESIGN.md section 6): no task is ever lost.
+"""Fault injection on real stacks (README: "Failure model"): no task is ever lost.
 
 Each test runs the same scenario code as ``python -m experiments.faults``, with a smaller
 workload and a faster heartbeat (0.25 s, timeout 1 s) to keep the suite quick.
