@@ -20,9 +20,10 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Check style with ruff."""
+    """Check style with ruff: lint rules and formatting (CI runs this before the tests)."""
     session.install("-e", ".[lint]")
     session.run("ruff", "check", ".", *session.posargs)
+    session.run("ruff", "format", "--check", ".")
 
 
 @nox.session

@@ -42,10 +42,14 @@ async def measure(url: str, tasks: int, latency_tasks: int, repeats: int) -> dic
     finally:
         await client.close()
     sdk_rates = [await asyncio.to_thread(sdk_map_rate, url, tasks) for _ in range(repeats)]
-    return {"tasks_per_s": statistics.median(rates), "min": min(rates), "max": max(rates),
-            "sdk_map": statistics.median(sdk_rates),
-            "p50_ms": 1000 * float(np.percentile(latencies, 50)),
-            "p99_ms": 1000 * float(np.percentile(latencies, 99))}
+    return {
+        "tasks_per_s": statistics.median(rates),
+        "min": min(rates),
+        "max": max(rates),
+        "sdk_map": statistics.median(sdk_rates),
+        "p50_ms": 1000 * float(np.percentile(latencies, 50)),
+        "p99_ms": 1000 * float(np.percentile(latencies, 99)),
+    }
 
 
 def sdk_map_rate(url: str, tasks: int) -> float:
@@ -80,14 +84,19 @@ def main() -> None:
     for mode in args.modes:
         with Stack(mode, workers=1, procs=2) as stack:
             log.info("measuring %s ...", mode)
-            rows[mode] = asyncio.run(measure(stack.url, args.tasks, args.latency_tasks,
-                                             args.repeats))
-    print(f"\n| mode | no-op tasks/s (median of {args.repeats}) | range | SDK map tasks/s | "
-          f"round trip p50 | p99 |")
+            rows[mode] = asyncio.run(
+                measure(stack.url, args.tasks, args.latency_tasks, args.repeats)
+            )
+    print(
+        f"\n| mode | no-op tasks/s (median of {args.repeats}) | range | SDK map tasks/s | "
+        f"round trip p50 | p99 |"
+    )
     print("|---|---|---|---|---|---|")
     for mode, r in rows.items():
-        print(f"| {mode} | {r['tasks_per_s']:.0f} | {r['min']:.0f}–{r['max']:.0f} | "
-              f"{r['sdk_map']:.0f} | {r['p50_ms']:.2f} ms | {r['p99_ms']:.2f} ms |")
+        print(
+            f"| {mode} | {r['tasks_per_s']:.0f} | {r['min']:.0f}–{r['max']:.0f} | "
+            f"{r['sdk_map']:.0f} | {r['p50_ms']:.2f} ms | {r['p99_ms']:.2f} ms |"
+        )
 
 
 if __name__ == "__main__":

@@ -47,10 +47,20 @@ from faas.store import task_key
 
 log = logging.getLogger("chaos")
 
-FAULTS = ("kill-worker", "kill-process", "kill-dispatcher", "kill-api", "stop-worker",
-          "redis-restart")
-ENV = {"FAAS_HEARTBEAT_S": "0.5", "FAAS_HEARTBEAT_TIMEOUT_S": "1.5",
-       "FAAS_CLAIM_LEASE_S": "3", "FAAS_MAX_ATTEMPTS": "10"}
+FAULTS = (
+    "kill-worker",
+    "kill-process",
+    "kill-dispatcher",
+    "kill-api",
+    "stop-worker",
+    "redis-restart",
+)
+ENV = {
+    "FAAS_HEARTBEAT_S": "0.5",
+    "FAAS_HEARTBEAT_TIMEOUT_S": "1.5",
+    "FAAS_CLAIM_LEASE_S": "3",
+    "FAAS_MAX_ATTEMPTS": "10",
+}
 TIMEOUT_S = float(ENV["FAAS_HEARTBEAT_TIMEOUT_S"])
 
 
@@ -74,8 +84,9 @@ class Cluster:
 
     def start(self) -> Cluster:
         self.redis = EmbeddedRedis(fsync="always").start()
-        self.stack = Stack(self.mode, workers=0, procs=self.procs, redis_url=self.redis.url,
-                           env=ENV)
+        self.stack = Stack(
+            self.mode, workers=0, procs=self.procs, redis_url=self.redis.url, env=ENV
+        )
         self.stack.start_api()
         self.ports = [free_port(), free_port()]
         self.dispatchers = [self.start_dispatcher(i) for i in range(2)]
@@ -85,8 +96,17 @@ class Cluster:
         return self
 
     def start_dispatcher(self, i: int):  # noqa: ANN201
-        return self.stack.spawn("dispatcher", "-m", self.mode, "-p", str(self.ports[i]),
-                                "-w", str(self.procs), "--host", "127.0.0.1")
+        return self.stack.spawn(
+            "dispatcher",
+            "-m",
+            self.mode,
+            "-p",
+            str(self.ports[i]),
+            "-w",
+            str(self.procs),
+            "--host",
+            "127.0.0.1",
+        )
 
     def start_worker(self, i: int) -> None:
         url = f"tcp://127.0.0.1:{self.ports[i]}"
@@ -173,8 +193,10 @@ class Load(threading.Thread):
             while not self.stop.is_set():
                 payload = serialize(((i, str(self.log_path)), {}))
                 try:
-                    reply = http.post("/execute_function", json={
-                        "function_id": self.function_id, "payload": payload})
+                    reply = http.post(
+                        "/execute_function",
+                        json={"function_id": self.function_id, "payload": payload},
+                    )
                     if reply.status_code == 200:
                         self.accepted[reply.json()["task_id"]] = i
                         i += 1
@@ -190,17 +212,20 @@ def _register(url: str, deadline_s: float = 30) -> str:
     end = time.monotonic() + deadline_s
     while True:
         try:
-            return httpx.post(f"{url}/register_function", json={
-                "name": "logged_square", "payload": serialize(logged_square)},
-                timeout=5).json()["function_id"]
+            return httpx.post(
+                f"{url}/register_function",
+                json={"name": "logged_square", "payload": serialize(logged_square)},
+                timeout=5,
+            ).json()["function_id"]
         except (httpx.HTTPError, KeyError):
             if time.monotonic() > end:
                 raise
             time.sleep(0.2)
 
 
-def _outcomes(redis_url: str, task_ids: list[str]) -> list[tuple[str | None, bytes | None,
-                                                                  float | None]]:
+def _outcomes(
+    redis_url: str, task_ids: list[str]
+) -> list[tuple[str | None, bytes | None, float | None]]:
     r = redis.Redis.from_url(redis_url)
     with r.pipeline(transaction=False) as pipe:
         for task_id in task_ids:
@@ -210,8 +235,15 @@ def _outcomes(redis_url: str, task_ids: list[str]) -> list[tuple[str | None, byt
     return [(s.decode() if s else None, res, float(st) if st else None) for s, res, st in rows]
 
 
-def run(minutes: float, mode: str, seed: int, out: Path, rate: float = 40.0,
-        every_s: tuple[float, float] = (2.0, 6.0), drain_s: float = 120.0) -> dict:
+def run(
+    minutes: float,
+    mode: str,
+    seed: int,
+    out: Path,
+    rate: float = 40.0,
+    every_s: tuple[float, float] = (2.0, 6.0),
+    drain_s: float = 120.0,
+) -> dict:
     """Run the soak; answer the counts of the last line."""
     out.mkdir(parents=True, exist_ok=True)
     log_path = out / "executions.log"
@@ -260,15 +292,29 @@ def run(minutes: float, mode: str, seed: int, out: Path, rate: float = 40.0,
             lost += not terminal
             wrong += terminal and not correct
             twice += runs[i] > 1
-            writer.writerow([task_id, i, status, int(correct), runs[i],
-                             f"{stored - start:.3f}" if stored else ""])
+            writer.writerow(
+                [
+                    task_id,
+                    i,
+                    status,
+                    int(correct),
+                    runs[i],
+                    f"{stored - start:.3f}" if stored else "",
+                ]
+            )
     with (out / "faults.csv").open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["at_s", "fault", "target"])
         writer.writerows([(f"{at:.3f}", kind, target) for at, kind, target in faults])
     _plot(out, [r[2] - start for r in rows if r[2]], faults)
-    return {"tasks": len(task_ids), "faults": len(faults), "lost": lost, "wrong": wrong,
-            "twice": twice, "refused": load.refused}
+    return {
+        "tasks": len(task_ids),
+        "faults": len(faults),
+        "lost": lost,
+        "wrong": wrong,
+        "twice": twice,
+        "refused": load.refused,
+    }
 
 
 def _plot(out: Path, stored_s: list[float], faults: list[tuple[float, str, str]]) -> None:
@@ -280,8 +326,14 @@ def _plot(out: Path, stored_s: list[float], faults: list[tuple[float, str, str]]
 
     fig, ax = plt.subplots(figsize=(11, 4))
     if stored_s:
-        ax.hist(stored_s, bins=max(1, int(max(stored_s)) + 1), range=(0, int(max(stored_s)) + 1),
-                color="tab:blue", alpha=0.7, label="tasks completed per second")
+        ax.hist(
+            stored_s,
+            bins=max(1, int(max(stored_s)) + 1),
+            range=(0, int(max(stored_s)) + 1),
+            color="tab:blue",
+            alpha=0.7,
+            label="tasks completed per second",
+        )
     colors = dict(zip(FAULTS, plt.cm.tab10.colors, strict=False))
     for at, kind, _ in faults:
         ax.axvline(at, color=colors[kind], linestyle="--", linewidth=1)
@@ -302,19 +354,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mode", choices=("local", "pull", "push"), default="push")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--rate", type=float, default=40.0, help="submissions per second")
-    parser.add_argument("--every", type=float, nargs=2, default=(2.0, 6.0),
-                        metavar=("MIN_S", "MAX_S"), help="seconds between faults (uniform)")
+    parser.add_argument(
+        "--every",
+        type=float,
+        nargs=2,
+        default=(2.0, 6.0),
+        metavar=("MIN_S", "MAX_S"),
+        help="seconds between faults (uniform)",
+    )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     out = args.out or Path("results") / f"chaos-{time.strftime('%Y%m%d-%H%M%S')}"
-    counts = run(args.minutes, args.mode, args.seed, out, rate=args.rate,
-                 every_s=tuple(args.every))
-    log.info("written to %s (%d submissions refused while the API or Redis was down)", out,
-             counts["refused"])
-    print(f"chaos: {counts['tasks']} tasks, {counts['faults']} faults, {counts['lost']} lost, "
-          f"{counts['wrong']} wrong, {counts['twice']} ran twice")
+    counts = run(args.minutes, args.mode, args.seed, out, rate=args.rate, every_s=tuple(args.every))
+    log.info(
+        "written to %s (%d submissions refused while the API or Redis was down)",
+        out,
+        counts["refused"],
+    )
+    print(
+        f"chaos: {counts['tasks']} tasks, {counts['faults']} faults, {counts['lost']} lost, "
+        f"{counts['wrong']} wrong, {counts['twice']} ran twice"
+    )
     return 0 if counts["lost"] == 0 and counts["wrong"] == 0 else 1
 
 

@@ -41,7 +41,8 @@ class LoadClient:
         self.concurrency = concurrency
         self.http = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=2 * concurrency),
-            timeout=aiohttp.ClientTimeout(total=60))
+            timeout=aiohttp.ClientTimeout(total=60),
+        )
 
     async def _json(self, method: str, path: str, body: dict | None = None) -> dict[str, Any]:
         async with self.http.request(method, self.url + path, json=body) as reply:
@@ -57,8 +58,7 @@ class LoadClient:
     async def submit(self, function_id: str, payload: str) -> TaskRow:
         submitted = time.time()
         body = {"function_id": function_id, "payload": payload}
-        return TaskRow((await self._json("POST", "/execute_function", body))["task_id"],
-                       submitted)
+        return TaskRow((await self._json("POST", "/execute_function", body))["task_id"], submitted)
 
     async def wait(self, row: TaskRow, poll_s: float = 0.0, long_poll: bool = False) -> TaskRow:
         """Poll until the task ends (``poll_s`` between polls, growing to 20 ms when > 0), or
@@ -74,8 +74,9 @@ class LoadClient:
                 await asyncio.sleep(poll_s)
                 poll_s = min(poll_s * 2, 0.02)
 
-    async def run_many(self, function_id: str, payloads: list[str], poll_s: float = 0.002,
-                       long_poll: bool = False) -> list[TaskRow]:
+    async def run_many(
+        self, function_id: str, payloads: list[str], poll_s: float = 0.002, long_poll: bool = False
+    ) -> list[TaskRow]:
         """Submit every payload and collect every result; rows in submission order."""
         submitted: asyncio.Queue[TaskRow | None] = asyncio.Queue()
         todo = iter(enumerate(payloads))

@@ -35,8 +35,9 @@ async def _queue_and_wait(url: str, tasks: int) -> float:
     store = Store(r)
     try:
         function_id = await store.register_function("noop", dumps(noop))
-        done_before = sum(float(v) for k, v in (await r.hgetall(STATS_KEY)).items()
-                          if k.startswith(b"COMPLETED:"))
+        done_before = sum(
+            float(v) for k, v in (await r.hgetall(STATS_KEY)).items() if k.startswith(b"COMPLETED:")
+        )
         args = dumps(((), {}))
         ids = []
         for start in range(0, tasks, 2000):
@@ -59,9 +60,24 @@ async def _queue_and_wait(url: str, tasks: int) -> float:
 
 def _profile(pid: int, seconds: float, out: Path) -> subprocess.Popen:
     spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy"
-    return subprocess.Popen([spy, "record", "-p", str(pid),
-                             "-d", str(int(seconds)), "-f", "raw", "-o", str(out),
-                             "-r", "200"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [
+            spy,
+            "record",
+            "-p",
+            str(pid),
+            "-d",
+            str(int(seconds)),
+            "-f",
+            "raw",
+            "-o",
+            str(out),
+            "-r",
+            "200",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def top_functions(raw: Path, n: int = 15) -> list[tuple[float, str]]:
@@ -76,8 +92,9 @@ def top_functions(raw: Path, n: int = 15) -> list[tuple[float, str]]:
     return [(c / total, f) for f, c in own.most_common(n)]
 
 
-def measure_direct(modes: list[str], tasks: int, repeats: int,
-                   profile_dir: Path | None = None) -> pd.DataFrame:
+def measure_direct(
+    modes: list[str], tasks: int, repeats: int, profile_dir: Path | None = None
+) -> pd.DataFrame:
     """Rows (mode, repeat, tasks_per_s); with ``profile_dir``, py-spy raw profiles of the
     dispatcher and worker during one more run (skipped if py-spy cannot attach)."""
     rows = []
@@ -90,9 +107,11 @@ def measure_direct(modes: list[str], tasks: int, repeats: int,
             if profile_dir:
                 profile_dir.mkdir(parents=True, exist_ok=True)
                 targets = [("dispatcher", stack.dispatcher)] + [
-                    ("worker", w) for w in stack.worker_procs[:1]]
-                spies = [_profile(p.pid, 4, profile_dir / f"{mode}-{name}.txt")
-                         for name, p in targets]
+                    ("worker", w) for w in stack.worker_procs[:1]
+                ]
+                spies = [
+                    _profile(p.pid, 4, profile_dir / f"{mode}-{name}.txt") for name, p in targets
+                ]
                 time.sleep(0.5)
                 asyncio.run(_queue_and_wait(stack.redis_url, tasks))
                 for spy in spies:
@@ -110,8 +129,10 @@ def main() -> None:
     df = measure_direct(args.modes, args.tasks, args.repeats, args.profile)
     print("| mode | tasks/s (median) | min–max |\n|---|---|---|")
     for mode, g in df.groupby("mode", sort=False):
-        print(f"| {mode} | {g['tasks_per_s'].median():.0f} | "
-              f"{g['tasks_per_s'].min():.0f}–{g['tasks_per_s'].max():.0f} |")
+        print(
+            f"| {mode} | {g['tasks_per_s'].median():.0f} | "
+            f"{g['tasks_per_s'].min():.0f}–{g['tasks_per_s'].max():.0f} |"
+        )
     if args.profile:
         for raw in sorted(args.profile.glob("*.txt")):
             print(f"\n{raw.stem}: own time")

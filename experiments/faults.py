@@ -41,10 +41,13 @@ log = logging.getLogger("faults")
 
 SCENARIOS = ("kill-worker", "kill-process", "hang-worker", "kill-dispatcher", "redis-restart")
 #: Modes each scenario applies to (local mode has no workers to kill or hang).
-APPLIES = {"kill-worker": ("pull", "push"), "hang-worker": ("pull", "push"),
-           "kill-process": ("local", "pull", "push"),
-           "kill-dispatcher": ("local", "pull", "push"),
-           "redis-restart": ("local", "pull", "push")}
+APPLIES = {
+    "kill-worker": ("pull", "push"),
+    "hang-worker": ("pull", "push"),
+    "kill-process": ("local", "pull", "push"),
+    "kill-dispatcher": ("local", "pull", "push"),
+    "redis-restart": ("local", "pull", "push"),
+}
 
 
 @dataclass
@@ -118,8 +121,12 @@ def redis_restart(stack: Stack, report: dict) -> None:
 def _inject(scenario: str, timeout_s: float) -> Callable[[Stack, dict], None]:
     if scenario == "hang-worker":
         return lambda stack, report: hang_worker(stack, report, timeout_s)
-    return {"kill-worker": kill_worker, "kill-process": kill_process,
-            "kill-dispatcher": kill_dispatcher, "redis-restart": redis_restart}[scenario]
+    return {
+        "kill-worker": kill_worker,
+        "kill-process": kill_process,
+        "kill-dispatcher": kill_dispatcher,
+        "redis-restart": redis_restart,
+    }[scenario]
 
 
 def _records(r: redis.Redis, task_ids: list[str]) -> list[dict[str, str | None]]:
@@ -139,9 +146,17 @@ def _wait_running(r: redis.Redis, task_ids: list[str], n: int, timeout_s: float)
     raise RuntimeError(f"fewer than {n} tasks running after {timeout_s}s")
 
 
-def run_scenario(scenario: str, mode: str = "push", tasks: int = 200, sleep_s: float = 0.2,
-                 workers: int = 2, procs: int = 2, heartbeat_s: float = 1.0,
-                 timeout_s: float = 3.0, deadline_s: float = 120.0) -> FaultReport:
+def run_scenario(
+    scenario: str,
+    mode: str = "push",
+    tasks: int = 200,
+    sleep_s: float = 0.2,
+    workers: int = 2,
+    procs: int = 2,
+    heartbeat_s: float = 1.0,
+    timeout_s: float = 3.0,
+    deadline_s: float = 120.0,
+) -> FaultReport:
     """Run ``tasks`` sleep tasks, inject ``scenario`` once the pool is busy, report."""
     if mode not in APPLIES[scenario]:
         raise ValueError(f"{scenario} does not apply to {mode} mode")
@@ -149,16 +164,23 @@ def run_scenario(scenario: str, mode: str = "push", tasks: int = 200, sleep_s: f
     with Stack(mode, workers=workers, procs=procs, env=env) as stack:
         r = redis.Redis.from_url(stack.redis_url, decode_responses=True)
         http = httpx.Client(base_url=stack.url, timeout=30)
-        function_id = http.post("/register_function", json={
-            "name": "sleep", "payload": serialize(sleep)}).json()["function_id"]
+        function_id = http.post(
+            "/register_function", json={"name": "sleep", "payload": serialize(sleep)}
+        ).json()["function_id"]
         payload = serialize(((sleep_s,), {}))
         started = time.time()
-        task_ids = [http.post("/execute_function", json={
-            "function_id": function_id, "payload": payload}).json()["task_id"]
-            for _ in range(tasks)]
+        task_ids = [
+            http.post(
+                "/execute_function", json={"function_id": function_id, "payload": payload}
+            ).json()["task_id"]
+            for _ in range(tasks)
+        ]
         _wait_running(r, task_ids, stack.expected_processes, 30)
-        running = [t for t, rec in zip(task_ids, _records(r, task_ids), strict=True)
-                   if rec["status"] == "RUNNING"]
+        running = [
+            t
+            for t, rec in zip(task_ids, _records(r, task_ids), strict=True)
+            if rec["status"] == "RUNNING"
+        ]
         extra: dict = {}
         fault_at = time.time()
         log.info("%s/%s: injecting with %d tasks running", scenario, mode, len(running))
@@ -170,21 +192,25 @@ def run_scenario(scenario: str, mode: str = "push", tasks: int = 200, sleep_s: f
                 break
             time.sleep(0.05)
         duration = time.time() - started
-        events = [fields for _, fields in r.xrange(EVENTS_KEY)
-                  if float(fields["time"]) >= fault_at]
+        events = [fields for _, fields in r.xrange(EVENTS_KEY) if float(fields["time"]) >= fault_at]
         http.close()
     by_id = dict(zip(task_ids, records, strict=True))
     hit = set(running) | {t for t, rec in by_id.items() if int(rec["attempts"] or 0) > 1}
     stored = [float(by_id[t]["stored"]) for t in hit if by_id[t]["stored"]]
     statuses = [rec["status"] for rec in records]
     return FaultReport(
-        scenario=scenario, mode=mode, submitted=tasks,
-        completed=statuses.count("COMPLETED"), failed=statuses.count("FAILED"),
+        scenario=scenario,
+        mode=mode,
+        submitted=tasks,
+        completed=statuses.count("COMPLETED"),
+        failed=statuses.count("FAILED"),
         lost=sum(s not in ("COMPLETED", "FAILED") for s in statuses),
         retried=sum(int(rec["attempts"] or 0) > 1 for rec in records),
         detect_s=float(events[0]["time"]) - fault_at if events else math.nan,
         recover_s=(max(stored) - fault_at) if len(stored) == len(hit) else math.nan,
-        duration_s=duration, **extra)
+        duration_s=duration,
+        **extra,
+    )
 
 
 def write_csv(reports: list[FaultReport], path: Path) -> Path:
@@ -194,16 +220,21 @@ def write_csv(reports: list[FaultReport], path: Path) -> Path:
         writer = csv.DictWriter(f, [f.name for f in fields(FaultReport)])
         writer.writeheader()
         for report in reports:
-            writer.writerow({k: (f"{v:.3f}" if isinstance(v, float) else v)
-                             for k, v in asdict(report).items()})
+            writer.writerow(
+                {k: (f"{v:.3f}" if isinstance(v, float) else v) for k, v in asdict(report).items()}
+            )
     return path
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("scenario", choices=(*SCENARIOS, "all"))
-    parser.add_argument("--mode", choices=("local", "pull", "push"), default=None,
-                        help="default: push (every applicable mode with 'all')")
+    parser.add_argument(
+        "--mode",
+        choices=("local", "pull", "push"),
+        default=None,
+        help="default: push (every applicable mode with 'all')",
+    )
     parser.add_argument("--tasks", type=int, default=200)
     parser.add_argument("--sleep", type=float, default=0.2, help="seconds per task")
     parser.add_argument("--heartbeat", type=float, default=1.0)
@@ -213,18 +244,30 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     scenarios = SCENARIOS if args.scenario == "all" else (args.scenario,)
-    runs = [(s, m) for s in scenarios
-            for m in ((args.mode,) if args.mode else
-                      (APPLIES[s] if args.scenario == "all" else ("push",)))]
-    reports = [run_scenario(s, m, args.tasks, args.sleep, heartbeat_s=args.heartbeat,
-                            timeout_s=args.timeout) for s, m in runs]
+    runs = [
+        (s, m)
+        for s in scenarios
+        for m in (
+            (args.mode,) if args.mode else (APPLIES[s] if args.scenario == "all" else ("push",))
+        )
+    ]
+    reports = [
+        run_scenario(
+            s, m, args.tasks, args.sleep, heartbeat_s=args.heartbeat, timeout_s=args.timeout
+        )
+        for s, m in runs
+    ]
     out = args.out or Path("results") / f"faults-{time.strftime('%Y%m%d-%H%M%S')}.csv"
     write_csv(reports, out)
-    print(f"{'scenario':16} {'mode':5} {'done':>5} {'failed':>6} {'lost':>4} {'retried':>7} "
-          f"{'detect_s':>8} {'recover_s':>9}")
+    print(
+        f"{'scenario':16} {'mode':5} {'done':>5} {'failed':>6} {'lost':>4} {'retried':>7} "
+        f"{'detect_s':>8} {'recover_s':>9}"
+    )
     for x in reports:
-        print(f"{x.scenario:16} {x.mode:5} {x.completed:5d} {x.failed:6d} {x.lost:4d} "
-              f"{x.retried:7d} {x.detect_s:8.2f} {x.recover_s:9.2f}")
+        print(
+            f"{x.scenario:16} {x.mode:5} {x.completed:5d} {x.failed:6d} {x.lost:4d} "
+            f"{x.retried:7d} {x.detect_s:8.2f} {x.recover_s:9.2f}"
+        )
     print(f"written to {out}")
 
 

@@ -53,7 +53,7 @@ def grid(quick: bool = False) -> tuple[list[Run], int]:
     noop_tasks, cpu_tasks = (300, 40) if quick else (2000, 200)
     runs: list[Run] = []
     for mode in MODES:
-        for processes in ([1, 2] if quick else [1, 2, 4]):
+        for processes in [1, 2] if quick else [1, 2, 4]:
             w, p = _shape(mode, processes)
             runs.append(Run("throughput", mode, w, p, "noop", 0, noop_tasks))
             runs.append(Run("throughput", mode, w, p, "cpu", 200_000, cpu_tasks))
@@ -61,10 +61,10 @@ def grid(quick: bool = False) -> tuple[list[Run], int]:
             w, p = _shape(mode, processes)
             runs.append(Run("weak_scaling", mode, w, p, "sleep", 0.2, 4 * processes))
         runs.append(Run("latency", mode, 1, 2, "noop", 0, 60 if quick else 300, "sequential"))
-        for size in ([1_000, 100_000, 1_000_000] if quick else
-                     [1_000, 10_000, 100_000, 1_000_000, 4_000_000]):
-            runs.append(Run("payload", mode, 1, 2, "echo", size, 3 if quick else 10,
-                            "sequential"))
+        for size in (
+            [1_000, 100_000, 1_000_000] if quick else [1_000, 10_000, 100_000, 1_000_000, 4_000_000]
+        ):
+            runs.append(Run("payload", mode, 1, 2, "echo", size, 3 if quick else 10, "sequential"))
     return runs, (2 if quick else 3)
 
 

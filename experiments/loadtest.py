@@ -53,8 +53,9 @@ class LoadSummary:
     fault_at_s: float | None = None
 
 
-def _summarize(out: Path, mode: str, users: int, duration_s: float, fault: str | None,
-               fault_at: float | None) -> LoadSummary:
+def _summarize(
+    out: Path, mode: str, users: int, duration_s: float, fault: str | None, fault_at: float | None
+) -> LoadSummary:
     stats = pd.read_csv(out / "locust_stats.csv")
     total = stats[stats["Name"] == "Aggregated"].iloc[0]
     tasks = stats[stats["Type"] == "TASK"]
@@ -65,11 +66,20 @@ def _summarize(out: Path, mode: str, users: int, duration_s: float, fault: str |
         return float((tasks[column] * weights).sum()) if count else float("nan")
 
     return LoadSummary(
-        mode=mode, users=users, duration_s=duration_s, requests=int(total["Request Count"]),
-        failures=int(total["Failure Count"]), task_count=count,
-        task_failures=int(tasks["Failure Count"].sum()), tasks_per_s=count / duration_s,
-        task_p50_ms=pct("50%"), task_p95_ms=pct("95%"), task_p99_ms=pct("99%"),
-        fault=fault, fault_at_s=fault_at)
+        mode=mode,
+        users=users,
+        duration_s=duration_s,
+        requests=int(total["Request Count"]),
+        failures=int(total["Failure Count"]),
+        task_count=count,
+        task_failures=int(tasks["Failure Count"].sum()),
+        tasks_per_s=count / duration_s,
+        task_p50_ms=pct("50%"),
+        task_p95_ms=pct("95%"),
+        task_p99_ms=pct("99%"),
+        fault=fault,
+        fault_at_s=fault_at,
+    )
 
 
 def _plot(out: Path, fault_at: float | None) -> Path:
@@ -83,13 +93,22 @@ def _plot(out: Path, fault_at: float | None) -> Path:
             ax.plot(g["Timestamp"] - start, pd.to_numeric(g["95%"]), label=f"{name} p95")
         failures = history[(history["Name"] == "Aggregated")]
         ax2 = ax.twinx()
-        ax2.bar(failures["Timestamp"] - start, failures["Failures/s"], color="red", alpha=0.3,
-                width=1.0, label="failures/s")
+        ax2.bar(
+            failures["Timestamp"] - start,
+            failures["Failures/s"],
+            color="red",
+            alpha=0.3,
+            width=1.0,
+            label="failures/s",
+        )
         ax2.set_ylabel("failures/s (all requests)")
     if fault_at is not None:
         ax.axvline(fault_at, color="black", ls="--", label="fault")
-    ax.set(title="Task latency over time (execute → result seen)", xlabel="time (s)",
-           ylabel="latency p95, last 10 s window (ms)")
+    ax.set(
+        title="Task latency over time (execute → result seen)",
+        xlabel="time (s)",
+        ylabel="latency p95, last 10 s window (ms)",
+    )
     ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
     path = out / "latency_over_time.png"
@@ -98,24 +117,52 @@ def _plot(out: Path, fault_at: float | None) -> Path:
     return path
 
 
-def run_loadtest(mode: str = "push", users: int = 20, spawn_rate: float = 10,
-                 duration_s: float = 30, workers: int = 2, procs: int = 2,
-                 fault: str | None = None, fault_at_s: float = 10.0,
-                 out: Path | None = None) -> LoadSummary:
+def run_loadtest(
+    mode: str = "push",
+    users: int = 20,
+    spawn_rate: float = 10,
+    duration_s: float = 30,
+    workers: int = 2,
+    procs: int = 2,
+    fault: str | None = None,
+    fault_at_s: float = 10.0,
+    out: Path | None = None,
+) -> LoadSummary:
     """Start a stack, run Locust headless against it, write CSVs, summary and plot."""
     if fault and mode not in APPLIES[fault]:
         raise ValueError(f"{fault} does not apply to {mode} mode")
     out = out or Path("results") / f"loadtest-{time.strftime('%Y%m%d-%H%M%S')}"
     out.mkdir(parents=True, exist_ok=True)
     with Stack(mode, workers=workers, procs=procs) as stack:
-        command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILES), "--headless",
-                   "-u", str(users), "-r", str(spawn_rate), "-t", f"{duration_s:g}s",
-                   "--host", stack.url, "--csv", str(out / "locust"), "--csv-full-history",
-                   "--only-summary", "--stop-timeout", "10", "--loglevel", "WARNING"]
+        command = [
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            str(LOCUSTFILES),
+            "--headless",
+            "-u",
+            str(users),
+            "-r",
+            str(spawn_rate),
+            "-t",
+            f"{duration_s:g}s",
+            "--host",
+            stack.url,
+            "--csv",
+            str(out / "locust"),
+            "--csv-full-history",
+            "--only-summary",
+            "--stop-timeout",
+            "10",
+            "--loglevel",
+            "WARNING",
+        ]
         started = time.monotonic()
         locust = subprocess.Popen(command)
         injected: list[float] = []
         if fault:
+
             def inject() -> None:
                 time.sleep(fault_at_s)
                 injected.append(time.monotonic() - started)
@@ -128,13 +175,19 @@ def run_loadtest(mode: str = "push", users: int = 20, spawn_rate: float = 10,
             if locust.poll() is None:
                 locust.kill()
                 locust.wait()
-    summary = _summarize(out, mode, users, duration_s, fault,
-                         injected[0] if injected else None)
+    summary = _summarize(out, mode, users, duration_s, fault, injected[0] if injected else None)
     (out / "summary.json").write_text(json.dumps(asdict(summary), indent=2))
     (out / "summary.md").write_text(
-        "| " + " | ".join(asdict(summary)) + " |\n|" + "---|" * len(asdict(summary)) + "\n| "
-        + " | ".join(f"{v:.1f}" if isinstance(v, float) else str(v)
-                     for v in asdict(summary).values()) + " |\n")
+        "| "
+        + " | ".join(asdict(summary))
+        + " |\n|"
+        + "---|" * len(asdict(summary))
+        + "\n| "
+        + " | ".join(
+            f"{v:.1f}" if isinstance(v, float) else str(v) for v in asdict(summary).values()
+        )
+        + " |\n"
+    )
     _plot(out, summary.fault_at_s)
     return summary
 
@@ -152,8 +205,17 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    summary = run_loadtest(args.mode, args.users, args.spawn_rate, args.duration,
-                           args.workers, args.procs, args.fault, args.fault_at, args.out)
+    summary = run_loadtest(
+        args.mode,
+        args.users,
+        args.spawn_rate,
+        args.duration,
+        args.workers,
+        args.procs,
+        args.fault,
+        args.fault_at,
+        args.out,
+    )
     print(json.dumps(asdict(summary), indent=2))
 
 

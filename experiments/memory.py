@@ -47,9 +47,14 @@ def run(tasks: int, ttl_s: float, mode: str, out: Path) -> pd.DataFrame:
         def sample() -> None:
             while not stop.wait(1.0):
                 info = r.info("memory")
-                samples.append({"t_s": time.monotonic() - started, "tasks_done": done[0],
-                                "used_memory": info["used_memory"],
-                                "task_keys": r.dbsize()})
+                samples.append(
+                    {
+                        "t_s": time.monotonic() - started,
+                        "tasks_done": done[0],
+                        "used_memory": info["used_memory"],
+                        "task_keys": r.dbsize(),
+                    }
+                )
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
@@ -68,8 +73,12 @@ def run(tasks: int, ttl_s: float, mode: str, out: Path) -> pd.DataFrame:
     df.to_csv(out / "memory.csv", index=False)
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.plot(df["tasks_done"] / 1000, df["used_memory"] / 2**20, marker=".")
-    ax.set(title=f"Redis memory over {tasks} no-op tasks (finished tasks kept {ttl_s:g} s)",
-           xlabel="tasks finished (thousands)", ylabel="Redis used_memory (MiB)", ylim=(0, None))
+    ax.set(
+        title=f"Redis memory over {tasks} no-op tasks (finished tasks kept {ttl_s:g} s)",
+        xlabel="tasks finished (thousands)",
+        ylabel="Redis used_memory (MiB)",
+        ylim=(0, None),
+    )
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(out / "memory.png", dpi=110)
@@ -87,9 +96,11 @@ def main() -> None:
     out = args.out or Path("results") / f"memory-{time.strftime('%Y%m%d-%H%M%S')}"
     df = run(args.tasks, args.ttl, args.mode, out)
     at = lambda frac: df[df["tasks_done"] >= frac * args.tasks]["used_memory"].iloc[0]  # noqa: E731
-    print(f"used_memory: {at(0.2) / 2**20:.2f} MiB after 20% of the tasks, "
-          f"{at(1.0) / 2**20:.2f} MiB after all, peak {df['used_memory'].max() / 2**20:.2f} MiB, "
-          f"{df['task_keys'].iloc[-1]} keys at the end; written to {out}")
+    print(
+        f"used_memory: {at(0.2) / 2**20:.2f} MiB after 20% of the tasks, "
+        f"{at(1.0) / 2**20:.2f} MiB after all, peak {df['used_memory'].max() / 2**20:.2f} MiB, "
+        f"{df['task_keys'].iloc[-1]} keys at the end; written to {out}"
+    )
 
 
 if __name__ == "__main__":

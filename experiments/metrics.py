@@ -55,14 +55,25 @@ def summarize_run(run: dict, g: pd.DataFrame) -> dict:
 def per_run(tasks: pd.DataFrame) -> pd.DataFrame:
     """One row per run: throughput, makespan, efficiency, latency percentiles."""
     t = per_task(tasks)
-    return pd.DataFrame([summarize_run(dict(zip(RUN_KEYS, key, strict=True)), g)
-                         for key, g in t.groupby(RUN_KEYS, sort=False)])
+    return pd.DataFrame(
+        [
+            summarize_run(dict(zip(RUN_KEYS, key, strict=True)), g)
+            for key, g in t.groupby(RUN_KEYS, sort=False)
+        ]
+    )
 
 
 def per_config(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per configuration: the median over repeats, with min and max as the spread."""
-    metrics = ["throughput", "makespan", "efficiency", "latency_p50", "latency_p95",
-               "latency_p99", "overhead_p50"]
+    metrics = [
+        "throughput",
+        "makespan",
+        "efficiency",
+        "latency_p50",
+        "latency_p95",
+        "latency_p99",
+        "overhead_p50",
+    ]
     grouped = runs.groupby(CONFIG_KEYS, sort=False)[metrics]
     out = grouped.median().add_suffix("_median")
     out = out.join(grouped.min().add_suffix("_min")).join(grouped.max().add_suffix("_max"))

@@ -54,10 +54,27 @@ def celery_worker(redis_url: str) -> Iterator[object]:
 
     celery_app.app.conf.broker_url = celery_app.app.conf.result_backend = redis_url
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "experiments.celery_app", "worker", "--pool",
-         "prefork", "-c", "2", "--loglevel", "WARNING", "--without-gossip", "--without-mingle",
-         "--without-heartbeat"], env={**os.environ, "FAAS_PEER_REDIS_URL": redis_url},
-        preexec_fn=die_with_parent, stdout=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "experiments.celery_app",
+            "worker",
+            "--pool",
+            "prefork",
+            "-c",
+            "2",
+            "--loglevel",
+            "WARNING",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        env={**os.environ, "FAAS_PEER_REDIS_URL": redis_url},
+        preexec_fn=die_with_parent,
+        stdout=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 60
         while not celery_app.app.control.ping(timeout=0.5):
@@ -70,15 +87,23 @@ def celery_worker(redis_url: str) -> Iterator[object]:
 
 def _latency_row(system: str, repeat: int, path: str, latencies: list[float]) -> dict:
     ms = np.array(latencies) * 1000
-    return {"system": system, "repeat": repeat, "path": path,
-            "p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99))}
+    return {
+        "system": system,
+        "repeat": repeat,
+        "path": path,
+        "p50_ms": float(np.percentile(ms, 50)),
+        "p99_ms": float(np.percentile(ms, 99)),
+    }
 
 
-def _rows(system: str, repeat: int, rest: float, batch: float,
-          latencies: list[float]) -> list[dict]:
-    return [{"system": system, "repeat": repeat, "path": "rest", "tasks_per_s": rest},
-            {"system": system, "repeat": repeat, "path": "batch", "tasks_per_s": batch},
-            _latency_row(system, repeat, "latency", latencies)]
+def _rows(
+    system: str, repeat: int, rest: float, batch: float, latencies: list[float]
+) -> list[dict]:
+    return [
+        {"system": system, "repeat": repeat, "path": "rest", "tasks_per_s": rest},
+        {"system": system, "repeat": repeat, "path": "batch", "tasks_per_s": batch},
+        _latency_row(system, repeat, "latency", latencies),
+    ]
 
 
 def measure_celery(tasks: int, batch_tasks: int, latency_tasks: int, repeats: int) -> list[dict]:
@@ -127,8 +152,9 @@ def _sdk_map(url: str, n: int) -> float:
         client.close()
 
 
-async def _faas_rest(url: str, tasks: int,
-                    latency_tasks: int) -> tuple[float, list[float], list[float]]:
+async def _faas_rest(
+    url: str, tasks: int, latency_tasks: int
+) -> tuple[float, list[float], list[float]]:
     client = LoadClient(url, CONCURRENCY)
     try:
         function_id = await client.register(noop)
@@ -152,21 +178,27 @@ async def _faas_rest(url: str, tasks: int,
         await client.close()
 
 
-def measure_faas(mode: str, tasks: int, batch_tasks: int, latency_tasks: int,
-                 repeats: int) -> list[dict]:
+def measure_faas(
+    mode: str, tasks: int, batch_tasks: int, latency_tasks: int, repeats: int
+) -> list[dict]:
     rows = []
     with Stack(mode, workers=1, procs=2) as stack:
         _sdk_map(stack.url, 200)  # warm up
         for repeat in range(repeats):
             rest, latencies, invoked = asyncio.run(_faas_rest(stack.url, tasks, latency_tasks))
-            rows += _rows(f"faas-{mode}", repeat, rest, _sdk_map(stack.url, batch_tasks),
-                          latencies)
+            rows += _rows(f"faas-{mode}", repeat, rest, _sdk_map(stack.url, batch_tasks), latencies)
             rows.append(_latency_row(f"faas-{mode}", repeat, "invoke", invoked))
     return rows
 
 
-def run_peer(tasks: int, batch_tasks: int, latency_tasks: int, repeats: int,
-             out: Path, modes: tuple[str, ...] = ("local", "pull", "push")) -> pd.DataFrame:
+def run_peer(
+    tasks: int,
+    batch_tasks: int,
+    latency_tasks: int,
+    repeats: int,
+    out: Path,
+    modes: tuple[str, ...] = ("local", "pull", "push"),
+) -> pd.DataFrame:
     """Measure Celery and faas in ``modes``; write and answer ``peer.csv``'s rows."""
     rows = measure_celery(tasks, batch_tasks, latency_tasks, repeats)
     for mode in modes:
@@ -183,15 +215,21 @@ def peer_summary(df: pd.DataFrame) -> pd.DataFrame:
     for system, g in df.groupby("system", sort=False):
         rest, batch = g[g["path"] == "rest"], g[g["path"] == "batch"]
         lat, inv = g[g["path"] == "latency"], g[g["path"] == "invoke"]
-        out.append({"system": system,
-                    "rest_tasks_per_s": rest["tasks_per_s"].median(),
-                    "rest_min": rest["tasks_per_s"].min(), "rest_max": rest["tasks_per_s"].max(),
-                    "batch_tasks_per_s": batch["tasks_per_s"].median(),
-                    "batch_min": batch["tasks_per_s"].min(),
-                    "batch_max": batch["tasks_per_s"].max(),
-                    "p50_ms": lat["p50_ms"].median(), "p99_ms": lat["p99_ms"].median(),
-                    "invoke_p50_ms": inv["p50_ms"].median(),
-                    "invoke_p99_ms": inv["p99_ms"].median()})
+        out.append(
+            {
+                "system": system,
+                "rest_tasks_per_s": rest["tasks_per_s"].median(),
+                "rest_min": rest["tasks_per_s"].min(),
+                "rest_max": rest["tasks_per_s"].max(),
+                "batch_tasks_per_s": batch["tasks_per_s"].median(),
+                "batch_min": batch["tasks_per_s"].min(),
+                "batch_max": batch["tasks_per_s"].max(),
+                "p50_ms": lat["p50_ms"].median(),
+                "p99_ms": lat["p99_ms"].median(),
+                "invoke_p50_ms": inv["p50_ms"].median(),
+                "invoke_p99_ms": inv["p99_ms"].median(),
+            }
+        )
     summary = pd.DataFrame(out).set_index("system")
     base = summary.loc["celery"]
     summary["rest_vs_celery"] = summary["rest_tasks_per_s"] / base["rest_tasks_per_s"]
@@ -214,8 +252,9 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     out = args.out or Path("results") / f"peer-{time.strftime('%Y%m%d-%H%M%S')}"
-    df = run_peer(args.tasks, args.batch_tasks, args.latency_tasks, args.repeats, out,
-                  tuple(args.modes))
+    df = run_peer(
+        args.tasks, args.batch_tasks, args.latency_tasks, args.repeats, out, tuple(args.modes)
+    )
     print(peer_summary(df).round(2).to_string(index=False))
 
 

@@ -22,8 +22,15 @@ def _errorbars(ax: plt.Axes, df: pd.DataFrame, x: str, metric: str, scale: float
         median = g[f"{metric}_median"] * scale
         low = median - g[f"{metric}_min"] * scale
         high = g[f"{metric}_max"] * scale - median
-        ax.errorbar(g[x], median, yerr=[low, high], marker="o", capsize=3, label=mode,
-                    color=COLORS.get(mode))
+        ax.errorbar(
+            g[x],
+            median,
+            yerr=[low, high],
+            marker="o",
+            capsize=3,
+            label=mode,
+            color=COLORS.get(mode),
+        )
     if not df.empty:
         ax.legend(title="mode")
     ax.grid(alpha=0.3)
@@ -40,8 +47,9 @@ def throughput(summary: pd.DataFrame, path: Path) -> Path:
     """No-op and CPU-bound tasks/s against processes, per mode."""
     df = summary[summary["study"] == "throughput"]
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, workload, title in zip(axes, ["noop", "cpu"], ["no-op tasks", "CPU-bound tasks"],
-                                   strict=True):
+    for ax, workload, title in zip(
+        axes, ["noop", "cpu"], ["no-op tasks", "CPU-bound tasks"], strict=True
+    ):
         _errorbars(ax, df[df["workload"] == workload], "processes", "throughput")
         ax.set(title=title, xlabel="processes", ylabel="tasks/s (median, min–max)")
         ax.set_xticks(sorted(df["processes"].unique()))
@@ -55,8 +63,13 @@ def weak_scaling(summary: pd.DataFrame, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(6, 4))
     _errorbars(ax, df, "processes", "efficiency", scale=100)
     ax.axhline(100, color="black", lw=0.8, ls="--")
-    ax.set(title="Weak scaling: 4 × sleep(0.2 s) per process", xlabel="processes (log scale)",
-           ylabel="efficiency % (median, min–max)", xscale="log", ylim=(0, 110))
+    ax.set(
+        title="Weak scaling: 4 × sleep(0.2 s) per process",
+        xlabel="processes (log scale)",
+        ylabel="efficiency % (median, min–max)",
+        xscale="log",
+        ylim=(0, 110),
+    )
     ax.set_xticks(sorted(df["processes"].unique()), labels=sorted(df["processes"].unique()))
     return _save(fig, path)
 
@@ -68,8 +81,11 @@ def latency_cdf(tasks: pd.DataFrame, path: Path) -> Path:
     for mode, g in df.groupby("mode", sort=False):
         ms = np.sort(g["latency"].to_numpy() * 1000)
         ax.plot(ms, np.arange(1, len(ms) + 1) / len(ms), label=mode, color=COLORS.get(mode))
-    ax.set(title="Latency of sequential no-op tasks", xlabel="submitted → observed (ms)",
-           ylabel="fraction of tasks")
+    ax.set(
+        title="Latency of sequential no-op tasks",
+        xlabel="submitted → observed (ms)",
+        ylabel="fraction of tasks",
+    )
     ax.grid(alpha=0.3)
     ax.legend(title="mode")
     return _save(fig, path)
@@ -94,8 +110,13 @@ def payload_latency(summary: pd.DataFrame, path: Path) -> Path:
     df = summary[summary["study"] == "payload"]
     fig, ax = plt.subplots(figsize=(6, 4))
     _errorbars(ax, df.assign(kb=df["arg"] / 1000), "kb", "latency_p50", scale=1000)
-    ax.set(title="Latency of an echo task by payload size", xscale="log", yscale="log",
-           xlabel="argument = result size (KB)", ylabel="latency p50 (ms, median, min–max)")
+    ax.set(
+        title="Latency of an echo task by payload size",
+        xscale="log",
+        yscale="log",
+        xlabel="argument = result size (KB)",
+        ylabel="latency p50 (ms, median, min–max)",
+    )
     return _save(fig, path)
 
 
@@ -104,23 +125,43 @@ def peer(peer_rows: pd.DataFrame, path: Path) -> Path:
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     systems = list(peer_rows["system"].drop_duplicates())
     x = np.arange(len(systems))
-    celery_rest = peer_rows[(peer_rows["system"] == "celery")
-                            & (peer_rows["path"] == "rest")]["tasks_per_s"].median()
+    celery_rest = peer_rows[(peer_rows["system"] == "celery") & (peer_rows["path"] == "rest")][
+        "tasks_per_s"
+    ].median()
     for offset, path_name in ((-0.2, "rest"), (0.2, "batch")):
         rates = peer_rows[peer_rows["path"] == path_name].groupby("system", sort=False)[
-            "tasks_per_s"]
+            "tasks_per_s"
+        ]
         median = rates.median().reindex(systems)
         spread = [median - rates.min().reindex(systems), rates.max().reindex(systems) - median]
-        bars = left.bar(x + offset, median, 0.4, yerr=spread, capsize=3,
-                        label="one request per task" if path_name == "rest" else "batch path")
+        bars = left.bar(
+            x + offset,
+            median,
+            0.4,
+            yerr=spread,
+            capsize=3,
+            label="one request per task" if path_name == "rest" else "batch path",
+        )
         left.bar_label(bars, labels=[f"{v / celery_rest:.1f}×" for v in median], fontsize=8)
-    left.set(title="No-op throughput (× Celery's one-per-task rate)", ylabel="tasks/s",
-             xticks=x, xticklabels=systems)
+    left.set(
+        title="No-op throughput (× Celery's one-per-task rate)",
+        ylabel="tasks/s",
+        xticks=x,
+        xticklabels=systems,
+    )
     left.legend(fontsize=8)
-    lat = peer_rows[peer_rows["path"] == "latency"].groupby("system", sort=False)[
-        ["p50_ms", "p99_ms"]].median().reindex(systems)
-    inv = peer_rows[peer_rows["path"] == "invoke"].groupby("system", sort=False)[
-        ["p50_ms", "p99_ms"]].median().reindex(systems)
+    lat = (
+        peer_rows[peer_rows["path"] == "latency"]
+        .groupby("system", sort=False)[["p50_ms", "p99_ms"]]
+        .median()
+        .reindex(systems)
+    )
+    inv = (
+        peer_rows[peer_rows["path"] == "invoke"]
+        .groupby("system", sort=False)[["p50_ms", "p99_ms"]]
+        .median()
+        .reindex(systems)
+    )
     right.bar(x - 0.3, lat["p50_ms"], 0.2, label="p50")
     right.bar(x - 0.1, lat["p99_ms"], 0.2, label="p99")
     right.bar(x + 0.1, inv["p50_ms"], 0.2, label="p50, one request (/invoke)")

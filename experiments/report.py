@@ -15,9 +15,16 @@ import pandas as pd
 from experiments.metrics import PARTS, per_task
 from experiments.plot import all_plots
 
-SUMMARY_COLUMNS = ["mode", "no-op tasks/s (peak)", "at processes", "CPU tasks/s (peak)",
-                   "weak-scaling efficiency (largest)", "latency p50 ms", "latency p99 ms",
-                   "largest payload p50 ms"]
+SUMMARY_COLUMNS = [
+    "mode",
+    "no-op tasks/s (peak)",
+    "at processes",
+    "CPU tasks/s (peak)",
+    "weak-scaling efficiency (largest)",
+    "latency p50 ms",
+    "latency p99 ms",
+    "largest payload p50 ms",
+]
 
 
 def _pick(summary: pd.DataFrame, study: str, workload: str | None = None) -> pd.DataFrame:
@@ -40,26 +47,38 @@ def summary_table(summary: pd.DataFrame) -> pd.DataFrame:
         weak = _pick(s, "weak_scaling").sort_values("processes")
         lat = _pick(s, "latency")
         payload = _pick(s, "payload").sort_values("arg")
-        rows.append({
-            "mode": mode,
-            "no-op tasks/s (peak)": round(best["throughput_median"]) if best is not None else None,
-            "at processes": int(best["processes"]) if best is not None else None,
-            "CPU tasks/s (peak)": round(cpu.max(), 1) if len(cpu) else None,
-            "weak-scaling efficiency (largest)": (
-                f"{100 * weak.iloc[-1]['efficiency_median']:.1f}% at {weak.iloc[-1]['processes']}"
-                if len(weak) else None),
-            "latency p50 ms": _ms(lat, "latency_p50_median"),
-            "latency p99 ms": _ms(lat, "latency_p99_median"),
-            "largest payload p50 ms": (round(1000 * payload.iloc[-1]["latency_p50_median"], 1)
-                                       if len(payload) else None),
-        })
+        rows.append(
+            {
+                "mode": mode,
+                "no-op tasks/s (peak)": round(best["throughput_median"])
+                if best is not None
+                else None,
+                "at processes": int(best["processes"]) if best is not None else None,
+                "CPU tasks/s (peak)": round(cpu.max(), 1) if len(cpu) else None,
+                "weak-scaling efficiency (largest)": (
+                    f"{100 * weak.iloc[-1]['efficiency_median']:.1f}% at "
+                    f"{weak.iloc[-1]['processes']}"
+                    if len(weak)
+                    else None
+                ),
+                "latency p50 ms": _ms(lat, "latency_p50_median"),
+                "latency p99 ms": _ms(lat, "latency_p99_median"),
+                "largest payload p50 ms": (
+                    round(1000 * payload.iloc[-1]["latency_p50_median"], 1)
+                    if len(payload)
+                    else None
+                ),
+            }
+        )
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
 def _markdown(df: pd.DataFrame) -> str:
     lines = ["| " + " | ".join(df.columns) + " |", "|" + "---|" * len(df.columns)]
-    lines += ["| " + " | ".join("—" if pd.isna(v) else str(v) for v in row) + " |"
-              for row in df.itertuples(index=False)]
+    lines += [
+        "| " + " | ".join("—" if pd.isna(v) else str(v) for v in row) + " |"
+        for row in df.itertuples(index=False)
+    ]
     return "\n".join(lines)
 
 
@@ -69,17 +88,20 @@ def _throughput_text(summary: pd.DataFrame) -> str:
         return "No throughput study in this run."
     peaks = noop.groupby("mode", sort=False)["throughput_median"].max()
     base = peaks.get("local", peaks.max())
-    parts = [f"{mode} {rate:.0f} tasks/s ({rate / base:.2f}× local)" for mode, rate in
-             peaks.items()]
+    parts = [
+        f"{mode} {rate:.0f} tasks/s ({rate / base:.2f}× local)" for mode, rate in peaks.items()
+    ]
     cpu = _pick(summary, "throughput", "cpu")
     cpu_text = ""
     if not cpu.empty:
         by_p = cpu.groupby("processes")["throughput_median"].max()
-        cpu_text = (f" CPU-bound tasks reach {by_p.max():.1f} tasks/s at {by_p.idxmax()} "
-                    f"processes (from {by_p.iloc[0]:.1f} with {by_p.index[0]}): the machine has "
-                    f"{_cpus(summary)} cores, so more processes than cores cannot add "
-                    "compute.")
-    return ("Peak no-op throughput (median of repeats): " + "; ".join(parts) + "." + cpu_text)
+        cpu_text = (
+            f" CPU-bound tasks reach {by_p.max():.1f} tasks/s at {by_p.idxmax()} "
+            f"processes (from {by_p.iloc[0]:.1f} with {by_p.index[0]}): the machine has "
+            f"{_cpus(summary)} cores, so more processes than cores cannot add "
+            "compute."
+        )
+    return "Peak no-op throughput (median of repeats): " + "; ".join(parts) + "." + cpu_text
 
 
 def _cpus(summary: pd.DataFrame) -> str:
@@ -93,11 +115,14 @@ def _weak_text(summary: pd.DataFrame) -> str:
     largest = weak[weak["processes"] == weak["processes"].max()]
     parts = [f"{r.mode} {100 * r.efficiency_median:.1f}%" for r in largest.itertuples()]
     worst = weak.loc[weak["efficiency_median"].idxmin()]
-    return (f"At {int(weak['processes'].max())} processes the efficiency is "
-            + ", ".join(parts) + f". The lowest median is {100 * worst['efficiency_median']:.1f}%"
-            f" ({worst['mode']}, {int(worst['processes'])} processes). Sleep tasks keep the "
-            "2 cores idle, so what is lost is the platform's own overhead: submission through "
-            "HTTP and the dispatch round trips.")
+    return (
+        f"At {int(weak['processes'].max())} processes the efficiency is "
+        + ", ".join(parts)
+        + f". The lowest median is {100 * worst['efficiency_median']:.1f}%"
+        f" ({worst['mode']}, {int(worst['processes'])} processes). Sleep tasks keep the "
+        "2 cores idle, so what is lost is the platform's own overhead: submission through "
+        "HTTP and the dispatch round trips."
+    )
 
 
 def _latency_text(tasks: pd.DataFrame) -> str:
@@ -105,8 +130,9 @@ def _latency_text(tasks: pd.DataFrame) -> str:
     if lat.empty:
         return "No latency study in this run."
     q = lat.groupby("mode", sort=False)["latency"].quantile([0.5, 0.95, 0.99]).unstack() * 1000
-    parts = [f"{m} p50 {r[0.5]:.2f} / p95 {r[0.95]:.2f} / p99 {r[0.99]:.2f} ms"
-             for m, r in q.iterrows()]
+    parts = [
+        f"{m} p50 {r[0.5]:.2f} / p95 {r[0.95]:.2f} / p99 {r[0.99]:.2f} ms" for m, r in q.iterrows()
+    ]
     return "Sequential no-op round trips, all repeats pooled: " + "; ".join(parts) + "."
 
 
@@ -119,9 +145,11 @@ def _overhead_text(tasks: pd.DataFrame) -> str:
     for mode, row in med.iterrows():
         top = row.idxmax()
         parts.append(f"{mode}: {row.sum():.2f} ms in all, most in *{top}* ({row[top]:.2f} ms)")
-    return ("Median time per step (queue = API accepted → dispatched, dispatch → started in a "
-            "process, execution, result = finished → stored, observe = stored → the client "
-            "saw it): " + "; ".join(parts) + ".")
+    return (
+        "Median time per step (queue = API accepted → dispatched, dispatch → started in a "
+        "process, execution, result = finished → stored, observe = stored → the client "
+        "saw it): " + "; ".join(parts) + "."
+    )
 
 
 def _payload_text(summary: pd.DataFrame) -> str:
@@ -131,22 +159,35 @@ def _payload_text(summary: pd.DataFrame) -> str:
     parts = []
     for mode, g in pay.groupby("mode", sort=False):
         first, last = g.iloc[0], g.iloc[-1]
-        parts.append(f"{mode} {1000 * first['latency_p50_median']:.1f} ms at "
-                     f"{first['arg'] / 1000:g} KB → {1000 * last['latency_p50_median']:.1f} ms "
-                     f"at {last['arg'] / 1000:g} KB")
-    return ("Median latency of an echo task (the argument comes back as the result): "
-            + "; ".join(parts) + ". Large payloads pay base64 at the API both ways and one "
-            "copy per hop.")
+        parts.append(
+            f"{mode} {1000 * first['latency_p50_median']:.1f} ms at "
+            f"{first['arg'] / 1000:g} KB → {1000 * last['latency_p50_median']:.1f} ms "
+            f"at {last['arg'] / 1000:g} KB"
+        )
+    return (
+        "Median latency of an echo task (the argument comes back as the result): "
+        + "; ".join(parts)
+        + ". Large payloads pay base64 at the API both ways and one "
+        "copy per hop."
+    )
 
 
-def targets(summary: pd.DataFrame, peer_rows: pd.DataFrame | None,
-            direct: pd.DataFrame | None) -> pd.DataFrame:
+def targets(
+    summary: pd.DataFrame, peer_rows: pd.DataFrame | None, direct: pd.DataFrame | None
+) -> pd.DataFrame:
     """Each performance target of the project, per mode: measured value and whether met."""
     rows = []
 
     def add(target: str, mode: str, value: float, text: str, met: bool) -> None:
-        rows.append({"target": target, "mode": mode, "measured": text,
-                     "met": "yes" if met else "**no**", "value": value})
+        rows.append(
+            {
+                "target": target,
+                "mode": mode,
+                "measured": text,
+                "met": "yes" if met else "**no**",
+                "value": value,
+            }
+        )
 
     if peer_rows is not None and not peer_rows.empty:
         from experiments.peer import peer_summary
@@ -154,28 +195,52 @@ def targets(summary: pd.DataFrame, peer_rows: pd.DataFrame | None,
         p = peer_summary(peer_rows).set_index("system")
         for mode in ("local", "pull", "push"):
             r = p.loc[f"faas-{mode}"]
-            add("REST ≥ 1.0× Celery", mode, r["rest_vs_celery"],
+            add(
+                "REST ≥ 1.0× Celery",
+                mode,
+                r["rest_vs_celery"],
                 f"{r['rest_tasks_per_s']:.0f} tasks/s = {r['rest_vs_celery']:.2f}×",
-                r["rest_vs_celery"] >= 1.0)
-            add("batch ≥ 3× Celery", mode, r["batch_vs_celery"],
+                r["rest_vs_celery"] >= 1.0,
+            )
+            add(
+                "batch ≥ 3× Celery",
+                mode,
+                r["batch_vs_celery"],
                 f"{r['batch_tasks_per_s']:.0f} tasks/s = {r['batch_vs_celery']:.2f}×",
-                r["batch_vs_celery"] >= 3.0)
+                r["batch_vs_celery"] >= 3.0,
+            )
             for label, key in (("execute + long-poll", ""), ("one request, /invoke", "invoke_")):
-                add(f"p50 ≤ Celery's ({label})", mode, r[f"{key}p50_vs_celery"],
+                add(
+                    f"p50 ≤ Celery's ({label})",
+                    mode,
+                    r[f"{key}p50_vs_celery"],
                     f"{r[f'{key}p50_ms']:.2f} ms = {r[f'{key}p50_vs_celery']:.2f}×",
-                    r[f"{key}p50_vs_celery"] <= 1.0)
-                add(f"p99 ≤ 2× Celery's ({label})", mode, r[f"{key}p99_vs_celery"],
+                    r[f"{key}p50_vs_celery"] <= 1.0,
+                )
+                add(
+                    f"p99 ≤ 2× Celery's ({label})",
+                    mode,
+                    r[f"{key}p99_vs_celery"],
                     f"{r[f'{key}p99_ms']:.2f} ms = {r[f'{key}p99_vs_celery']:.2f}×",
-                    r[f"{key}p99_vs_celery"] <= 2.0)
+                    r[f"{key}p99_vs_celery"] <= 2.0,
+                )
         for path_name in ("rest", "batch"):
-            ratio = (p.loc["faas-pull", f"{path_name}_tasks_per_s"]
-                     / p.loc["faas-push", f"{path_name}_tasks_per_s"])
-            add(f"pull within 25 % of push ({path_name})", "pull", ratio, f"{ratio:.2f}× push",
-                ratio >= 0.75)
-            ratio = (p.loc["faas-local", f"{path_name}_tasks_per_s"]
-                     / p.loc["faas-push", f"{path_name}_tasks_per_s"])
-            add(f"local ≥ push ({path_name})", "local", ratio, f"{ratio:.2f}× push",
-                ratio >= 1.0)
+            ratio = (
+                p.loc["faas-pull", f"{path_name}_tasks_per_s"]
+                / p.loc["faas-push", f"{path_name}_tasks_per_s"]
+            )
+            add(
+                f"pull within 25 % of push ({path_name})",
+                "pull",
+                ratio,
+                f"{ratio:.2f}× push",
+                ratio >= 0.75,
+            )
+            ratio = (
+                p.loc["faas-local", f"{path_name}_tasks_per_s"]
+                / p.loc["faas-push", f"{path_name}_tasks_per_s"]
+            )
+            add(f"local ≥ push ({path_name})", "local", ratio, f"{ratio:.2f}× push", ratio >= 1.0)
     if direct is not None and not direct.empty:
         for mode, g in direct.groupby("mode", sort=False):
             rate = g["tasks_per_s"].median()
@@ -183,8 +248,13 @@ def targets(summary: pd.DataFrame, peer_rows: pd.DataFrame | None,
     weak = _pick(summary, "weak_scaling")
     for mode, g in weak.groupby("mode", sort=False):
         last = g.sort_values("processes").iloc[-1]
-        add(f"weak scaling ≥ 95 % at {int(last['processes'])}", mode, last["efficiency_median"],
-            f"{100 * last['efficiency_median']:.1f} %", last["efficiency_median"] >= 0.95)
+        add(
+            f"weak scaling ≥ 95 % at {int(last['processes'])}",
+            mode,
+            last["efficiency_median"],
+            f"{100 * last['efficiency_median']:.1f} %",
+            last["efficiency_median"] >= 0.95,
+        )
     return pd.DataFrame(rows)
 
 
@@ -209,22 +279,29 @@ def _baselines_text(out: Path, summary: pd.DataFrame) -> str:
             f"and {c['batch_tasks_per_s']:.0f} as a group, with round trips of "
             f"p50 {c['p50_ms']:.2f} / p99 {c['p99_ms']:.2f} ms. Medians of "
             f"{int(peer_rows['repeat'].max()) + 1} repeats; ratios are to Celery's "
-            "one-per-task rate and latencies.\n")
+            "one-per-task rate and latencies.\n"
+        )
     if direct is not None:
         table = direct.groupby("mode", sort=False)["tasks_per_s"].agg(["median", "min", "max"])
-        parts.append("Dispatcher fed directly (tasks queued straight into Redis, no HTTP; "
-                     "2 processes), tasks/s: " + "; ".join(
-                         f"{m} {r['median']:.0f} ({r['min']:.0f}–{r['max']:.0f})"
-                         for m, r in table.iterrows()) + ".\n")
+        parts.append(
+            "Dispatcher fed directly (tasks queued straight into Redis, no HTTP; "
+            "2 processes), tasks/s: "
+            + "; ".join(
+                f"{m} {r['median']:.0f} ({r['min']:.0f}–{r['max']:.0f})"
+                for m, r in table.iterrows()
+            )
+            + ".\n"
+        )
         profiles = sorted((out / "profile").glob("*.txt")) if (out / "profile").exists() else []
         if profiles:
             from experiments.dispatcher_bench import top_functions
 
-            parts.append("Where the time goes (py-spy, 4 s of the fed-directly run, share of "
-                         "samples by own time; `Runner.run` is the event loop waiting):\n")
+            parts.append(
+                "Where the time goes (py-spy, 4 s of the fed-directly run, share of "
+                "samples by own time; `Runner.run` is the event loop waiting):\n"
+            )
             for raw in profiles:
-                top = "; ".join(f"{100 * share:.1f}% {fn}" for share, fn in
-                                top_functions(raw, 6))
+                top = "; ".join(f"{100 * share:.1f}% {fn}" for share, fn in top_functions(raw, 6))
                 parts.append(f"- **{raw.stem}**: {top}")
             parts.append("")
     t = targets(summary, peer_rows, direct)
@@ -247,10 +324,10 @@ def render(out: Path) -> Path:
 
 ## Setup
 
-- Machine: {info['cpu_count']} CPUs, {info['platform']}, Python {info['python']}
-- {info['redis_server']}
-- Commit `{info['git_commit']}`, measured {info['date']}
-- Packages: {", ".join(f"{k} {v}" for k, v in info['packages'].items())}
+- Machine: {info["cpu_count"]} CPUs, {info["platform"]}, Python {info["python"]}
+- {info["redis_server"]}
+- Commit `{info["git_commit"]}`, measured {info["date"]}
+- Packages: {", ".join(f"{k} {v}" for k, v in info["packages"].items())}
 
 ## Method
 
@@ -269,29 +346,29 @@ makespan = last stored − first submitted.
 
 ## Throughput
 
-![throughput]({plots['throughput'].name})
+![throughput]({plots["throughput"].name})
 
 {_throughput_text(summary)}
 
 ## Weak scaling
 
-![weak scaling]({plots['weak_scaling'].name})
+![weak scaling]({plots["weak_scaling"].name})
 
 {_weak_text(summary)}
 
 ## Latency
 
-![latency CDF]({plots['latency_cdf'].name})
+![latency CDF]({plots["latency_cdf"].name})
 
 {_latency_text(tasks)}
 
-![overhead breakdown]({plots['overhead'].name})
+![overhead breakdown]({plots["overhead"].name})
 
 {_overhead_text(tasks)}
 
 ## Payload size
 
-![payload latency]({plots['payload'].name})
+![payload latency]({plots["payload"].name})
 
 {_payload_text(summary)}
 

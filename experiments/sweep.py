@@ -54,8 +54,7 @@ async def _send(client: LoadClient, run: Run, function_id: str) -> list[TaskRow]
     payload = _payload(run)
     if run.loop == "open":
         return await client.run_many(function_id, [payload] * run.tasks)
-    return [await client.wait(await client.submit(function_id, payload))
-            for _ in range(run.tasks)]
+    return [await client.wait(await client.submit(function_id, payload)) for _ in range(run.tasks)]
 
 
 def _server_rows(r: redis.Redis, rows: list[TaskRow]) -> list[dict]:
@@ -67,28 +66,46 @@ def _server_rows(r: redis.Redis, rows: list[TaskRow]) -> list[dict]:
     out = []
     for row, values in zip(rows, records, strict=True):
         rec = dict(zip(SERVER_FIELDS, values, strict=True))
-        out.append({"task_id": row.task_id, "sent": row.submitted, "observed": row.observed,
-                    "polls": row.polls, "status": rec["status"], "worker": rec["worker"],
-                    **{k: float(rec[k] or "nan") for k in SERVER_FIELDS[:5]}})
+        out.append(
+            {
+                "task_id": row.task_id,
+                "sent": row.submitted,
+                "observed": row.observed,
+                "polls": row.polls,
+                "status": rec["status"],
+                "worker": rec["worker"],
+                **{k: float(rec[k] or "nan") for k in SERVER_FIELDS[:5]},
+            }
+        )
     return out
 
 
-async def _measure_stack(stack: Stack, runs: list[Run], repeats: int,
-                         bar: tqdm) -> list[dict]:
+async def _measure_stack(stack: Stack, runs: list[Run], repeats: int, bar: tqdm) -> list[dict]:
     client = LoadClient(stack.url, concurrency=16)
     r = redis.Redis.from_url(stack.redis_url, decode_responses=True)
     rows: list[dict] = []
     try:
-        functions = {name: await client.register(getattr(workloads, name), name)
-                     for name in ("noop", "sleep", "cpu", "echo")}
+        functions = {
+            name: await client.register(getattr(workloads, name), name)
+            for name in ("noop", "sleep", "cpu", "echo")
+        }
         await client.run_many(functions["noop"], [_payload(runs[0])] * 50)  # warm up
         for run, repeat in itertools.product(runs, range(repeats)):
-            bar.set_postfix_str(f"{run.study} {run.mode} {run.workers}x{run.procs} "
-                                f"{run.workload}({run.arg:g}) #{repeat + 1}")
+            bar.set_postfix_str(
+                f"{run.study} {run.mode} {run.workers}x{run.procs} "
+                f"{run.workload}({run.arg:g}) #{repeat + 1}"
+            )
             sent = await _send(client, run, functions[run.workload])
             for row in _server_rows(r, sent):
-                rows.append({**run.__dict__, "processes": run.processes, "repeat": repeat,
-                             "payload_bytes": run.arg if run.workload == "echo" else 0, **row})
+                rows.append(
+                    {
+                        **run.__dict__,
+                        "processes": run.processes,
+                        "repeat": repeat,
+                        "payload_bytes": run.arg if run.workload == "echo" else 0,
+                        **row,
+                    }
+                )
             bar.update(1)
     finally:
         await client.close()
@@ -98,23 +115,44 @@ async def _measure_stack(stack: Stack, runs: list[Run], repeats: int,
 
 def machine() -> dict:
     """What the figures were measured on."""
+
     def version(package: str) -> str:
         try:
             return metadata.version(package)
         except metadata.PackageNotFoundError:
             return "not installed"
 
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                            check=False).stdout.strip() or "unknown"
-    redis_version = subprocess.run([find_redis_server(), "--version"], capture_output=True,
-                                   text=True, check=False).stdout.strip()
+    commit = (
+        subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=False
+        ).stdout.strip()
+        or "unknown"
+    )
+    redis_version = subprocess.run(
+        [find_redis_server(), "--version"], capture_output=True, text=True, check=False
+    ).stdout.strip()
     return {
-        "cpu_count": os.cpu_count(), "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
-        "python": platform.python_version(), "git_commit": commit,
-        "redis_server": redis_version, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-        "packages": {p: version(p) for p in ("faas", "fastapi", "uvicorn", "redis", "pyzmq",
-                                             "dill", "msgpack", "aiohttp", "pandas")},
+        "python": platform.python_version(),
+        "git_commit": commit,
+        "redis_server": redis_version,
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "packages": {
+            p: version(p)
+            for p in (
+                "faas",
+                "fastapi",
+                "uvicorn",
+                "redis",
+                "pyzmq",
+                "dill",
+                "msgpack",
+                "aiohttp",
+                "pandas",
+            )
+        },
     }
 
 
@@ -129,13 +167,13 @@ def run_baselines(b: Baselines, out: Path) -> None:
         run_peer(b.peer_tasks, b.peer_batch_tasks, b.peer_latency_tasks, b.repeats, out)
         bar.update(1)
         bar.set_postfix_str("dispatcher fed directly")
-        measure_direct(["local", "pull", "push"], b.direct_tasks, b.repeats,
-                       out / "profile").to_csv(out / "direct.csv", index=False)
+        measure_direct(
+            ["local", "pull", "push"], b.direct_tasks, b.repeats, out / "profile"
+        ).to_csv(out / "direct.csv", index=False)
         bar.update(1)
 
 
-def run_sweep(runs: list[Run], repeats: int, out: Path,
-              extra: Baselines | None = None) -> Path:
+def run_sweep(runs: list[Run], repeats: int, out: Path, extra: Baselines | None = None) -> Path:
     """Measure ``runs`` (and the ``extra`` baselines); write CSVs, plots and the report."""
     out.mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []
@@ -169,8 +207,11 @@ def main() -> None:
     parser.add_argument("--studies", nargs="+", default=None, help="only these studies")
     parser.add_argument("--out", type=Path, default=None, help="run directory")
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    parser.add_argument("--no-baselines", action="store_true",
-                        help="skip the Celery comparison and the dispatcher-direct study")
+    parser.add_argument(
+        "--no-baselines",
+        action="store_true",
+        help="skip the Celery comparison and the dispatcher-direct study",
+    )
     args = parser.parse_args()
     runs, repeats = grid(args.quick)
     if args.studies:

@@ -50,18 +50,23 @@ class Archive:
         now = time.time()
         rows = []
         for t in tasks:
-            record = {k: v.decode() if isinstance(v, bytes) else v for k, v in t.items()
-                      if k not in ("result", "status", "task_id")}
-            rows.append((t["task_id"], _text(t["status"]), t.get("result"),
-                         json.dumps(record), now))
+            record = {
+                k: v.decode() if isinstance(v, bytes) else v
+                for k, v in t.items()
+                if k not in ("result", "status", "task_id")
+            }
+            rows.append(
+                (t["task_id"], _text(t["status"]), t.get("result"), json.dumps(record), now)
+            )
         with self._lock, self._db:
             self._db.executemany("INSERT OR REPLACE INTO tasks VALUES (?, ?, ?, ?, ?)", rows)
 
     def get(self, task_id: str) -> tuple[TaskStatus, bytes | None] | None:
         """A task's status and result, or None if it is not archived."""
         with self._lock:
-            row = self._db.execute("SELECT status, result FROM tasks WHERE task_id = ?",
-                                   (task_id,)).fetchone()
+            row = self._db.execute(
+                "SELECT status, result FROM tasks WHERE task_id = ?", (task_id,)
+            ).fetchone()
         return (TaskStatus(row[0]), row[1]) if row else None
 
     def count(self) -> int:
@@ -114,8 +119,9 @@ class Archiver:
                 self.archive.put_many([record])
                 done.append(record)
             except Exception as e:  # noqa: BLE001
-                log.error("task %s cannot be archived (%s); it stays in Redis",
-                          record.get("task_id"), e)
+                log.error(
+                    "task %s cannot be archived (%s); it stays in Redis", record.get("task_id"), e
+                )
         return done
 
     async def run(self, interval_s: float) -> None:

@@ -68,8 +68,7 @@ def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     settings = get_settings()
     configure(args.log_level or settings.log_level, settings.log_format)
-    command = {"up": _up, "api": _api, "dispatcher": _dispatcher, "worker": _worker,
-               "keys": _keys}
+    command = {"up": _up, "api": _api, "dispatcher": _dispatcher, "worker": _worker, "keys": _keys}
     if args.command in command:
         sys.exit(command[args.command](args))
     from faas.usercli import run_user_command
@@ -83,9 +82,16 @@ def _up(args: argparse.Namespace) -> int:
     from faas.stack import Stack
 
     settings = get_settings()
-    stack = Stack(args.mode, args.workers, args.procs, host=args.host, api_port=args.port,
-                  dispatcher_port=args.dispatcher_port, redis_url=settings.redis_url,
-                  log_level=logging.getLevelName(logging.getLogger().level))
+    stack = Stack(
+        args.mode,
+        args.workers,
+        args.procs,
+        host=args.host,
+        api_port=args.port,
+        dispatcher_port=args.dispatcher_port,
+        redis_url=settings.redis_url,
+        log_level=logging.getLevelName(logging.getLogger().level),
+    )
     stopping: list[int] = []  # a plain flag: handlers must not take locks (Event.set does)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda signum, _: stopping.append(signum))
@@ -111,8 +117,15 @@ def _api(args: argparse.Namespace) -> int:
 
     from faas.api.app import create_app
 
-    uvicorn.run(create_app(), host=args.host, port=args.port, loop="uvloop", http="httptools",
-                access_log=False, log_level=logging.getLogger().level)
+    uvicorn.run(
+        create_app(),
+        host=args.host,
+        port=args.port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level=logging.getLogger().level,
+    )
     return 0
 
 
@@ -134,9 +147,14 @@ def _dispatcher(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, stop.set)
         redis = aioredis.from_url(settings.redis, socket_connect_timeout=2)
         store = Store(redis)
-        dispatcher = create_dispatcher(args.mode, store, settings, name,
-                                       processes=args.workers,
-                                       url=f"tcp://{args.host}:{args.port}")
+        dispatcher = create_dispatcher(
+            args.mode,
+            store,
+            settings,
+            name,
+            processes=args.workers,
+            url=f"tcp://{args.host}:{args.port}",
+        )
         try:
             await dispatcher.run(stop)
         finally:
@@ -150,9 +168,11 @@ def _keys(args: argparse.Namespace) -> int:
     from faas.curve import generate_keys
 
     root = generate_keys(args.directory)
-    sys.stdout.write(f"keys written to {root}: set FAAS_CURVE_DIR={root} for the dispatcher "
-                     "(it needs dispatcher.key_secret and authorized/) and on each worker "
-                     "host (it needs worker.key_secret and dispatcher.key)\n")
+    sys.stdout.write(
+        f"keys written to {root}: set FAAS_CURVE_DIR={root} for the dispatcher "
+        "(it needs dispatcher.key_secret and authorized/) and on each worker "
+        "host (it needs worker.key_secret and dispatcher.key)\n"
+    )
     return 0
 
 

@@ -32,8 +32,9 @@ from faas.serialize import deserialize, serialize
 log = logging.getLogger(__name__)
 
 _TERMINAL = ("COMPLETED", "FAILED")
-_LIBRARY_PATHS = tuple({sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib",
-                                                           "platlib")})
+_LIBRARY_PATHS = tuple(
+    {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+)
 
 
 class FaaSError(RuntimeError):
@@ -53,8 +54,12 @@ def serialize_function(fn: Callable[..., Any]) -> str:
     """base64 of the function pickled by value (also from the user's importable modules)."""
     module = inspect.getmodule(fn)
     path = getattr(module, "__file__", None) or ""
-    if module is None or module.__name__ == "__main__" or not path or path.startswith(
-            _LIBRARY_PATHS):
+    if (
+        module is None
+        or module.__name__ == "__main__"
+        or not path
+        or path.startswith(_LIBRARY_PATHS)
+    ):
         return serialize(fn)
     cloudpickle.register_pickle_by_value(module)
     try:
@@ -66,8 +71,12 @@ def serialize_function(fn: Callable[..., Any]) -> str:
 class FaaSClient:
     """A synchronous client of one faas API."""
 
-    def __init__(self, url: str = "http://127.0.0.1:8000", api_key: str | None = None,
-                 timeout_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        url: str = "http://127.0.0.1:8000",
+        api_key: str | None = None,
+        timeout_s: float = 60.0,
+    ) -> None:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.http = httpx.Client(base_url=url, headers=headers, timeout=timeout_s)
         self.calls = 0  # API requests made, for the curious (and the tests)
@@ -76,15 +85,20 @@ class FaaSClient:
         self.calls += 1
         reply = self.http.request(method, path, **kwargs)
         if reply.status_code != 200:
-            detail = reply.json().get("detail") if reply.headers.get(
-                "content-type", "").startswith("application/json") else reply.text
+            detail = (
+                reply.json().get("detail")
+                if reply.headers.get("content-type", "").startswith("application/json")
+                else reply.text
+            )
             raise FaaSError(f"{method} {path}: {reply.status_code} {detail}", reply.status_code)
         return reply.json()
 
     def register(self, fn: Callable[..., Any], name: str | None = None) -> str:
         """Register ``fn``; answer its function id."""
-        body = {"name": name or getattr(fn, "__name__", "function"),
-                "payload": serialize_function(fn)}
+        body = {
+            "name": name or getattr(fn, "__name__", "function"),
+            "payload": serialize_function(fn),
+        }
         return self._call("POST", "/register_function", json=body)["function_id"]
 
     def submit(self, function_id: str, *args: Any, **kwargs: Any) -> str:
@@ -101,8 +115,9 @@ class FaaSClient:
             return _outcome(reply)
         return self.result(reply["task_id"])
 
-    def submit_batch(self, function_id: str,
-                     calls: Iterable[tuple[tuple[Any, ...], dict[str, Any]]]) -> list[str]:
+    def submit_batch(
+        self, function_id: str, calls: Iterable[tuple[tuple[Any, ...], dict[str, Any]]]
+    ) -> list[str]:
         """Queue many executions of one function in one request; task ids in order."""
         body = {"function_id": function_id, "payloads": [serialize(c) for c in calls]}
         return self._call("POST", "/execute_function_batch", json=body)["task_ids"]
@@ -151,8 +166,13 @@ class Executor(cf.Executor):
     long-polls the results of every pending future. Between two polls it lingers 5 ms plus
     0.5 ms per pending future (at most ``max_linger_s``), so many futures settle per call."""
 
-    def __init__(self, client: FaaSClient, batch_size: int = 1000, poll_wait_s: float = 5.0,
-                 max_linger_s: float = 0.05) -> None:
+    def __init__(
+        self,
+        client: FaaSClient,
+        batch_size: int = 1000,
+        poll_wait_s: float = 5.0,
+        max_linger_s: float = 0.05,
+    ) -> None:
         self.client = client
         self.batch_size = batch_size
         self.poll_wait_s = poll_wait_s
@@ -161,8 +181,7 @@ class Executor(cf.Executor):
         self._pending: dict[str, cf.Future] = {}
         self._lock = threading.Condition()
         self._shutdown = False
-        self._collector = threading.Thread(target=self._collect, daemon=True,
-                                           name="faas-executor")
+        self._collector = threading.Thread(target=self._collect, daemon=True, name="faas-executor")
         self._collector.start()
 
     def _function_id(self, fn: Callable[..., Any]) -> str:
@@ -184,16 +203,22 @@ class Executor(cf.Executor):
             raise RuntimeError("cannot submit after shutdown")
         return self._track([self.client.submit(self._function_id(fn), *args, **kwargs)])[0]
 
-    def map(self, fn: Callable[..., Any], *iterables: Iterable[Any], timeout: float | None = None,
-            chunksize: int = 0) -> Iterator[Any]:
+    def map(
+        self,
+        fn: Callable[..., Any],
+        *iterables: Iterable[Any],
+        timeout: float | None = None,
+        chunksize: int = 0,
+    ) -> Iterator[Any]:
         """Results of ``fn`` over the iterables, in order; submitted in batches."""
         function_id = self._function_id(fn)
         calls = [(args, {}) for args in zip(*iterables, strict=False)]
         size = chunksize or self.batch_size
         futures: list[cf.Future] = []
         for start in range(0, len(calls), size):
-            futures += self._track(self.client.submit_batch(function_id,
-                                                            calls[start:start + size]))
+            futures += self._track(
+                self.client.submit_batch(function_id, calls[start : start + size])
+            )
         deadline = None if timeout is None else time.monotonic() + timeout
 
         def results() -> Iterator[Any]:
@@ -210,7 +235,7 @@ class Executor(cf.Executor):
                     self._lock.wait()
                 if not self._pending:
                     return
-                task_ids = list(self._pending)[: 10_000]
+                task_ids = list(self._pending)[:10_000]
             try:
                 entries = self.client.results(task_ids, self.poll_wait_s)
             except FaaSError as e:
@@ -261,5 +286,3 @@ class Executor(cf.Executor):
             self._lock.notify()
         if wait:
             self._collector.join()
-
-

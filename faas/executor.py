@@ -34,10 +34,15 @@ def _load_function(function_id: str, fn_bytes: bytes) -> Callable[..., Any]:
 
 def _load_arguments(args_bytes: bytes) -> tuple[tuple[Any, ...], dict[str, Any]]:
     value = loads(args_bytes)
-    if (not isinstance(value, tuple | list) or len(value) != 2
-            or not isinstance(value[0], tuple | list) or not isinstance(value[1], dict)):
-        raise TypeError("arguments payload must be ((args), {kwargs}), "
-                        f"got {type(value).__name__}")
+    if (
+        not isinstance(value, tuple | list)
+        or len(value) != 2
+        or not isinstance(value[0], tuple | list)
+        or not isinstance(value[1], dict)
+    ):
+        raise TypeError(
+            f"arguments payload must be ((args), {{kwargs}}), got {type(value).__name__}"
+        )
     return tuple(value[0]), value[1]
 
 
@@ -49,8 +54,9 @@ def error_payload(exc: BaseException) -> bytes:
         return dumps(RuntimeError(f"{type(exc).__name__}: {exc}"))
 
 
-def execute(function_id: str, fn_bytes: bytes, args_bytes: bytes,
-            max_result_bytes: int = 0) -> tuple[TaskStatus, bytes]:
+def execute(
+    function_id: str, fn_bytes: bytes, args_bytes: bytes, max_result_bytes: int = 0
+) -> tuple[TaskStatus, bytes]:
     """Run a serialized function on serialized arguments; never raises. A result whose
     serialized size passes ``max_result_bytes`` (0: no limit) ends the task FAILED."""
     try:
@@ -70,7 +76,9 @@ def execute(function_id: str, fn_bytes: bytes, args_bytes: bytes,
         message = f"result of type {type(value).__name__} cannot be serialized: {exc}"
         return TaskStatus.FAILED, error_payload(TypeError(message))
     if max_result_bytes and len(payload) > max_result_bytes:
-        message = (f"result is {len(payload)} bytes serialized, over the limit of "
-                   f"{max_result_bytes} bytes (FAAS_MAX_RESULT_BYTES)")
+        message = (
+            f"result is {len(payload)} bytes serialized, over the limit of "
+            f"{max_result_bytes} bytes (FAAS_MAX_RESULT_BYTES)"
+        )
         return TaskStatus.FAILED, error_payload(ValueError(message))
     return TaskStatus.COMPLETED, payload

@@ -15,9 +15,14 @@ class JsonFormatter(logging.Formatter):
     _standard = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message"}
 
     def format(self, record: logging.LogRecord) -> str:
-        line = {"ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-                + f".{int(record.msecs):03d}Z", "level": record.levelname,
-                "logger": record.name, "msg": record.getMessage(), "pid": record.process}
+        line = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+            "pid": record.process,
+        }
         line.update({k: v for k, v in vars(record).items() if k not in self._standard})
         if record.exc_info:
             line["exc"] = self.formatException(record.exc_info)

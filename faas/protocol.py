@@ -81,8 +81,9 @@ class ResultMsg:
 
     def __post_init__(self) -> None:
         if self.status not in RESULT_STATUSES:
-            raise ProtocolError(f"ResultMsg.status must be one of {', '.join(RESULT_STATUSES)}"
-                                f", got {self.status!r}")
+            raise ProtocolError(
+                f"ResultMsg.status must be one of {', '.join(RESULT_STATUSES)}, got {self.status!r}"
+            )
 
 
 #: What a worker may report of a task: an outcome, its process died, or it lacked the code.
@@ -90,7 +91,12 @@ RESULT_STATUSES = ("COMPLETED", "FAILED", "LOST", "NOCODE")
 
 
 _WIRE_TYPES: dict[str, type | tuple[type, ...]] = {
-    "str": str, "int": int, "float": (int, float), "bool": bool, "bytes": bytes, "list": list,
+    "str": str,
+    "int": int,
+    "float": (int, float),
+    "bool": bool,
+    "bytes": bytes,
+    "list": list,
 }
 
 
@@ -102,8 +108,10 @@ def _typed(cls: type, values: list[Any]) -> dict[str, Any]:
     for name, value in zip(names, values, strict=True):
         expected = _WIRE_TYPES[cls.__annotations__[name].split("[")[0]]
         if not isinstance(value, expected):
-            raise ProtocolError(f"{cls.__name__}.{name} must be {cls.__annotations__[name]}, "
-                                f"got {type(value).__name__}")
+            raise ProtocolError(
+                f"{cls.__name__}.{name} must be {cls.__annotations__[name]}, "
+                f"got {type(value).__name__}"
+            )
     return dict(zip(names, values, strict=True))
 
 
@@ -115,8 +123,9 @@ class Message:
 
     def encode(self) -> bytes:
         """This message as one msgpack frame."""
-        fields = [[astuple(x) for x in v] if k in self._nested else v
-                  for k, v in vars(self).items()]
+        fields = [
+            [astuple(x) for x in v] if k in self._nested else v for k, v in vars(self).items()
+        ]
         return msgpack.packb([VERSION, int(self.type), *fields])
 
     @classmethod
@@ -138,10 +147,13 @@ class Register(Message):
 
     def __post_init__(self) -> None:
         for item in self.held:
-            if not (isinstance(item, list | tuple) and len(item) == 2
-                    and isinstance(item[0], str) and isinstance(item[1], int)):
-                raise ProtocolError(f"Register.held takes [task_id, attempt] pairs, "
-                                    f"got {item!r}")
+            if not (
+                isinstance(item, list | tuple)
+                and len(item) == 2
+                and isinstance(item[0], str)
+                and isinstance(item[1], int)
+            ):
+                raise ProtocolError(f"Register.held takes [task_id, attempt] pairs, got {item!r}")
 
 
 @dataclass
@@ -207,8 +219,8 @@ class Shutdown(Message):
 
 
 _CLASSES: dict[int, type[Message]] = {
-    int(c.type): c for c in (Register, Welcome, Reject, Request, Tasks, Results, Heartbeat,
-                             Reconnect, Shutdown)
+    int(c.type): c
+    for c in (Register, Welcome, Reject, Request, Tasks, Results, Heartbeat, Reconnect, Shutdown)
 }
 
 

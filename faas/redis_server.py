@@ -41,8 +41,9 @@ def free_port(host: str = "127.0.0.1") -> int:
 class EmbeddedRedis:
     """A redis-server child process with append-only persistence in its own directory."""
 
-    def __init__(self, port: int | None = None, data_dir: Path | None = None,
-                 fsync: str = "everysec") -> None:
+    def __init__(
+        self, port: int | None = None, data_dir: Path | None = None, fsync: str = "everysec"
+    ) -> None:
         """``fsync``: the append-only file's ``appendfsync`` (``always`` loses no write
         Redis acknowledged when it is killed; ``everysec`` up to a second of them)."""
         self.port = port or free_port()
@@ -58,11 +59,26 @@ class EmbeddedRedis:
 
     def start(self, timeout_s: float = 10.0) -> EmbeddedRedis:
         """Start the server and wait until it answers PING."""
-        args = [find_redis_server(), "--port", str(self.port), "--bind", "127.0.0.1",
-                "--dir", str(self.data_dir), "--save", "", "--appendonly", "yes",
-                "--appendfsync", self.fsync, "--daemonize", "no", "--loglevel", "warning"]
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL,
-                                        preexec_fn=die_with_parent)
+        args = [
+            find_redis_server(),
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.data_dir),
+            "--save",
+            "",
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            self.fsync,
+            "--daemonize",
+            "no",
+            "--loglevel",
+            "warning",
+        ]
+        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, preexec_fn=die_with_parent)
         client = redis.Redis.from_url(self.url, socket_connect_timeout=0.2)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

@@ -23,10 +23,19 @@ MODES = ("local", "pull", "push")
 class Stack:
     """Start, watch and stop the platform's processes (by PID, children before Redis)."""
 
-    def __init__(self, mode: str = "local", workers: int = 1, procs: int = 2, *,
-                 host: str = "127.0.0.1", api_port: int | None = None,
-                 dispatcher_port: int | None = None, redis_url: str | None = None,
-                 env: dict[str, str] | None = None, log_level: str = "WARNING") -> None:
+    def __init__(
+        self,
+        mode: str = "local",
+        workers: int = 1,
+        procs: int = 2,
+        *,
+        host: str = "127.0.0.1",
+        api_port: int | None = None,
+        dispatcher_port: int | None = None,
+        redis_url: str | None = None,
+        env: dict[str, str] | None = None,
+        log_level: str = "WARNING",
+    ) -> None:
         if mode not in MODES:
             raise FaasError(f"unknown mode {mode!r}: choose one of {', '.join(MODES)}")
         self.mode, self.workers, self.procs, self.host = mode, workers, procs, host
@@ -58,16 +67,23 @@ class Stack:
     def env(self) -> dict[str, str]:
         """The environment every child gets (an embedded Redis keeps the archive beside its
         data, unless FAAS_ARCHIVE_PATH says otherwise)."""
-        env = {**os.environ, "FAAS_REDIS_URL": self.redis_url or "",
-               "FAAS_LOG_LEVEL": self.log_level, **self.extra_env}
+        env = {
+            **os.environ,
+            "FAAS_REDIS_URL": self.redis_url or "",
+            "FAAS_LOG_LEVEL": self.log_level,
+            **self.extra_env,
+        }
         if self.redis and "FAAS_ARCHIVE_PATH" not in self.extra_env:
             env["FAAS_ARCHIVE_PATH"] = str(self.redis.data_dir / "archive.sqlite3")
         return env
 
     def spawn(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
         """Run ``faas ARGS...`` as a child that dies with us (``env`` adds variables)."""
-        return subprocess.Popen([sys.executable, "-m", "faas", *args],
-                                env={**self.env(), **(env or {})}, preexec_fn=die_with_parent)
+        return subprocess.Popen(
+            [sys.executable, "-m", "faas", *args],
+            env={**self.env(), **(env or {})},
+            preexec_fn=die_with_parent,
+        )
 
     def start_api(self) -> subprocess.Popen:
         """Start (or restart) the API."""
@@ -76,9 +92,17 @@ class Stack:
 
     def start_dispatcher(self) -> subprocess.Popen:
         """Start (or restart) the dispatcher."""
-        self.dispatcher = self.spawn("dispatcher", "-m", self.mode, "-p",
-                                     str(self.dispatcher_port), "-w", str(self.procs),
-                                     "--host", self.host)
+        self.dispatcher = self.spawn(
+            "dispatcher",
+            "-m",
+            self.mode,
+            "-p",
+            str(self.dispatcher_port),
+            "-w",
+            str(self.procs),
+            "--host",
+            self.host,
+        )
         return self.dispatcher
 
     def start_worker(self, procs: int | None = None) -> subprocess.Popen:

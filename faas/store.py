@@ -52,8 +52,23 @@ LATENCY_KEY = PREFIX + "latency"
 #: Channel on which the id of every task whose outcome is recorded is published.
 DONE_CHANNEL = PREFIX + "done"
 #: Upper bounds (seconds) of the task latency histogram's buckets.
-LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-                   10.0, 30.0, 60.0)
+LATENCY_BUCKETS = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+)
 #: Events kept (approximately) in the events stream.
 EVENTS_KEPT = 10_000
 
@@ -154,8 +169,17 @@ return gone
 
 #: Error replies after which the same command can succeed later: a replica promoted or
 #: loading, memory full, a busy script, scripts or the consumer group lost with the data.
-TRANSIENT_REPLIES = ("READONLY", "OOM", "LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN",
-                     "NOSCRIPT", "NOGROUP", "CLUSTERDOWN")
+TRANSIENT_REPLIES = (
+    "READONLY",
+    "OOM",
+    "LOADING",
+    "BUSY",
+    "MASTERDOWN",
+    "TRYAGAIN",
+    "NOSCRIPT",
+    "NOGROUP",
+    "CLUSTERDOWN",
+)
 #: How a lost stream or consumer group is reported (Redis says NOGROUP; fakeredis, for a
 #: missing stream, the second).
 _LOST_GROUP = ("NOGROUP", "requires the key to exist")
@@ -166,7 +190,8 @@ def is_transient(error: BaseException) -> bool:
     if isinstance(error, RedisConnectionError | RedisTimeoutError | OSError):
         return True
     return isinstance(error, ResponseError) and any(
-        code in str(error) for code in (*TRANSIENT_REPLIES, *_LOST_GROUP))
+        code in str(error) for code in (*TRANSIENT_REPLIES, *_LOST_GROUP)
+    )
 
 
 def lost_group(error: BaseException) -> bool:
@@ -205,8 +230,13 @@ class Requeued:
     task: Task
 
 
-_SCRIPTS = {"submit": _SUBMIT, "transition": _TRANSITION, "finish": _FINISH,
-            "requeue": _REQUEUE, "renew": _RENEW}
+_SCRIPTS = {
+    "submit": _SUBMIT,
+    "transition": _TRANSITION,
+    "finish": _FINISH,
+    "requeue": _REQUEUE,
+    "renew": _RENEW,
+}
 
 
 def _text(value: bytes | str | None) -> str | None:
@@ -218,11 +248,13 @@ class Store:
 
     def __init__(self, redis: aioredis.Redis) -> None:
         self.redis = redis
-        self._scripts = {name: hashlib.sha1(source.encode()).hexdigest()
-                         for name, source in _SCRIPTS.items()}
+        self._scripts = {
+            name: hashlib.sha1(source.encode()).hexdigest() for name, source in _SCRIPTS.items()
+        }
 
-    def _script(self, pipe: Pipeline, name: str, keys: Sequence[str],
-                args: Sequence[object]) -> None:
+    def _script(
+        self, pipe: Pipeline, name: str, keys: Sequence[str], args: Sequence[object]
+    ) -> None:
         """Queue one of our Lua scripts on ``pipe`` by its SHA."""
         pipe.evalsha(self._scripts[name], len(keys), *keys, *args)
 
@@ -255,8 +287,9 @@ class Store:
         """Create a QUEUED task and enqueue it in one round trip; returns the task id."""
         return (await self.submit_many(function_id, [args], timeout_s))[0]
 
-    async def submit_many(self, function_id: str, args: Sequence[bytes],
-                          timeout_s: float | None = None) -> list[str]:
+    async def submit_many(
+        self, function_id: str, args: Sequence[bytes], timeout_s: float | None = None
+    ) -> list[str]:
         """Create and enqueue one task per argument payload, in order, in one round trip.
         If the function is unknown nothing is stored (each call checks before writing)."""
         task_ids = [str(uuid.uuid4()) for _ in args]
@@ -265,8 +298,9 @@ class Store:
         def build(pipe: Pipeline) -> None:
             for task_id, payload in zip(task_ids, args, strict=True):
                 keys = [function_key(function_id), task_key(task_id), QUEUE_KEY, STATS_KEY]
-                self._script(pipe, "submit", keys, [task_id, function_id, payload, now,
-                                                    timeout_s or 0])
+                self._script(
+                    pipe, "submit", keys, [task_id, function_id, payload, now, timeout_s or 0]
+                )
 
         entries = await self._pipelined(build)
         if any(entry is None for entry in entries):
@@ -287,16 +321,20 @@ class Store:
             raise TaskNotFoundError(task_id)
         return found
 
-    async def results(self, task_ids: Sequence[str],
-                      ) -> list[tuple[TaskStatus, bytes | None] | None]:
+    async def results(
+        self,
+        task_ids: Sequence[str],
+    ) -> list[tuple[TaskStatus, bytes | None] | None]:
         """Status and result of several tasks, in order (None where Redis has no such task),
         in one round trip."""
         async with self.redis.pipeline(transaction=False) as pipe:
             for task_id in task_ids:
                 pipe.hmget(task_key(task_id), ["status", "result"])
             replies = await pipe.execute()
-        return [None if status is None else (TaskStatus(_text(status)), result)
-                for status, result in replies]
+        return [
+            None if status is None else (TaskStatus(_text(status)), result)
+            for status, result in replies
+        ]
 
     async def task_record(self, task_id: str) -> dict[str, str]:
         """Every field of a task except its result, as text (for timings and tests)."""
@@ -328,8 +366,11 @@ class Store:
         )
         return await self._tasks(reply[0][1] if reply else [], fresh=True)
 
-    async def read_own_pending(self, consumer: str, count: int = 1000,
-                               ) -> tuple[list[Task], set[str]]:
+    async def read_own_pending(
+        self,
+        consumer: str,
+        count: int = 1000,
+    ) -> tuple[list[Task], set[str]]:
         """Entries ``consumer`` was given but never finished (a restarted dispatcher's), and
         the ids of those that were handed to a worker (RUNNING: a surviving worker may still
         hand in their result)."""
@@ -339,8 +380,11 @@ class Store:
             for task in tasks:
                 pipe.hget(task_key(task.task_id), "status")
             statuses = await pipe.execute()
-        return tasks, {t.task_id for t, st in zip(tasks, statuses, strict=True)
-                       if _text(st) == TaskStatus.RUNNING.value}
+        return tasks, {
+            t.task_id
+            for t, st in zip(tasks, statuses, strict=True)
+            if _text(st) == TaskStatus.RUNNING.value
+        }
 
     async def claim_stale(self, consumer: str, min_idle_ms: int, count: int = 100) -> list[Task]:
         """Take over entries another (dead) dispatcher has held longer than ``min_idle_ms``."""
@@ -354,22 +398,28 @@ class Store:
         over; answer the ids we no longer own (finished, or taken over by another)."""
         if not entry_ids:
             return set()
-        gone = await self._pipelined(lambda pipe: self._script(
-            pipe, "renew", [QUEUE_KEY], [GROUP, consumer, *entry_ids]))
+        gone = await self._pipelined(
+            lambda pipe: self._script(pipe, "renew", [QUEUE_KEY], [GROUP, consumer, *entry_ids])
+        )
         return {_text(e) for e in gone[0]}
 
-    async def _tasks(self, entries: Iterable[tuple[bytes, dict[bytes, bytes]]],
-                     fresh: bool = False) -> list[Task]:
+    async def _tasks(
+        self, entries: Iterable[tuple[bytes, dict[bytes, bytes]]], fresh: bool = False
+    ) -> list[Task]:
         """Tasks of queue entries; entries never delivered before have made no attempt yet."""
         tasks = []
         for entry_id, fields in entries:
             if fields is None:  # deleted under us (already finished)
                 continue
-            tasks.append(Task(
-                task_id=fields[b"task_id"].decode(), entry_id=_text(entry_id),
-                function_id=fields[b"function_id"].decode(), args=fields[b"args"],
-                timeout_s=float(fields.get(b"timeout", 0) or 0),
-            ))
+            tasks.append(
+                Task(
+                    task_id=fields[b"task_id"].decode(),
+                    entry_id=_text(entry_id),
+                    function_id=fields[b"function_id"].decode(),
+                    args=fields[b"args"],
+                    timeout_s=float(fields.get(b"timeout", 0) or 0),
+                )
+            )
         if tasks and not fresh:  # a claimed task keeps the attempts it already had
             async with self.redis.pipeline(transaction=False) as pipe:
                 for task in tasks:
@@ -378,8 +428,11 @@ class Store:
                     task.attempts = int(attempts or 0)
         return tasks
 
-    async def lookup_functions(self, fetch: Iterable[str], check: Iterable[str] = (),
-                               ) -> tuple[dict[str, bytes | None], set[str]]:
+    async def lookup_functions(
+        self,
+        fetch: Iterable[str],
+        check: Iterable[str] = (),
+    ) -> tuple[dict[str, bytes | None], set[str]]:
         """In one round trip: the payloads of ``fetch`` (None for unknown ids), and which of
         ``check`` are still registered."""
         fetch, check = list(fetch), list(check)
@@ -391,8 +444,8 @@ class Store:
             for function_id in check:
                 pipe.exists(function_key(function_id))
             replies = await pipe.execute()
-        payloads = dict(zip(fetch, replies[:len(fetch)], strict=True))
-        return payloads, {f for f, n in zip(check, replies[len(fetch):], strict=True) if n}
+        payloads = dict(zip(fetch, replies[: len(fetch)], strict=True))
+        return payloads, {f for f, n in zip(check, replies[len(fetch) :], strict=True) if n}
 
     async def functions(self, function_ids: Iterable[str]) -> dict[str, bytes | None]:
         """The payloads of several functions (None for unknown ids), in one round trip."""
@@ -402,8 +455,9 @@ class Store:
                 pipe.hget(function_key(function_id), "payload")
             return dict(zip(ids, await pipe.execute(), strict=True))
 
-    async def mark_running(self, assigned: Sequence[tuple[Task, str]],
-                           dispatched: float | None = None) -> None:
+    async def mark_running(
+        self, assigned: Sequence[tuple[Task, str]], dispatched: float | None = None
+    ) -> None:
         """Record that each task was handed to its worker at ``dispatched`` (default: now),
         attempt counts included."""
         now = dispatched or time.time()
@@ -418,8 +472,9 @@ class Store:
         ``mode`` labels the completed/failed counters."""
         return [flag == 1 for flag in await self.write_batch(outcomes, mode)]
 
-    async def write_batch(self, writes: Sequence[Running | Requeued | Outcome],
-                          mode: str = "") -> list[int]:
+    async def write_batch(
+        self, writes: Sequence[Running | Requeued | Outcome], mode: str = ""
+    ) -> list[int]:
         """Apply a dispatcher's writes in order, in one round trip; every write is idempotent,
         so a batch can be sent again after an error. Answers, per Outcome, 1 (recorded),
         0 (a result was already stored) or -1 (stale: of an attempt other than the latest)."""
@@ -431,25 +486,59 @@ class Store:
         def build(pipe: Pipeline) -> None:
             for w in writes:
                 if isinstance(w, Outcome):
-                    self._script(pipe, "finish", [task_key(w.task_id), *finish_keys], [
-                        GROUP, w.entry_id, mode, now, _BUCKETS, w.task_id, w.attempt,
-                        w.status.value, "result", w.payload, "started", w.started,
-                        "finished", w.finished, "stored", now, "worker", w.worker])
+                    self._script(
+                        pipe,
+                        "finish",
+                        [task_key(w.task_id), *finish_keys],
+                        [
+                            GROUP,
+                            w.entry_id,
+                            mode,
+                            now,
+                            _BUCKETS,
+                            w.task_id,
+                            w.attempt,
+                            w.status.value,
+                            "result",
+                            w.payload,
+                            "started",
+                            w.started,
+                            "finished",
+                            w.finished,
+                            "stored",
+                            now,
+                            "worker",
+                            w.worker,
+                        ],
+                    )
                 elif isinstance(w, Running):
-                    self._script(pipe, "transition", [task_key(w.task.task_id)], [
-                        TaskStatus.RUNNING.value, "dispatched", w.dispatched, "worker",
-                        w.worker, "attempts", w.task.attempts])
+                    self._script(
+                        pipe,
+                        "transition",
+                        [task_key(w.task.task_id)],
+                        [
+                            TaskStatus.RUNNING.value,
+                            "dispatched",
+                            w.dispatched,
+                            "worker",
+                            w.worker,
+                            "attempts",
+                            w.task.attempts,
+                        ],
+                    )
                 else:
-                    self._script(pipe, "requeue", [task_key(w.task.task_id), STATS_KEY],
-                                 [w.task.attempts])
+                    self._script(
+                        pipe, "requeue", [task_key(w.task.task_id), STATS_KEY], [w.task.attempts]
+                    )
 
         replies = await self._pipelined(build)
         return [int(r) for r, w in zip(replies, writes, strict=True) if isinstance(w, Outcome)]
 
     async def due_for_archive(self, stored_before: float, count: int) -> list[str]:
         """Ids of finished tasks stored before ``stored_before`` (oldest first)."""
-        ids = await self.redis.zrangebyscore(FINISHED_KEY, "-inf", stored_before, start=0,
-                                             num=count)
+        ids = await self.redis.zrangebyscore(
+            FINISHED_KEY, "-inf", stored_before, start=0, num=count
+        )
         return [_text(i) for i in ids]
 
     async def task_dumps(self, task_ids: Sequence[str]) -> list[dict[str, bytes | str]]:
@@ -458,8 +547,11 @@ class Store:
             for task_id in task_ids:
                 pipe.hgetall(task_key(task_id))
             records = await pipe.execute()
-        return [{"task_id": task_id, **{_text(k): v for k, v in record.items()}}
-                for task_id, record in zip(task_ids, records, strict=True) if record]
+        return [
+            {"task_id": task_id, **{_text(k): v for k, v in record.items()}}
+            for task_id, record in zip(task_ids, records, strict=True)
+            if record
+        ]
 
     async def unlist_finished(self, task_ids: Iterable[str]) -> None:
         """Take tasks off the archiving schedule (they stay in Redis)."""
@@ -496,8 +588,9 @@ class Store:
         out["queue_depth"], out["in_flight"] = entries - pending, pending
         return out
 
-    async def publish_dispatcher(self, state: DispatcherState, ttl_s: float,
-                                 workers: Sequence[WorkerInfo] = ()) -> None:
+    async def publish_dispatcher(
+        self, state: DispatcherState, ttl_s: float, workers: Sequence[WorkerInfo] = ()
+    ) -> None:
         """Publish the dispatcher's state for ``GET /health`` and its workers for
         ``GET /workers``; both expire after ``ttl_s``."""
         listed = "[" + ",".join(w.model_dump_json() for w in workers) + "]"
@@ -518,8 +611,10 @@ class Store:
 
     async def events(self) -> list[dict[str, str]]:
         """Every event kept, oldest first."""
-        return [{_text(k): _text(v) for k, v in fields.items()}
-                for _, fields in await self.redis.xrange(EVENTS_KEY)]
+        return [
+            {_text(k): _text(v) for k, v in fields.items()}
+            for _, fields in await self.redis.xrange(EVENTS_KEY)
+        ]
 
     async def clear_dispatcher(self) -> None:
         """Withdraw the dispatcher's state (clean shutdown)."""

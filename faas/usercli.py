@@ -89,8 +89,10 @@ def run_user_command(args: argparse.Namespace, settings: Settings) -> int:
             return _print_outcome(client, args.task_id, args.timeout)
         elif args.command == "workers":
             for w in client.workers():
-                sys.stdout.write(f"{w['worker_id']}\tprocesses={w['processes']}\t"
-                                 f"in_flight={w['in_flight']}\tlast_seen={w['last_seen_s']}s\n")
+                sys.stdout.write(
+                    f"{w['worker_id']}\tprocesses={w['processes']}\t"
+                    f"in_flight={w['in_flight']}\tlast_seen={w['last_seen_s']}s\n"
+                )
         return 0
     except FaaSError as e:
         sys.stderr.write(f"faas: {e}\n")

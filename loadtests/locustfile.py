@@ -53,9 +53,12 @@ class FaasUser(HttpUser):
     def on_start(self) -> None:
         self.function_ids = {}
         for name, (fn, _) in WORKLOADS.items():
-            with self.client.post("/register_function", name="/register_function",
-                                  json={"name": name, "payload": serialize_function(fn)},
-                                  catch_response=True) as reply:
+            with self.client.post(
+                "/register_function",
+                name="/register_function",
+                json={"name": name, "payload": serialize_function(fn)},
+                catch_response=True,
+            ) as reply:
                 if reply.status_code != 200:
                     reply.failure(f"register {name}: {reply.status_code} {reply.text}")
                     continue
@@ -69,8 +72,13 @@ class FaasUser(HttpUser):
         elif status != "COMPLETED":
             error = RuntimeError(f"task ended {status}")
         self.environment.events.request.fire(
-            request_type="TASK", name=name, response_time=(time.time() - started) * 1000,
-            response_length=0, exception=error, context={})
+            request_type="TASK",
+            name=name,
+            response_time=(time.time() - started) * 1000,
+            response_length=0,
+            exception=error,
+            context={},
+        )
 
 
 class FunctionUser(FaasUser):
@@ -84,10 +92,12 @@ class FunctionUser(FaasUser):
             return
         started = time.time()
         args = WORKLOADS[name][1]
-        with self.client.post("/execute_function", name="/execute_function",
-                              json={"function_id": self.function_ids[name],
-                                    "payload": serialize((args, {}))},
-                              catch_response=True) as reply:
+        with self.client.post(
+            "/execute_function",
+            name="/execute_function",
+            json={"function_id": self.function_ids[name], "payload": serialize((args, {}))},
+            catch_response=True,
+        ) as reply:
             if reply.status_code != 200:
                 reply.failure(f"{reply.status_code} {reply.text}")
                 return
@@ -97,8 +107,9 @@ class FunctionUser(FaasUser):
     def wait_result(self, task_id: str, started: float) -> str | None:
         """Long-poll until the task ends (its status) or the deadline passes (None)."""
         while (left := TASK_DEADLINE_S - (time.time() - started)) > 0:
-            reply = self.client.get(f"/result/{task_id}", params={"wait": min(left, 10)},
-                                    name="/result/[id]?wait")
+            reply = self.client.get(
+                f"/result/{task_id}", params={"wait": min(left, 10)}, name="/result/[id]?wait"
+            )
             if reply.status_code == 200 and reply.json()["status"] in TERMINAL:
                 return reply.json()["status"]
         return None
@@ -129,16 +140,20 @@ class BurstUser(FaasUser):
             return
         started = time.time()
         payloads = [serialize(((), {}))] * self.burst
-        with self.client.post("/execute_function_batch", name="/execute_function_batch",
-                              json={"function_id": self.function_ids["noop"],
-                                    "payloads": payloads}, catch_response=True) as reply:
+        with self.client.post(
+            "/execute_function_batch",
+            name="/execute_function_batch",
+            json={"function_id": self.function_ids["noop"], "payloads": payloads},
+            catch_response=True,
+        ) as reply:
             if reply.status_code != 200:
                 reply.failure(f"{reply.status_code} {reply.text}")
                 return
             pending = set(reply.json()["task_ids"])
         while pending and time.time() - started < TASK_DEADLINE_S:
-            reply = self.client.post("/results", name="/results?wait",
-                                     json={"task_ids": sorted(pending), "wait": 5})
+            reply = self.client.post(
+                "/results", name="/results?wait", json={"task_ids": sorted(pending), "wait": 5}
+            )
             if reply.status_code != 200:
                 continue
             for entry in reply.json()["results"]:

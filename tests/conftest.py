@@ -45,8 +45,9 @@ def settings() -> Settings:
 
 
 @pytest.fixture
-def make_client(fake_server: fakeredis.FakeServer,
-                tmp_path: Path) -> Callable[[Settings], TestClient]:
+def make_client(
+    fake_server: fakeredis.FakeServer, tmp_path: Path
+) -> Callable[[Settings], TestClient]:
     """Build an in-process API client with the given settings, its store on fakeredis."""
 
     def make(settings: Settings) -> TestClient:

@@ -15,8 +15,12 @@ T = TypeVar("T")
 TERMINAL = ("COMPLETED", "FAILED")
 
 
-def wait_until(predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.02,
-               message: str = "condition") -> T:
+def wait_until(
+    predicate: Callable[[], T],
+    timeout: float = 10.0,
+    interval: float = 0.02,
+    message: str = "condition",
+) -> T:
     """Poll ``predicate`` until it returns a truthy value; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:
@@ -35,19 +39,21 @@ class Client:
         self.http = httpx.Client(base_url=url, timeout=30)
 
     def register(self, fn: Callable[..., Any], name: str = "fn") -> str:
-        reply = self.http.post("/register_function", json={"name": name,
-                                                          "payload": payload_of(fn)})
+        reply = self.http.post("/register_function", json={"name": name, "payload": payload_of(fn)})
         assert reply.status_code == 200, reply.text
         return reply.json()["function_id"]
 
     def submit(self, function_id: str, *args: Any, **kwargs: Any) -> str:
-        reply = self.http.post("/execute_function", json={"function_id": function_id,
-                                                         "payload": args_of(*args, **kwargs)})
+        reply = self.http.post(
+            "/execute_function",
+            json={"function_id": function_id, "payload": args_of(*args, **kwargs)},
+        )
         assert reply.status_code == 200, reply.text
         return reply.json()["task_id"]
 
     def result(self, task_id: str, timeout: float = 30.0) -> dict[str, Any]:
         """The terminal /result answer of a task."""
+
         def terminal() -> dict[str, Any] | None:
             reply = self.http.get(f"/result/{task_id}").json()
             return reply if reply["status"] in TERMINAL else None

@@ -23,8 +23,9 @@ def _register(client: TestClient, fn=add) -> str:  # noqa: ANN001
 
 
 def _execute(client: TestClient, function_id: str, payload: str) -> dict:
-    return client.post("/execute_function",
-                       json={"function_id": function_id, "payload": payload}).json()
+    return client.post(
+        "/execute_function", json={"function_id": function_id, "payload": payload}
+    ).json()
 
 
 def test_register_answers_a_uuid(client: TestClient) -> None:
@@ -35,7 +36,10 @@ def test_execute_then_status_and_result_are_queued(client: TestClient) -> None:
     task_id = _execute(client, _register(client), args_of(1, b=2))["task_id"]
     assert client.get(f"/status/{task_id}").json() == {"task_id": task_id, "status": "QUEUED"}
     assert client.get(f"/result/{task_id}").json() == {
-        "task_id": task_id, "status": "QUEUED", "result": None}
+        "task_id": task_id,
+        "status": "QUEUED",
+        "result": None,
+    }
 
 
 def test_codecs_style_payload_with_line_breaks_is_accepted(client: TestClient) -> None:
@@ -43,17 +47,21 @@ def test_codecs_style_payload_with_line_breaks_is_accepted(client: TestClient) -
 
     text = codecs.encode(dill.dumps(((list(range(300)),), {})), "base64").decode()
     assert "\n" in text
-    reply = client.post("/execute_function",
-                        json={"function_id": _register(client), "payload": text})
+    reply = client.post(
+        "/execute_function", json={"function_id": _register(client), "payload": text}
+    )
     assert reply.status_code == 200
 
 
-@pytest.mark.parametrize("payload, detail", [
-    ("%%% not base64", "not valid base64"),
-    (base64.b64encode(b"valid base64, no pickle").decode(), "not a valid pickle"),
-    (serialize(42), "not a callable"),
-    (serialize(add)[:-8], "pickle"),
-])
+@pytest.mark.parametrize(
+    "payload, detail",
+    [
+        ("%%% not base64", "not valid base64"),
+        (base64.b64encode(b"valid base64, no pickle").decode(), "not a valid pickle"),
+        (serialize(42), "not a callable"),
+        (serialize(add)[:-8], "pickle"),
+    ],
+)
 def test_bad_function_payload_is_400_and_stores_nothing(
     client: TestClient, payload: str, detail: str
 ) -> None:
@@ -62,20 +70,26 @@ def test_bad_function_payload_is_400_and_stores_nothing(
     assert detail in reply.json()["detail"]
 
 
-@pytest.mark.parametrize("payload", [
-    "!!", base64.b64encode(b"\x80\x04garbage").decode(), serialize([1, 2]), serialize((1, 2)),
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "!!",
+        base64.b64encode(b"\x80\x04garbage").decode(),
+        serialize([1, 2]),
+        serialize((1, 2)),
+    ],
+)
 def test_bad_arguments_payload_is_400_and_queues_nothing(client: TestClient, payload) -> None:  # noqa: ANN001
     function_id = _register(client)
-    reply = client.post("/execute_function",
-                        json={"function_id": function_id, "payload": payload})
+    reply = client.post("/execute_function", json={"function_id": function_id, "payload": payload})
     assert reply.status_code == 400
     assert isinstance(reply.json()["detail"], str)
 
 
 def test_unknown_function_is_404(client: TestClient) -> None:
-    reply = client.post("/execute_function",
-                        json={"function_id": str(uuid.uuid4()), "payload": args_of()})
+    reply = client.post(
+        "/execute_function", json={"function_id": str(uuid.uuid4()), "payload": args_of()}
+    )
     assert reply.status_code == 404
     assert "Function not found" in reply.json()["detail"]
 
@@ -94,9 +108,16 @@ def test_malformed_task_id_is_422(client: TestClient, endpoint: str) -> None:
     assert "task_id" in reply.json()["detail"]
 
 
-@pytest.mark.parametrize("body", [
-    {}, {"name": "f"}, {"payload": "x"}, {"name": "", "payload": "x"}, {"name": 5, "payload": 6},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"name": "f"},
+        {"payload": "x"},
+        {"name": "", "payload": "x"},
+        {"name": 5, "payload": 6},
+    ],
+)
 def test_malformed_register_body_is_422_with_text_detail(client: TestClient, body) -> None:  # noqa: ANN001
     reply = client.post("/register_function", json=body)
     assert reply.status_code == 422
@@ -104,8 +125,9 @@ def test_malformed_register_body_is_422_with_text_detail(client: TestClient, bod
 
 
 def test_not_json_body_is_422(client: TestClient) -> None:
-    reply = client.post("/register_function", content=b"{not json",
-                        headers={"content-type": "application/json"})
+    reply = client.post(
+        "/register_function", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert reply.status_code == 422
 
 
@@ -123,8 +145,9 @@ def test_overlong_name_is_refused(client: TestClient) -> None:
 
 def test_body_over_limit_is_413_and_stores_nothing(make_client, fake_server) -> None:  # noqa: ANN001
     with make_client(Settings(max_body_bytes=1000)) as client:
-        reply = client.post("/register_function",
-                            json={"name": "f", "payload": serialize(list(range(2000)))})
+        reply = client.post(
+            "/register_function", json={"name": "f", "payload": serialize(list(range(2000)))}
+        )
         assert reply.status_code == 413
         assert "larger than 1000 bytes" in reply.json()["detail"]
         assert not fake_server.dbs[0]  # nothing written
@@ -138,8 +161,9 @@ def test_chunked_body_over_limit_is_413(make_client) -> None:  # noqa: ANN001
         yield b'"}'
 
     with make_client(Settings(max_body_bytes=1000)) as client:
-        reply = client.post("/register_function", content=chunks(),
-                            headers={"content-type": "application/json"})
+        reply = client.post(
+            "/register_function", content=chunks(), headers={"content-type": "application/json"}
+        )
         assert reply.status_code == 413
 
 
@@ -148,11 +172,11 @@ def test_api_keys_guard_every_endpoint_but_health(make_client) -> None:  # noqa:
         body = {"name": "f", "payload": payload_of(add)}
         missing = client.post("/register_function", json=body)
         assert missing.status_code == 401 and "Missing API key" in missing.json()["detail"]
-        wrong = client.post("/register_function", json=body,
-                            headers={"Authorization": "Bearer nope"})
+        wrong = client.post(
+            "/register_function", json=body, headers={"Authorization": "Bearer nope"}
+        )
         assert wrong.status_code == 401 and wrong.json()["detail"] == "Invalid API key"
-        right = client.post("/register_function", json=body,
-                            headers={"Authorization": "Bearer k2"})
+        right = client.post("/register_function", json=body, headers={"Authorization": "Bearer k2"})
         assert right.status_code == 200
         assert client.get(f"/status/{uuid.uuid4()}").status_code == 401
         assert client.get("/health").status_code == 200
@@ -163,8 +187,9 @@ def test_api_keys_file(make_client, tmp_path) -> None:  # noqa: ANN001
     keys.write_text("# team keys\nalpha\n\nbeta  # ci\n")
     with make_client(Settings(api_keys_file=str(keys))) as client:
         for key, status in (("alpha", 404), ("beta", 404), ("gamma", 401), ("# team keys", 401)):
-            reply = client.get(f"/status/{uuid.uuid4()}",
-                               headers={"Authorization": f"Bearer {key}"})
+            reply = client.get(
+                f"/status/{uuid.uuid4()}", headers={"Authorization": f"Bearer {key}"}
+            )
             assert reply.status_code == status, key
 
 

@@ -19,27 +19,35 @@ from tests.functions import add, args_of, payload_of
 
 
 def _register(client: TestClient) -> str:
-    return client.post("/register_function", json={"name": "add",
-                                                   "payload": payload_of(add)}).json()[
-        "function_id"]
+    return client.post(
+        "/register_function", json={"name": "add", "payload": payload_of(add)}
+    ).json()["function_id"]
 
 
 def _finish(client: TestClient, task_ids: list[str], value: object = 42) -> None:
     """Act as a dispatcher: claim the queued tasks and record results, in the app's loop."""
+
     async def run() -> None:
         store = await client.app.dependency_overrides[get_store]()
         await store.ensure_group()
         tasks = {t.task_id: t for t in await store.read_queue("d", 10_000, 10)}
-        await store.finish([Outcome(i, tasks[i].entry_id, TaskStatus.COMPLETED,
-                                    dill.dumps(value)) for i in task_ids], mode="push")
+        await store.finish(
+            [
+                Outcome(i, tasks[i].entry_id, TaskStatus.COMPLETED, dill.dumps(value))
+                for i in task_ids
+            ],
+            mode="push",
+        )
 
     client.portal.call(run)
 
 
 def test_batch_answers_task_ids_in_order(client: TestClient) -> None:
     function_id = _register(client)
-    reply = client.post("/execute_function_batch", json={
-        "function_id": function_id, "payloads": [args_of(i) for i in range(50)]})
+    reply = client.post(
+        "/execute_function_batch",
+        json={"function_id": function_id, "payloads": [args_of(i) for i in range(50)]},
+    )
     assert reply.status_code == 200
     task_ids = reply.json()["task_ids"]
     assert len(task_ids) == len(set(task_ids)) == 50
@@ -56,8 +64,9 @@ def test_batch_answers_task_ids_in_order(client: TestClient) -> None:
 def test_one_invalid_payload_rejects_the_whole_batch(client: TestClient, copies: int) -> None:
     function_id = _register(client)
     payloads = [args_of(1), args_of(2)] * copies + ["%%% not base64", args_of(4)]
-    reply = client.post("/execute_function_batch", json={"function_id": function_id,
-                                                         "payloads": payloads})
+    reply = client.post(
+        "/execute_function_batch", json={"function_id": function_id, "payloads": payloads}
+    )
     assert reply.status_code == 400 and "base64" in reply.json()["detail"]
 
     async def stored() -> tuple[int, list]:
@@ -68,16 +77,21 @@ def test_one_invalid_payload_rejects_the_whole_batch(client: TestClient, copies:
 
 
 def test_batch_for_unknown_function_is_404_and_stores_nothing(client: TestClient) -> None:
-    reply = client.post("/execute_function_batch", json={
-        "function_id": str(uuid.uuid4()), "payloads": [args_of(1)] * 3})
+    reply = client.post(
+        "/execute_function_batch",
+        json={"function_id": str(uuid.uuid4()), "payloads": [args_of(1)] * 3},
+    )
     assert reply.status_code == 404
 
 
 def test_results_answers_every_task_in_order(client: TestClient) -> None:
     function_id = _register(client)
-    ids = [client.post("/execute_function", json={"function_id": function_id,
-                                                  "payload": args_of(i)}).json()["task_id"]
-           for i in range(3)]
+    ids = [
+        client.post(
+            "/execute_function", json={"function_id": function_id, "payload": args_of(i)}
+        ).json()["task_id"]
+        for i in range(3)
+    ]
     _finish(client, ids[1:2], value="done")
     reply = client.post("/results", json={"task_ids": ids}).json()["results"]
     assert [r["task_id"] for r in reply] == ids
@@ -86,8 +100,9 @@ def test_results_answers_every_task_in_order(client: TestClient) -> None:
 
 
 def test_long_poll_returns_as_soon_as_the_task_ends(client: TestClient) -> None:
-    task_id = client.post("/execute_function", json={"function_id": _register(client),
-                                                     "payload": args_of(1)}).json()["task_id"]
+    task_id = client.post(
+        "/execute_function", json={"function_id": _register(client), "payload": args_of(1)}
+    ).json()["task_id"]
     with ThreadPoolExecutor(1) as pool:
         started = time.monotonic()
         pending = pool.submit(client.get, f"/result/{task_id}", params={"wait": 10})
@@ -104,8 +119,9 @@ def test_long_poll_returns_as_soon_as_the_task_ends(client: TestClient) -> None:
 
 
 def test_long_poll_answers_at_the_deadline_when_the_task_is_slow(client: TestClient) -> None:
-    task_id = client.post("/execute_function", json={"function_id": _register(client),
-                                                     "payload": args_of(1)}).json()["task_id"]
+    task_id = client.post(
+        "/execute_function", json={"function_id": _register(client), "payload": args_of(1)}
+    ).json()["task_id"]
     started = time.monotonic()
     reply = client.get(f"/result/{task_id}", params={"wait": 0.4}).json()
     elapsed = time.monotonic() - started
@@ -115,9 +131,12 @@ def test_long_poll_answers_at_the_deadline_when_the_task_is_slow(client: TestCli
 
 def test_results_wait_wakes_on_any_listed_task(client: TestClient) -> None:
     function_id = _register(client)
-    ids = [client.post("/execute_function", json={"function_id": function_id,
-                                                  "payload": args_of(i)}).json()["task_id"]
-           for i in range(2)]
+    ids = [
+        client.post(
+            "/execute_function", json={"function_id": function_id, "payload": args_of(i)}
+        ).json()["task_id"]
+        for i in range(2)
+    ]
     with ThreadPoolExecutor(1) as pool:
         pending = pool.submit(client.post, "/results", json={"task_ids": ids, "wait": 10})
         time.sleep(0.2)
@@ -128,8 +147,11 @@ def test_results_wait_wakes_on_any_listed_task(client: TestClient) -> None:
 
 def _metrics(client: TestClient) -> dict[str, float]:
     text = client.get("/metrics").text
-    return {f"{s.name}{s.labels}": s.value for family in text_string_to_metric_families(text)
-            for s in family.samples}
+    return {
+        f"{s.name}{s.labels}": s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
 
 def test_metrics_parse_and_move_as_tasks_run(client: TestClient) -> None:
@@ -137,9 +159,12 @@ def test_metrics_parse_and_move_as_tasks_run(client: TestClient) -> None:
     assert before["faas_tasks_submitted_total{}"] == 0
     assert before["faas_task_latency_seconds_count{}"] == 0
     function_id = _register(client)
-    ids = [client.post("/execute_function", json={"function_id": function_id,
-                                                  "payload": args_of(i)}).json()["task_id"]
-           for i in range(3)]
+    ids = [
+        client.post(
+            "/execute_function", json={"function_id": function_id, "payload": args_of(i)}
+        ).json()["task_id"]
+        for i in range(3)
+    ]
     assert _metrics(client)["faas_queue_depth{}"] == 3
     _finish(client, ids)
     after = _metrics(client)
@@ -151,28 +176,35 @@ def test_metrics_parse_and_move_as_tasks_run(client: TestClient) -> None:
     assert after["faas_queue_depth{}"] == 0 and after["faas_tasks_in_flight{}"] == 0
 
 
-@pytest.mark.parametrize("body", [{"task_ids": []}, {"task_ids": ["x"]},
-                                  {"task_ids": [str(uuid.uuid4())], "wait": -1}])
+@pytest.mark.parametrize(
+    "body", [{"task_ids": []}, {"task_ids": ["x"]}, {"task_ids": [str(uuid.uuid4())], "wait": -1}]
+)
 def test_malformed_results_request_is_422(client: TestClient, body: dict) -> None:
     assert client.post("/results", json=body).status_code == 422
 
 
 def test_serialize_payload_is_accepted_by_batch(client: TestClient) -> None:
-    reply = client.post("/execute_function_batch", json={
-        "function_id": _register(client), "payloads": [serialize(((1,), {"b": 2}))]})
+    reply = client.post(
+        "/execute_function_batch",
+        json={"function_id": _register(client), "payloads": [serialize(((1,), {"b": 2}))]},
+    )
     assert reply.status_code == 200
 
 
 def test_invoke_answers_the_result_in_one_request(client: TestClient) -> None:
     function_id = _register(client)
     with ThreadPoolExecutor(1) as pool:
-        pending = pool.submit(client.post, "/invoke", json={
-            "function_id": function_id, "payload": args_of(1), "wait": 10})
+        pending = pool.submit(
+            client.post,
+            "/invoke",
+            json={"function_id": function_id, "payload": args_of(1), "wait": 10},
+        )
 
         def task_ids() -> list[str]:
             async def ids() -> list[str]:
                 store = await client.app.dependency_overrides[get_store]()
                 return [k.decode().split(":")[-1] for k in await store.redis.keys("faas:task:*")]
+
             return client.portal.call(ids)
 
         deadline = time.monotonic() + 5

@@ -20,8 +20,13 @@ async def _finished(store: Store, n: int) -> list[str]:
     function_id = await store.register_function("f", b"code")
     ids = [await store.submit(function_id, b"args") for _ in range(n)]
     tasks = await store.read_queue("d", 100, 10)
-    await store.finish([Outcome(t.task_id, t.entry_id, TaskStatus.COMPLETED, dill.dumps(i))
-                        for i, t in enumerate(tasks)], mode="local")
+    await store.finish(
+        [
+            Outcome(t.task_id, t.entry_id, TaskStatus.COMPLETED, dill.dumps(i))
+            for i, t in enumerate(tasks)
+        ],
+        mode="local",
+    )
     return ids
 
 
@@ -51,18 +56,21 @@ async def test_unfinished_tasks_are_never_archived(store: Store, tmp_path: Path)
 
 
 def test_archived_task_is_served_with_the_same_answer(client: TestClient) -> None:
-    function_id = client.post("/register_function", json={
-        "name": "add", "payload": payload_of(add)}).json()["function_id"]
-    task_id = client.post("/execute_function", json={
-        "function_id": function_id, "payload": args_of(1)}).json()["task_id"]
+    function_id = client.post(
+        "/register_function", json={"name": "add", "payload": payload_of(add)}
+    ).json()["function_id"]
+    task_id = client.post(
+        "/execute_function", json={"function_id": function_id, "payload": args_of(1)}
+    ).json()["task_id"]
 
     async def finish_and_archive() -> bool:
         store = await client.app.dependency_overrides[get_store]()
         archive = await client.app.dependency_overrides[get_archive]()
         await store.ensure_group()
         [task] = await store.read_queue("d", 10, 10)
-        await store.finish([Outcome(task_id, task.entry_id, TaskStatus.COMPLETED,
-                                    dill.dumps("kept"))])
+        await store.finish(
+            [Outcome(task_id, task.entry_id, TaskStatus.COMPLETED, dill.dumps("kept"))]
+        )
         await Archiver(store, archive, ttl_s=0).run_once()
         return bool(await store.redis.exists(task_key(task_id)))
 
@@ -72,25 +80,26 @@ def test_archived_task_is_served_with_the_same_answer(client: TestClient) -> Non
     after_result = client.get(f"/result/{task_id}").json()
     assert after_result["status"] == "COMPLETED"
     assert dill.loads(__import__("base64").b64decode(after_result["result"])) == "kept"
-    assert client.get(f"/status/{task_id}").json() == {"task_id": task_id,
-                                                       "status": "COMPLETED"}
-    assert client.post("/results", json={"task_ids": [task_id]}).json()["results"] == [
-        after_result]
+    assert client.get(f"/status/{task_id}").json() == {"task_id": task_id, "status": "COMPLETED"}
+    assert client.post("/results", json={"task_ids": [task_id]}).json()["results"] == [after_result]
 
 
 def test_delete_function(client: TestClient) -> None:
-    function_id = client.post("/register_function", json={
-        "name": "add", "payload": payload_of(add)}).json()["function_id"]
+    function_id = client.post(
+        "/register_function", json={"name": "add", "payload": payload_of(add)}
+    ).json()["function_id"]
     assert client.delete(f"/functions/{function_id}").status_code == 200
     again = client.delete(f"/functions/{function_id}")
     assert again.status_code == 404 and "Function not found" in again.json()["detail"]
-    gone = client.post("/execute_function", json={"function_id": function_id,
-                                                  "payload": args_of(1)})
+    gone = client.post(
+        "/execute_function", json={"function_id": function_id, "payload": args_of(1)}
+    )
     assert gone.status_code == 404
 
 
 async def test_a_record_that_cannot_be_archived_never_stalls_the_rest(
-        store: Store, tmp_path: Path) -> None:
+    store: Store, tmp_path: Path
+) -> None:
     """One bad record used to fail its whole batch again at every round, for good."""
     archive = Archive(tmp_path / "a.sqlite3")
     ids = await _finished(store, 4)

@@ -24,8 +24,12 @@ def scripted(results_status: int, calls: list[str]) -> FaaSClient:
         if request.url.path == "/results":
             if results_status == 200:
                 ids = json.loads(request.content)["task_ids"]
-                return httpx.Response(200, json={"results": [
-                    {"task_id": i, "status": "QUEUED", "result": None} for i in ids]})
+                return httpx.Response(
+                    200,
+                    json={
+                        "results": [{"task_id": i, "status": "QUEUED", "result": None} for i in ids]
+                    },
+                )
             return httpx.Response(results_status, json={"detail": "no such thing"})
         return httpx.Response(404, json={"detail": "Not Found"})
 
@@ -45,7 +49,9 @@ def test_a_refusal_fails_the_futures_instead_of_retrying_forever(status: int) ->
     assert calls.count("/results") == 1  # asked once, not again and again
 
 
-@pytest.mark.parametrize("status, retryable", [(500, True), (503, True), (429, True),
-                                               (408, True), (400, False), (401, False)])
+@pytest.mark.parametrize(
+    "status, retryable",
+    [(500, True), (503, True), (429, True), (408, True), (400, False), (401, False)],
+)
 def test_which_refusals_are_worth_retrying(status: int, retryable: bool) -> None:
     assert FaaSError("x", status).retryable is retryable

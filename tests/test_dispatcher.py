@@ -27,14 +27,19 @@ async def _group(store: Store) -> None:
     await store.ensure_group()
 
 
-def make(server: fakeredis.FakeServer, settings: Settings, name: str = "d0",
-         outboxes: dict | None = None) -> FakePush:
-    return FakePush(Store(fakeredis.FakeAsyncRedis(server=server)), settings, name,
-                    "tcp://test", outboxes={} if outboxes is None else outboxes)
+def make(
+    server: fakeredis.FakeServer, settings: Settings, name: str = "d0", outboxes: dict | None = None
+) -> FakePush:
+    return FakePush(
+        Store(fakeredis.FakeAsyncRedis(server=server)),
+        settings,
+        name,
+        "tcp://test",
+        outboxes={} if outboxes is None else outboxes,
+    )
 
 
-async def register(d: FakePush, worker: str, processes: int = 1,
-                   held: list | None = None) -> None:
+async def register(d: FakePush, worker: str, processes: int = 1, held: list | None = None) -> None:
     await d.handle(worker.encode(), Register(worker, processes, held or []))
 
 
@@ -49,10 +54,17 @@ def frames(d: FakePush, worker: str) -> list[Tasks]:
     return sent
 
 
-async def report(d: FakePush, worker: str, task, status: str = "COMPLETED",  # noqa: ANN001
-                 payload: bytes = b"ok") -> None:
-    await d.handle(worker.encode(), Results([ResultMsg(task.task_id, task.entry_id,
-                                                       task.attempt, status, payload)]))
+async def report(
+    d: FakePush,
+    worker: str,
+    task,
+    status: str = "COMPLETED",  # noqa: ANN001
+    payload: bytes = b"ok",
+) -> None:
+    await d.handle(
+        worker.encode(),
+        Results([ResultMsg(task.task_id, task.entry_id, task.attempt, status, payload)]),
+    )
 
 
 async def status(store: Store, task_id: str) -> dict[bytes, bytes]:
@@ -60,7 +72,8 @@ async def status(store: Store, task_id: str) -> dict[bytes, bytes]:
 
 
 async def test_a_full_function_cache_never_fails_a_live_task(
-        fake_server: fakeredis.FakeServer, store: Store) -> None:
+    fake_server: fakeredis.FakeServer, store: Store
+) -> None:
     """Once more than 1 024 functions were cached, the cache used to be wiped: tasks in the
     same read whose function had been cached ended FAILED ("not registered")."""
     settings = Settings(backlog=2000, function_cache_bytes=64)
@@ -85,7 +98,8 @@ async def test_a_full_function_cache_never_fails_a_live_task(
 
 
 async def test_a_late_report_from_a_lost_worker_is_stale(
-        fake_server: fakeredis.FakeServer, store: Store, settings: Settings) -> None:
+    fake_server: fakeredis.FakeServer, store: Store, settings: Settings
+) -> None:
     """A worker declared lost reports late: its LOST must not requeue, and its FAILED must
     not fail, the task now running on another worker; the other's load stays right."""
     d = make(fake_server, settings)
@@ -114,7 +128,8 @@ async def test_a_late_report_from_a_lost_worker_is_stale(
 
 
 async def test_push_reconciles_a_frame_lost_on_the_way(
-        fake_server: fakeredis.FakeServer, store: Store, settings: Settings) -> None:
+    fake_server: fakeredis.FakeServer, store: Store, settings: Settings
+) -> None:
     """A TASKS frame lost across a reconnect used to leave its task RUNNING forever on a
     live push worker: heartbeats carried ``held``, but push never compared it."""
     d = make(fake_server, settings)
@@ -133,7 +148,8 @@ async def test_push_reconciles_a_frame_lost_on_the_way(
 
 
 async def test_a_restarted_dispatcher_adopts_what_its_workers_still_run(
-        fake_server: fakeredis.FakeServer, store: Store, settings: Settings) -> None:
+    fake_server: fakeredis.FakeServer, store: Store, settings: Settings
+) -> None:
     """Entries resumed after a restart used to go straight back to the backlog and run
     again; now the worker that holds them adopts them, and nothing is retried."""
     outboxes: dict = {}
@@ -160,8 +176,11 @@ async def test_a_restarted_dispatcher_adopts_what_its_workers_still_run(
 
 
 async def test_the_writer_keeps_a_batch_through_a_transient_error(
-        fake_server: fakeredis.FakeServer, store: Store, settings: Settings,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_server: fakeredis.FakeServer,
+    store: Store,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """A batch used to leave the write queue before Redis took it; READONLY (a failover)
     then dropped the outcome and killed the dispatcher."""
     d = make(fake_server, settings)
@@ -169,8 +188,12 @@ async def test_the_writer_keeps_a_batch_through_a_transient_error(
     task_id = await store.submit(f, b"args")
     [task] = await d.store.read_queue(d.name, 1, None)
     real = d.store.write_batch
-    failures = iter([ResponseError("READONLY You can't write against a read only replica."),
-                     ResponseError("OOM command not allowed when used memory > 'maxmemory'.")])
+    failures = iter(
+        [
+            ResponseError("READONLY You can't write against a read only replica."),
+            ResponseError("OOM command not allowed when used memory > 'maxmemory'."),
+        ]
+    )
 
     async def flaky(writes, mode=""):  # noqa: ANN001, ANN202
         error = next(failures, None)
@@ -186,8 +209,8 @@ async def test_the_writer_keeps_a_batch_through_a_transient_error(
 
 
 async def test_a_real_bug_in_a_write_still_stops_the_dispatcher(
-        fake_server: fakeredis.FakeServer, settings: Settings,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_server: fakeredis.FakeServer, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     d = make(fake_server, settings)
 
     async def broken(writes, mode=""):  # noqa: ANN001, ANN202
@@ -201,7 +224,8 @@ async def test_a_real_bug_in_a_write_still_stops_the_dispatcher(
 
 
 async def test_redis_restarted_empty_recreates_the_group(
-        fake_server: fakeredis.FakeServer, store: Store, settings: Settings) -> None:
+    fake_server: fakeredis.FakeServer, store: Store, settings: Settings
+) -> None:
     """After FLUSHALL, XREADGROUP answers NOGROUP; the dispatcher used to exit for good."""
     d = make(fake_server, settings)
     await d.store.ensure_group()
@@ -213,7 +237,8 @@ async def test_redis_restarted_empty_recreates_the_group(
 
 
 async def test_a_deleted_function_fails_its_waiting_tasks(
-        fake_server: fakeredis.FakeServer, store: Store, settings: Settings) -> None:
+    fake_server: fakeredis.FakeServer, store: Store, settings: Settings
+) -> None:
     """DELETE /functions/{id} used to stop nothing: the dispatcher ran queued tasks from its
     cache. Waiting tasks now end FAILED, and so do tasks read after the delete."""
     d = make(fake_server, settings)
@@ -231,8 +256,7 @@ async def test_a_deleted_function_fails_its_waiting_tasks(
     assert f not in d.functions and not d.workers["w"].known_functions
 
 
-async def test_requeue_counts_a_retry_once_however_often_it_is_sent(
-        store: Store) -> None:
+async def test_requeue_counts_a_retry_once_however_often_it_is_sent(store: Store) -> None:
     f = await store.register_function("f", b"code")
     await store.submit(f, b"args")
     [task] = await store.read_queue("d", 1, None)
@@ -276,7 +300,8 @@ async def test_a_stale_outcome_never_ends_a_task(store: Store) -> None:
 
 
 async def test_a_worker_without_the_code_gets_it_again(
-        fake_server: fakeredis.FakeServer, store: Store, settings: Settings) -> None:
+    fake_server: fakeredis.FakeServer, store: Store, settings: Settings
+) -> None:
     """A worker that evicted (or never got) a function reports NOCODE: the task was never
     run, so it goes out again, with the code, at the same attempt."""
     d = make(fake_server, settings)
@@ -295,7 +320,8 @@ async def test_a_worker_without_the_code_gets_it_again(
 
 
 async def test_a_task_sent_back_for_its_code_after_the_delete_fails(
-        fake_server: fakeredis.FakeServer, store: Store, settings: Settings) -> None:
+    fake_server: fakeredis.FakeServer, store: Store, settings: Settings
+) -> None:
     """Found by the model test: a NOCODE report for a function deleted meanwhile sent the
     task out again without code, for ever."""
     d = make(fake_server, settings)

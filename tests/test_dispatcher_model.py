@@ -70,8 +70,9 @@ class DispatcherModel(RuleBasedStateMachine):
         self.server = fakeredis.FakeServer()
         self.redis = fakeredis.FakeAsyncRedis(server=self.server)
         self.store = Store(self.redis)
-        self.settings = Settings(max_attempts=MAX_ATTEMPTS, heartbeat_s=1.0,
-                                 heartbeat_timeout_s=3.0, backlog=4)
+        self.settings = Settings(
+            max_attempts=MAX_ATTEMPTS, heartbeat_s=1.0, heartbeat_timeout_s=3.0, backlog=4
+        )
         self.outboxes: dict[str, list[Message]] = {}
         self.workers = {name: FakeWorker(name) for name in WORKERS}
         self.accepted: set[str] = set()
@@ -90,8 +91,13 @@ class DispatcherModel(RuleBasedStateMachine):
 
     def _new_dispatcher(self, name: str) -> FakePush:
         self.outboxes.clear()  # frames of a dead dispatcher never arrive
-        return FakePush(Store(fakeredis.FakeAsyncRedis(server=self.server)), self.settings,
-                        name, "tcp://model", outboxes=self.outboxes)
+        return FakePush(
+            Store(fakeredis.FakeAsyncRedis(server=self.server)),
+            self.settings,
+            name,
+            "tcp://model",
+            outboxes=self.outboxes,
+        )
 
     def teardown(self) -> None:
         try:
@@ -202,12 +208,12 @@ class DispatcherModel(RuleBasedStateMachine):
                 if task.task_id not in self.crash_dupes:
                     lost = len(self.lost_attempts.get(task.task_id, ()))
                     assert task.attempt <= lost + 1, (
-                        f"attempt {task.attempt} of {task.task_id} after {lost} losses")
+                        f"attempt {task.attempt} of {task.task_id} after {lost} losses"
+                    )
                 if task.fn:
                     worker.code.add(task.function_id)
                 if task.function_id not in worker.code:
-                    nocode.append(ResultMsg(task.task_id, task.entry_id, task.attempt,
-                                            "NOCODE"))
+                    nocode.append(ResultMsg(task.task_id, task.entry_id, task.attempt, "NOCODE"))
                 else:
                     worker.held[task.task_id] = task
             if nocode:
@@ -246,8 +252,7 @@ class DispatcherModel(RuleBasedStateMachine):
         if status == "LOST":
             self._lost(task.task_id, task.attempt)
         payload = right_result(task.task_id) if status == "COMPLETED" else payload
-        self._report(w, [ResultMsg(task.task_id, task.entry_id, task.attempt, status,
-                                   payload)])
+        self._report(w, [ResultMsg(task.task_id, task.entry_id, task.attempt, status, payload)])
 
     @precondition(lambda self: self._holding())
     @rule(data=st.data())
@@ -308,8 +313,7 @@ class DispatcherModel(RuleBasedStateMachine):
     @invariant()
     def books_are_consistent(self) -> None:
         d = self.dispatcher
-        waiting, running, resumed = {t.task_id for t in d.backlog}, set(d.inflight), set(
-            d.resumed)
+        waiting, running, resumed = {t.task_id for t in d.backlog}, set(d.inflight), set(d.resumed)
         assert not waiting & running and not waiting & resumed and not running & resumed
         by_worker = {w: set(a) for w, a in d.assigned.items()}
         assert set().union(*by_worker.values()) == running if by_worker else not running
@@ -335,13 +339,15 @@ class DispatcherModel(RuleBasedStateMachine):
                     assert a.worker == worker.name, f"{task_id} runs on {worker.name}"
                 elif waiting is not None:
                     assert waiting.attempts != task.attempt, (
-                        f"{task_id} runs on {worker.name} yet waits to be dispatched again")
+                        f"{task_id} runs on {worker.name} yet waits to be dispatched again"
+                    )
                 elif a is None:
                     if task_id in {w.task_id for w in d._writes if isinstance(w, Outcome)}:
                         continue  # ended; the writer has not applied it yet
                     status = self.run(self.redis.hget(task_key(task_id), "status"))
                     assert status in (None, b"COMPLETED", b"FAILED"), (
-                        f"{task_id} runs on {worker.name} but is in no book ({status})")
+                        f"{task_id} runs on {worker.name} but is in no book ({status})"
+                    )
 
     # -- the end: everyone alive and quiet ------------------------------------------------
 
@@ -358,11 +364,20 @@ class DispatcherModel(RuleBasedStateMachine):
                 self._answer_nocode(worker)
                 while worker.held:
                     task = worker.held.pop(next(iter(worker.held)))
-                    self._report(worker, [ResultMsg(task.task_id, task.entry_id, task.attempt,
-                                                    "COMPLETED", right_result(task.task_id))])
+                    self._report(
+                        worker,
+                        [
+                            ResultMsg(
+                                task.task_id,
+                                task.entry_id,
+                                task.attempt,
+                                "COMPLETED",
+                                right_result(task.task_id),
+                            )
+                        ],
+                    )
                 self._answer_nocode(worker)
-                self.run(d.handle(worker.name.encode(), Heartbeat(list(worker.held),
-                                                                  worker.seen)))
+                self.run(d.handle(worker.name.encode(), Heartbeat(list(worker.held), worker.seen)))
                 self._answer_nocode(worker)
             self.intake(None)
             self.run(d._retrying(d.flush))
@@ -380,6 +395,9 @@ class DispatcherModel(RuleBasedStateMachine):
 
 
 DispatcherModel.TestCase.settings = settings(
-    max_examples=EXAMPLES, stateful_step_count=50, deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+    max_examples=EXAMPLES,
+    stateful_step_count=50,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
 TestDispatcherModel = pytest.mark.timeout(900)(DispatcherModel.TestCase)

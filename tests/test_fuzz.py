@@ -27,8 +27,9 @@ SERVER = fakeredis.FakeServer()
 
 def _app():  # noqa: ANN202
     archive_path = Path(tempfile.mkdtemp(prefix="faas-fuzz-")) / "archive.sqlite3"
-    app = create_app(Settings(max_wait_s=0.05, max_body_bytes=256 * 1024,
-                              archive_path=str(archive_path)))
+    app = create_app(
+        Settings(max_wait_s=0.05, max_body_bytes=256 * 1024, archive_path=str(archive_path))
+    )
     archive = Archive(":memory:")
 
     async def store() -> Store:  # fresh per request: each call may run in its own loop
@@ -40,8 +41,9 @@ def _app():  # noqa: ANN202
     async def the_archive() -> Archive:
         return archive
 
-    app.dependency_overrides.update({get_store: store, get_waiters: waiters,
-                                     get_archive: the_archive})
+    app.dependency_overrides.update(
+        {get_store: store, get_waiters: waiters, get_archive: the_archive}
+    )
     return app
 
 
@@ -65,13 +67,15 @@ def _stored_keys() -> int:
 @given(blob=st.binary(max_size=300), text=st.text(max_size=100))
 def test_random_payloads_get_a_4xx_and_store_nothing(blob: bytes, text: str) -> None:
     client = TestClient(APP)
-    function_id = client.post("/register_function", json={
-        "name": "add", "payload": serialize(add)}).json()["function_id"]
+    function_id = client.post(
+        "/register_function", json={"name": "add", "payload": serialize(add)}
+    ).json()["function_id"]
     for payload in (base64.b64encode(blob).decode(), text, base64.b64encode(blob).decode()[:-1]):
         before = _stored_keys()
-        for path, body in (("/register_function", {"name": "f", "payload": payload}),
-                           ("/execute_function", {"function_id": function_id,
-                                                  "payload": payload})):
+        for path, body in (
+            ("/register_function", {"name": "f", "payload": payload}),
+            ("/execute_function", {"function_id": function_id, "payload": payload}),
+        ):
             reply = client.post(path, json=body)
             assert reply.status_code in (200, 400, 422), reply.text
             if reply.status_code != 200:

@@ -9,8 +9,15 @@ from faas.logs import JsonFormatter
 
 
 def test_json_lines_carry_message_level_and_extras() -> None:
-    record = logging.LogRecord("faas.dispatcher", logging.WARNING, __file__, 1,
-                               "task %s lost on worker %s", ("t1", "w1"), None)
+    record = logging.LogRecord(
+        "faas.dispatcher",
+        logging.WARNING,
+        __file__,
+        1,
+        "task %s lost on worker %s",
+        ("t1", "w1"),
+        None,
+    )
     record.task_id, record.worker_id = "t1", "w1"
     line = json.loads(JsonFormatter().format(record))
     assert line["msg"] == "task t1 lost on worker w1"

@@ -11,16 +11,41 @@ from experiments.metrics import per_config, per_run, per_task
 
 
 def _task(**kw: float | str) -> dict:
-    base = {"study": "s", "mode": "push", "workers": 1, "procs": 2, "processes": 2,
-            "workload": "noop", "arg": 0.0, "repeat": 0, "status": "COMPLETED",
-            "submitted": 0.0, "dispatched": 0.0, "started": 0.0, "finished": 0.0,
-            "stored": 0.0, "observed": 0.0}
+    base = {
+        "study": "s",
+        "mode": "push",
+        "workers": 1,
+        "procs": 2,
+        "processes": 2,
+        "workload": "noop",
+        "arg": 0.0,
+        "repeat": 0,
+        "status": "COMPLETED",
+        "submitted": 0.0,
+        "dispatched": 0.0,
+        "started": 0.0,
+        "finished": 0.0,
+        "stored": 0.0,
+        "observed": 0.0,
+    }
     return {**base, **kw}
 
 
 def test_latency_overhead_and_parts() -> None:
-    t = per_task(pd.DataFrame([_task(submitted=10.0, dispatched=10.1, started=10.3,
-                                     finished=11.3, stored=11.4, observed=11.5)]))
+    t = per_task(
+        pd.DataFrame(
+            [
+                _task(
+                    submitted=10.0,
+                    dispatched=10.1,
+                    started=10.3,
+                    finished=11.3,
+                    stored=11.4,
+                    observed=11.5,
+                )
+            ]
+        )
+    )
     row = t.iloc[0]
     assert row["latency"] == pytest.approx(1.5)
     assert row["execution"] == pytest.approx(1.0)
@@ -31,8 +56,10 @@ def test_latency_overhead_and_parts() -> None:
 
 
 def test_throughput_is_tasks_over_first_submit_to_last_observe() -> None:
-    rows = [_task(submitted=100.0 + i * 0.1, stored=101.0 + i * 0.1, observed=101.5 + i * 0.1)
-            for i in range(10)]  # first submitted 100.0, last observed 102.4
+    rows = [
+        _task(submitted=100.0 + i * 0.1, stored=101.0 + i * 0.1, observed=101.5 + i * 0.1)
+        for i in range(10)
+    ]  # first submitted 100.0, last observed 102.4
     run = per_run(pd.DataFrame(rows)).iloc[0]
     assert run["tasks"] == 10 and run["completed"] == 10
     assert run["throughput"] == pytest.approx(10 / 2.4)
@@ -41,9 +68,19 @@ def test_throughput_is_tasks_over_first_submit_to_last_observe() -> None:
 
 def test_weak_scaling_efficiency_is_ideal_over_makespan() -> None:
     # 4 processes x 2 tasks of 0.5 s: ideal makespan 1.0 s; measured 1.25 s -> 80 %
-    rows = [_task(workload="sleep", arg=0.5, processes=4, workers=2, procs=2,
-                  submitted=0.0 + i * 0.01, stored=1.25 if i == 7 else 1.0, observed=1.3)
-            for i in range(8)]
+    rows = [
+        _task(
+            workload="sleep",
+            arg=0.5,
+            processes=4,
+            workers=2,
+            procs=2,
+            submitted=0.0 + i * 0.01,
+            stored=1.25 if i == 7 else 1.0,
+            observed=1.3,
+        )
+        for i in range(8)
+    ]
     run = per_run(pd.DataFrame(rows)).iloc[0]
     assert run["efficiency"] == pytest.approx(0.8)
 
@@ -65,5 +102,8 @@ def test_per_config_takes_median_and_spread_over_repeats() -> None:
         rows += [_task(repeat=repeat, submitted=0.0, observed=span) for _ in range(10)]
     config = per_config(per_run(pd.DataFrame(rows))).iloc[0]
     assert config["repeats"] == 3
-    assert (config["throughput_median"], config["throughput_min"],
-            config["throughput_max"]) == pytest.approx((5.0, 2.5, 10.0))
+    assert (
+        config["throughput_median"],
+        config["throughput_min"],
+        config["throughput_max"],
+    ) == pytest.approx((5.0, 2.5, 10.0))

@@ -28,12 +28,25 @@ TASK = TaskMsg("t1", "1-0", 2, "f1", b"\x80fn", b"\x80args", 1.5)
 RESULT = ResultMsg("t1", "1-0", 2, "COMPLETED", b"\x80value", 10.0, 10.5)
 
 
-@pytest.mark.parametrize("message", [
-    Register("w1", 4), Register("w1", 4, [["t1", 2]]), Welcome(1.0), Reject("too many"),
-    Request(2, True, ["t9"], [RESULT]), Request(0, False), Tasks([TASK, TASK], 7), Tasks(),
-    Heartbeat(["t1"], 7), Results([RESULT]), Heartbeat(["t1"]), Heartbeat(), Reconnect(),
-    Shutdown(),
-])
+@pytest.mark.parametrize(
+    "message",
+    [
+        Register("w1", 4),
+        Register("w1", 4, [["t1", 2]]),
+        Welcome(1.0),
+        Reject("too many"),
+        Request(2, True, ["t9"], [RESULT]),
+        Request(0, False),
+        Tasks([TASK, TASK], 7),
+        Tasks(),
+        Heartbeat(["t1"], 7),
+        Results([RESULT]),
+        Heartbeat(["t1"]),
+        Heartbeat(),
+        Reconnect(),
+        Shutdown(),
+    ],
+)
 def test_every_message_round_trips(message) -> None:  # noqa: ANN001
     assert decode(message.encode()) == message
 
@@ -90,8 +103,9 @@ def test_most_free_gives_nothing_to_full_workers() -> None:
 @pytest.mark.parametrize("status", ["RUNNING", "QUEUED", "completed", ""])
 def test_a_result_status_outside_the_protocol_is_refused(status: str) -> None:
     """A RUNNING (or any other) status used to be accepted and written as final."""
-    frame = msgpack.packb([VERSION, int(MessageType.RESULTS),
-                           [["t", "0-1", 1, status, b"", 0.0, 0.0]]])
+    frame = msgpack.packb(
+        [VERSION, int(MessageType.RESULTS), [["t", "0-1", 1, status, b"", 0.0, 0.0]]]
+    )
     with pytest.raises(ProtocolError, match="status must be one of"):
         decode(frame)
 

@@ -94,7 +94,9 @@ async def test_stale_claims_are_taken_over_with_their_attempts(store: Store) -> 
 async def test_functions_fetches_payloads_and_none_for_unknown(store: Store) -> None:
     function_id = await store.register_function("f", b"code")
     assert await store.functions([function_id, "missing"]) == {
-        function_id: b"code", "missing": None}
+        function_id: b"code",
+        "missing": None,
+    }
 
 
 async def test_dispatcher_state_round_trip_and_clear(store: Store) -> None:
@@ -115,17 +117,19 @@ async def test_events_are_kept_in_order_with_their_fields(store: Store) -> None:
     await store.add_event("worker_lost", worker="w1", why="silent")
     await store.add_event("task_lost", worker="w2", tasks=3)
     events = await store.events()
-    assert [(e["kind"], e["worker"]) for e in events] == [("worker_lost", "w1"),
-                                                          ("task_lost", "w2")]
+    assert [(e["kind"], e["worker"]) for e in events] == [
+        ("worker_lost", "w1"),
+        ("task_lost", "w2"),
+    ]
     assert events[1]["tasks"] == "3" and float(events[0]["time"]) > 0
 
 
-async def test_late_running_mark_fills_only_missing_fields_of_a_terminal_task(
-        store: Store) -> None:
+async def test_late_running_mark_fills_only_missing_fields_of_a_terminal_task(store: Store) -> None:
     [task_id] = await _queued(store)
     [task] = await store.read_queue("d1", 10, 10)
-    await store.finish([Outcome(task_id, task.entry_id, TaskStatus.COMPLETED, b"r", 1.0, 2.0,
-                                "w1")])
+    await store.finish(
+        [Outcome(task_id, task.entry_id, TaskStatus.COMPLETED, b"r", 1.0, 2.0, "w1")]
+    )
     task.attempts = 1
     await store.mark_running([(task, "w9")])
     record = await store.task_record(task_id)

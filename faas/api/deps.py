@@ -54,7 +54,10 @@ async def require_api_key(request: Request) -> None:
         return
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not given:
-        raise HTTPException(401, "Missing API key: send 'Authorization: Bearer <key>'",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            401,
+            "Missing API key: send 'Authorization: Bearer <key>'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     if not key_matches(given.strip(), keys):
         raise HTTPException(401, "Invalid API key", headers={"WWW-Authenticate": "Bearer"})

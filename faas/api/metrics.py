@@ -27,27 +27,41 @@ class _Snapshot:
 
     def collect(self) -> Iterator[Metric]:
         s = self.stats
-        yield CounterMetricFamily("faas_tasks_submitted", "Tasks accepted by the API",
-                                  value=s.get("submitted", 0))
+        yield CounterMetricFamily(
+            "faas_tasks_submitted", "Tasks accepted by the API", value=s.get("submitted", 0)
+        )
         for status in ("COMPLETED", "FAILED"):
-            family = CounterMetricFamily(f"faas_tasks_{status.lower()}",
-                                         f"Tasks recorded {status}", labels=["mode"])
+            family = CounterMetricFamily(
+                f"faas_tasks_{status.lower()}", f"Tasks recorded {status}", labels=["mode"]
+            )
             for mode in MODES:
                 family.add_metric([mode], s.get(f"{status}:{mode}", 0))
             yield family
-        yield CounterMetricFamily("faas_task_retries", "Tasks re-queued after a lost worker "
-                                  "or process", value=s.get("retries", 0))
-        yield CounterMetricFamily("faas_worker_lost", "Workers declared lost",
-                                  value=s.get("worker_lost", 0))
-        yield GaugeMetricFamily("faas_queue_depth", "Tasks queued, not claimed by a dispatcher",
-                                value=s.get("queue_depth", 0))
-        yield GaugeMetricFamily("faas_tasks_in_flight", "Tasks claimed, outcome not recorded",
-                                value=s.get("in_flight", 0))
+        yield CounterMetricFamily(
+            "faas_task_retries",
+            "Tasks re-queued after a lost worker or process",
+            value=s.get("retries", 0),
+        )
+        yield CounterMetricFamily(
+            "faas_worker_lost", "Workers declared lost", value=s.get("worker_lost", 0)
+        )
+        yield GaugeMetricFamily(
+            "faas_queue_depth",
+            "Tasks queued, not claimed by a dispatcher",
+            value=s.get("queue_depth", 0),
+        )
+        yield GaugeMetricFamily(
+            "faas_tasks_in_flight",
+            "Tasks claimed, outcome not recorded",
+            value=s.get("in_flight", 0),
+        )
         d = self.dispatcher
-        yield GaugeMetricFamily("faas_workers", "Live registered workers",
-                                value=d.workers if d else 0)
-        yield GaugeMetricFamily("faas_processes", "Processes that can run tasks",
-                                value=d.processes if d else 0)
+        yield GaugeMetricFamily(
+            "faas_workers", "Live registered workers", value=d.workers if d else 0
+        )
+        yield GaugeMetricFamily(
+            "faas_processes", "Processes that can run tasks", value=d.processes if d else 0
+        )
         yield self._latency()
 
     def _latency(self) -> HistogramMetricFamily:
@@ -57,9 +71,12 @@ class _Snapshot:
             buckets.append((f"{bound:g}", cumulative))
         cumulative += self.stats.get("latency:+Inf", 0)
         buckets.append(("+Inf", cumulative))
-        return HistogramMetricFamily("faas_task_latency_seconds",
-                                     "Submitted to result stored", buckets=buckets,
-                                     sum_value=self.stats.get("latency:sum", 0))
+        return HistogramMetricFamily(
+            "faas_task_latency_seconds",
+            "Submitted to result stored",
+            buckets=buckets,
+            sum_value=self.stats.get("latency:sum", 0),
+        )
 
 
 def render(stats: dict[str, float], dispatcher: DispatcherState | None) -> bytes:

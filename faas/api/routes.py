@@ -50,8 +50,9 @@ async def _decode_checked(text: str, check) -> bytes:  # noqa: ANN001
 
 
 @router.post("/register_function")
-async def register_function(body: RegisterFn, store: StoreDep,
-                            settings: SettingsDep) -> RegisterFnRep:
+async def register_function(
+    body: RegisterFn, store: StoreDep, settings: SettingsDep
+) -> RegisterFnRep:
     """Store a serialized function; answer its id."""
     if len(body.name) > settings.max_name_chars:
         raise HTTPException(422, f"name is longer than {settings.max_name_chars} characters")
@@ -67,8 +68,9 @@ async def execute_function(body: ExecuteFnReq, store: StoreDep) -> ExecuteFnRep:
     return ExecuteFnRep(task_id=task_id)
 
 
-async def _lookup(keys: list[str], store: StoreDep,
-                  archive: ArchiveDep) -> list[tuple[TaskStatus, bytes | None]]:
+async def _lookup(
+    keys: list[str], store: StoreDep, archive: ArchiveDep
+) -> list[tuple[TaskStatus, bytes | None]]:
     """Status and result of each task, from Redis or else the archive (404 if in neither)."""
     found = await store.results(keys)
     for i, entry in enumerate(found):
@@ -87,8 +89,13 @@ async def status(task_id: UUID, store: StoreDep, archive: ArchiveDep) -> TaskSta
 
 
 @router.post("/invoke")
-async def invoke(body: InvokeReq, store: StoreDep, waiters: WaitersDep, settings: SettingsDep,
-                 archive: ArchiveDep) -> TaskResultRep:
+async def invoke(
+    body: InvokeReq,
+    store: StoreDep,
+    waiters: WaitersDep,
+    settings: SettingsDep,
+    archive: ArchiveDep,
+) -> TaskResultRep:
     """Execute and answer the result in one request (long-poll up to ``wait`` s); a task
     still running then is answered with its status and a null result, like ``/result``."""
     args = await _decode_checked(body.payload, check_arguments)
@@ -123,8 +130,9 @@ def _result_rep(task_id: UUID, status: TaskStatus, payload: bytes | None) -> Tas
     return TaskResultRep(task_id=task_id, status=status, result=text)
 
 
-async def _results_waiting(ids: list[UUID], wait_s: float, store: StoreDep,
-                           waiters: WaitersDep, archive: ArchiveDep) -> list[TaskResultRep]:
+async def _results_waiting(
+    ids: list[UUID], wait_s: float, store: StoreDep, waiters: WaitersDep, archive: ArchiveDep
+) -> list[TaskResultRep]:
     """Results of ``ids``; if none has ended, wait up to ``wait_s`` for one to end."""
     keys = [str(i) for i in ids]
     with waiters.watch(keys if wait_s > 0 else ()) as ended:
@@ -133,15 +141,20 @@ async def _results_waiting(ids: list[UUID], wait_s: float, store: StoreDep,
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(ended.wait(), wait_s)
             found = await _lookup(keys, store, archive)
-    return [_result_rep(i, status, payload) for i, (status, payload) in zip(ids, found,
-                                                                             strict=True)]
+    return [
+        _result_rep(i, status, payload) for i, (status, payload) in zip(ids, found, strict=True)
+    ]
 
 
 @router.get("/result/{task_id}")
-async def result(task_id: UUID, store: StoreDep, waiters: WaitersDep, settings: SettingsDep,
-                 archive: ArchiveDep,
-                 wait: float = Query(0.0, ge=0, description="long-poll up to this many s"),
-                 ) -> TaskResultRep:
+async def result(
+    task_id: UUID,
+    store: StoreDep,
+    waiters: WaitersDep,
+    settings: SettingsDep,
+    archive: ArchiveDep,
+    wait: float = Query(0.0, ge=0, description="long-poll up to this many s"),
+) -> TaskResultRep:
     """A task's status and, once it has ended, its serialized result (else null).
     With ``?wait=S`` it answers as soon as the task ends, or after S seconds."""
     wait_s = min(wait, settings.max_wait_s)
@@ -149,12 +162,18 @@ async def result(task_id: UUID, store: StoreDep, waiters: WaitersDep, settings: 
 
 
 @router.post("/results")
-async def results(body: ResultsReq, store: StoreDep, waiters: WaitersDep,
-                  settings: SettingsDep, archive: ArchiveDep) -> ResultsRep:
+async def results(
+    body: ResultsReq,
+    store: StoreDep,
+    waiters: WaitersDep,
+    settings: SettingsDep,
+    archive: ArchiveDep,
+) -> ResultsRep:
     """Status and result of many tasks; with ``wait`` > 0 it answers once any has ended."""
     wait_s = min(body.wait, settings.max_wait_s)
-    return ResultsRep(results=await _results_waiting(body.task_ids, wait_s, store, waiters,
-                                                     archive))
+    return ResultsRep(
+        results=await _results_waiting(body.task_ids, wait_s, store, waiters, archive)
+    )
 
 
 @router.delete("/functions/{function_id}")
@@ -175,8 +194,9 @@ async def workers(store: StoreDep) -> list[WorkerInfo]:
 async def prometheus_metrics(store: StoreDep) -> Response:
     """Counters, gauges and the latency histogram in Prometheus text format."""
     stats, dispatcher = await asyncio.gather(store.stats(), store.health())
-    return Response(metrics.render(stats, dispatcher),
-                    media_type="text/plain; version=0.0.4; charset=utf-8")
+    return Response(
+        metrics.render(stats, dispatcher), media_type="text/plain; version=0.0.4; charset=utf-8"
+    )
 
 
 @health_router.get("/health")

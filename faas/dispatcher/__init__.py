@@ -7,8 +7,15 @@ from faas.dispatcher.base import Dispatcher
 from faas.store import Store
 
 
-def create_dispatcher(mode: str, store: Store, settings: Settings, name: str, *,
-                      processes: int = 2, url: str = "tcp://127.0.0.1:5555") -> Dispatcher:
+def create_dispatcher(
+    mode: str,
+    store: Store,
+    settings: Settings,
+    name: str,
+    *,
+    processes: int = 2,
+    url: str = "tcp://127.0.0.1:5555",
+) -> Dispatcher:
     """The dispatcher of ``mode``: a local pool of ``processes``, or a socket bound at ``url``."""
     if mode == "local":
         from faas.dispatcher.local import LocalDispatcher

@@ -139,8 +139,16 @@ class Dispatcher(ABC):
         await self.start()
         await self._resume()  # before serving: a worker that registers finds them to adopt
         log.info("dispatcher %s (%s) started", self.name, self.mode)
-        steps = [asyncio.create_task(s) for s in (self._intake(), self.serve(), self._writer(),
-                                                  self._housekeeping(), self._expiry())]
+        steps = [
+            asyncio.create_task(s)
+            for s in (
+                self._intake(),
+                self.serve(),
+                self._writer(),
+                self._housekeeping(),
+                self._expiry(),
+            )
+        ]
         stopper = asyncio.create_task(stop.wait())
         try:
             done, _ = await asyncio.wait([stopper, *steps], return_when=asyncio.FIRST_COMPLETED)
@@ -154,8 +162,12 @@ class Dispatcher(ABC):
             try:  # what the writer had not applied yet (a cancelled batch is still queued)
                 await asyncio.wait_for(self.flush(), FINAL_FLUSH_S)
             except (TimeoutError, Exception) as e:  # noqa: BLE001 - report, then stop anyway
-                log.error("stopping with %d write(s) not applied (%s); their tasks stay "
-                          "pending in the queue and run again", len(self._writes), e)
+                log.error(
+                    "stopping with %d write(s) not applied (%s); their tasks stay "
+                    "pending in the queue and run again",
+                    len(self._writes),
+                    e,
+                )
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.store.clear_dispatcher(), 1.0)
             log.info("dispatcher %s stopped", self.name)
@@ -180,22 +192,23 @@ class Dispatcher(ABC):
         """Note a transient Redis error; recreate the consumer group if Redis lost it."""
         self.redis_failed_at = time.monotonic()
         if lost_group(error):
-            log.warning("the queue's consumer group is gone (Redis lost its data); "
-                        "creating it again")
+            log.warning(
+                "the queue's consumer group is gone (Redis lost its data); creating it again"
+            )
             with contextlib.suppress(Exception):
                 await self.store.ensure_group()
 
     async def _intake(self) -> None:
         """Read new tasks while there is room."""
         while True:
-            room = (self.capacity() - len(self.backlog) - len(self.inflight)
-                    - len(self.resumed))
+            room = self.capacity() - len(self.backlog) - len(self.inflight) - len(self.resumed)
             if room <= 0:
                 self._room.clear()
                 await self._room.wait()
                 continue
             tasks = await self._retrying(
-                lambda n=room: self.store.read_queue(self.name, min(n, 500), block_ms=500))
+                lambda n=room: self.store.read_queue(self.name, min(n, 500), block_ms=500)
+            )
             await self.accept(tasks, fresh=True)
 
     async def _resume(self) -> None:
@@ -205,21 +218,24 @@ class Dispatcher(ABC):
         running them again."""
         tasks, running = await self._retrying(lambda: self.store.read_own_pending(self.name))
         if self.workers_survive and running:
-            self.resume_until = (time.monotonic() + self.settings.heartbeat_timeout_s
-                                 + self.settings.heartbeat_s)
+            self.resume_until = (
+                time.monotonic() + self.settings.heartbeat_timeout_s + self.settings.heartbeat_s
+            )
             for task in tasks:
                 if task.task_id in running:
                     self.resumed[task.task_id] = task
-            log.info("resumed %d entries; %d held back for their workers to adopt",
-                     len(tasks), len(self.resumed))
+            log.info(
+                "resumed %d entries; %d held back for their workers to adopt",
+                len(tasks),
+                len(self.resumed),
+            )
         await self.accept([t for t in tasks if t.task_id not in self.resumed])
 
     async def release_resumed(self) -> None:
         """Resumed entries nobody adopted in time go to the front of the backlog."""
         if self.resumed and time.monotonic() >= self.resume_until:
             tasks, self.resumed = list(self.resumed.values()), {}
-            log.info("%d resumed entries were not adopted; dispatching them again",
-                     len(tasks))
+            log.info("%d resumed entries were not adopted; dispatching them again", len(tasks))
             await self.accept(tasks, front=True)
 
     def ours(self, task_id: str) -> bool:
@@ -257,7 +273,8 @@ class Dispatcher(ABC):
         missing = {f for f in function_ids if f not in self.functions}
         cached = function_ids - missing
         payloads, existing = await self._retrying(
-            lambda: self.store.lookup_functions(missing, cached))
+            lambda: self.store.lookup_functions(missing, cached)
+        )
         for function_id, code in payloads.items():
             if code is not None:
                 self.functions.put(function_id, code)
@@ -348,8 +365,13 @@ class Dispatcher(ABC):
                 self.resumed.pop(task_id, None)
                 return True, waiting
         self.stale_reports += 1
-        log.info("stale report of task %s (attempt %d) from %s dropped", task_id,
-                 report.attempt, worker, extra={"task_id": task_id, "worker_id": worker})
+        log.info(
+            "stale report of task %s (attempt %d) from %s dropped",
+            task_id,
+            report.attempt,
+            worker,
+            extra={"task_id": task_id, "worker_id": worker},
+        )
         return False, None
 
     async def record(self, worker: str, results: Sequence[JobResult]) -> None:
@@ -368,8 +390,18 @@ class Dispatcher(ABC):
                 lost.append((task, worker))
             else:
                 entry = task.entry_id if task else r.tag
-                outcomes.append(Outcome(r.task_id, entry, r.status, r.payload, r.started,
-                                        r.finished, worker, r.attempt))
+                outcomes.append(
+                    Outcome(
+                        r.task_id,
+                        entry,
+                        r.status,
+                        r.payload,
+                        r.started,
+                        r.finished,
+                        worker,
+                        r.attempt,
+                    )
+                )
         self._room.set()
         await self.dispatch()  # processes never wait on Redis
         self.write(*outcomes)
@@ -382,24 +414,31 @@ class Dispatcher(ABC):
     async def retry_lost(self, lost: Sequence[tuple[Task, str]]) -> None:
         """Requeue tasks whose worker or process died, or fail those out of attempts."""
         for task, worker in lost:
-            log.warning("task %s lost on worker %s (attempt %d of %d)", task.task_id, worker,
-                        task.attempts, self.settings.max_attempts,
-                        extra={"task_id": task.task_id, "worker_id": worker})
+            log.warning(
+                "task %s lost on worker %s (attempt %d of %d)",
+                task.task_id,
+                worker,
+                task.attempts,
+                self.settings.max_attempts,
+                extra={"task_id": task.task_id, "worker_id": worker},
+            )
             if task.attempts < self.settings.max_attempts:
                 self.write(Requeued(task))
                 self.backlog.appendleft(task)
             else:
                 self.write(self._lost_outcome(task, worker))
         if lost:
-            await self._retrying(lambda: self.store.add_event(
-                "task_lost", worker=lost[0][1], tasks=len(lost)))
+            await self._retrying(
+                lambda: self.store.add_event("task_lost", worker=lost[0][1], tasks=len(lost))
+            )
         self._room.set()
         await self.dispatch()
 
     async def worker_lost(self, worker: str) -> None:
         """Every task ``worker`` held is lost."""
-        lost = [(self.unassign(task_id).task, worker)
-                for task_id in list(self.assigned.get(worker, ()))]
+        lost = [
+            (self.unassign(task_id).task, worker) for task_id in list(self.assigned.get(worker, ()))
+        ]
         await self.retry_lost(lost)
 
     def write(self, *writes: Running | Requeued | Outcome) -> None:
@@ -421,17 +460,23 @@ class Dispatcher(ABC):
         while self._writes:
             batch = list(self._writes)
             flags = await self._retrying(lambda b=batch: self.store.write_batch(b, self.mode))
-            del self._writes[:len(batch)]
+            del self._writes[: len(batch)]
             outcomes = [w for w in batch if isinstance(w, Outcome)]
             for outcome, flag in zip(outcomes, flags, strict=True):
                 if flag == 0:
-                    log.info("dropped duplicate result of task %s", outcome.task_id,
-                             extra={"task_id": outcome.task_id, "worker_id": outcome.worker})
+                    log.info(
+                        "dropped duplicate result of task %s",
+                        outcome.task_id,
+                        extra={"task_id": outcome.task_id, "worker_id": outcome.worker},
+                    )
                 elif flag < 0:
                     self.stale_reports += 1
-                    log.info("dropped stale result of task %s (attempt %d)", outcome.task_id,
-                             outcome.attempt, extra={"task_id": outcome.task_id,
-                                                     "worker_id": outcome.worker})
+                    log.info(
+                        "dropped stale result of task %s (attempt %d)",
+                        outcome.task_id,
+                        outcome.attempt,
+                        extra={"task_id": outcome.task_id, "worker_id": outcome.worker},
+                    )
 
     def _outcome(self, task: Task, status: TaskStatus, payload: bytes) -> Outcome:
         return Outcome(task.task_id, task.entry_id, status, payload, finished=time.time())
@@ -441,15 +486,18 @@ class Dispatcher(ABC):
         return self._outcome(task, TaskStatus.FAILED, error_payload(error))
 
     def _lost_outcome(self, task: Task, worker: str) -> Outcome:
-        error = RuntimeError(f"worker lost: task {task.task_id} was dispatched {task.attempts} "
-                             f"times and its worker was lost each time (last: {worker})")
+        error = RuntimeError(
+            f"worker lost: task {task.task_id} was dispatched {task.attempts} "
+            f"times and its worker was lost each time (last: {worker})"
+        )
         return self._outcome(task, TaskStatus.FAILED, error_payload(error))
 
     async def housekeep(self, claim: bool) -> None:
         """Publish state, renew our claims, notice deleted functions, and (``claim``) take
         over stale claims of dead dispatchers."""
-        await self.store.publish_dispatcher(self.state(), 3 * self.settings.heartbeat_s,
-                                            self.worker_info())
+        await self.store.publish_dispatcher(
+            self.state(), 3 * self.settings.heartbeat_s, self.worker_info()
+        )
         if self.stale_reports > self._stale_counted:
             stale = self.stale_reports
             await self.store.count("stale", stale - self._stale_counted)
@@ -462,9 +510,9 @@ class Dispatcher(ABC):
             await self._load_functions(waiting)
         self.functions.trim(self.needed_functions())
         if claim:
-            await self.accept(await self.store.claim_stale(self.name,
-                                                           int(self.settings.claim_lease_s
-                                                               * 1000)))
+            await self.accept(
+                await self.store.claim_stale(self.name, int(self.settings.claim_lease_s * 1000))
+            )
 
     def _held_tasks(self) -> list[Task]:
         return [*self.backlog, *self.resumed.values(), *(a.task for a in self.inflight.values())]
@@ -499,4 +547,3 @@ class Dispatcher(ABC):
             await asyncio.sleep(self.settings.heartbeat_s / 4)
             await self.expire()
             await self.release_resumed()
-

@@ -32,8 +32,9 @@ class LocalDispatcher(Dispatcher):
         self._generation = -1
 
     async def start(self) -> None:
-        self.pool = await asyncio.to_thread(ProcessPool, self.processes,
-                                            self.settings.max_result_bytes)
+        self.pool = await asyncio.to_thread(
+            ProcessPool, self.processes, self.settings.max_result_bytes
+        )
         self._watch()
 
     def _watch(self) -> None:
@@ -67,10 +68,17 @@ class LocalDispatcher(Dispatcher):
 
     async def send(self, tasks: Sequence[Task]) -> list[Assignment]:
         for task in tasks:
-            self.pool.submit(Job(task.task_id, task.function_id,
-                                 self.functions.get(task.function_id), task.args,
-                                 task.timeout_s or self.settings.task_timeout_s, task.entry_id,
-                                 task.attempts))
+            self.pool.submit(
+                Job(
+                    task.task_id,
+                    task.function_id,
+                    self.functions.get(task.function_id),
+                    task.args,
+                    task.timeout_s or self.settings.task_timeout_s,
+                    task.entry_id,
+                    task.attempts,
+                )
+            )
         return [Assignment(task, WORKER) for task in tasks]
 
     def state(self) -> DispatcherState:

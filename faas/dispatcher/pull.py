@@ -53,7 +53,7 @@ class PullDispatcher(RemoteDispatcher):
             worker_id = identity.decode(errors="replace")
             if worker_id not in self.workers:
                 continue
-            batch, todo = todo[:parked.want], todo[parked.want:]
+            batch, todo = todo[: parked.want], todo[parked.want :]
             frame = self.tasks_frame(worker_id, batch)
             if await self.reply(identity, frame):
                 assigned += [Assignment(task, worker_id, frame.seq) for task in batch]

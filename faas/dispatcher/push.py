@@ -30,8 +30,9 @@ class PushDispatcher(RemoteDispatcher):
 
     def free_slots(self) -> int:
         prefetch = self.settings.prefetch
-        return sum(max(0, w.processes + prefetch - self.load(w.worker_id))
-                   for w in self.workers.values())
+        return sum(
+            max(0, w.processes + prefetch - self.load(w.worker_id)) for w in self.workers.values()
+        )
 
     async def send(self, tasks: Sequence[Task]) -> list[Assignment]:
         batches: dict[str, list[Task]] = defaultdict(list)

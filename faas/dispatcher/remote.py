@@ -77,8 +77,12 @@ class RemoteDispatcher(Dispatcher):
         if self.settings.curve_dir:
             self.authenticator = secure_server(self.socket, self.settings.curve_dir)
         self.socket.bind(self.url)
-        log.info("%s dispatcher listening on %s%s", self.mode, self.url,
-                 " (CURVE)" if self.settings.curve_dir else "")
+        log.info(
+            "%s dispatcher listening on %s%s",
+            self.mode,
+            self.url,
+            " (CURVE)" if self.settings.curve_dir else "",
+        )
 
     async def close(self) -> None:
         if self.authenticator is not None:
@@ -88,15 +92,23 @@ class RemoteDispatcher(Dispatcher):
             self.context.term()
 
     def state(self) -> DispatcherState:
-        return DispatcherState(mode=self.mode, workers=len(self.workers),
-                               processes=sum(w.processes for w in self.workers.values()))
+        return DispatcherState(
+            mode=self.mode,
+            workers=len(self.workers),
+            processes=sum(w.processes for w in self.workers.values()),
+        )
 
     def worker_info(self) -> list[WorkerInfo]:
         now = time.monotonic()
-        return [WorkerInfo(worker_id=w.worker_id, processes=w.processes,
-                           in_flight=self.load(w.worker_id),
-                           last_seen_s=round(now - w.last_seen, 3))
-                for w in self.workers.values()]
+        return [
+            WorkerInfo(
+                worker_id=w.worker_id,
+                processes=w.processes,
+                in_flight=self.load(w.worker_id),
+                last_seen_s=round(now - w.last_seen, 3),
+            )
+            for w in self.workers.values()
+        ]
 
     async def serve(self) -> None:
         while True:
@@ -116,8 +128,9 @@ class RemoteDispatcher(Dispatcher):
                 try:
                     await self.handle(identity, message)
                 except Exception:
-                    log.exception("error handling %s from %r; dropped", type(message).__name__,
-                                  identity)
+                    log.exception(
+                        "error handling %s from %r; dropped", type(message).__name__, identity
+                    )
             if identity.decode(errors="replace") not in self.workers:
                 self.envelopes.pop(identity, None)  # keep envelopes of workers only
 
@@ -144,9 +157,17 @@ class RemoteDispatcher(Dispatcher):
         for task in tasks:
             known = record.knows(task.function_id)
             fn = b"" if known else self.functions.get(task.function_id)
-            messages.append(TaskMsg(task.task_id, task.entry_id, task.attempts,
-                                    task.function_id, fn, task.args,
-                                    task.timeout_s or self.settings.task_timeout_s))
+            messages.append(
+                TaskMsg(
+                    task.task_id,
+                    task.entry_id,
+                    task.attempts,
+                    task.function_id,
+                    fn,
+                    task.args,
+                    task.timeout_s or self.settings.task_timeout_s,
+                )
+            )
         return Tasks(messages, self.seq)
 
     def forget_known(self, worker: str, function_id: str) -> None:
@@ -162,8 +183,10 @@ class RemoteDispatcher(Dispatcher):
         """Welcome a worker (again, after a restart of ours) or reject it; adopt the tasks
         it says it still runs."""
         if not 0 < message.processes <= MAX_PROCESSES_PER_WORKER:
-            await self.reply(identity, Reject(f"processes must be 1..{MAX_PROCESSES_PER_WORKER}"
-                                              f", got {message.processes}"))
+            await self.reply(
+                identity,
+                Reject(f"processes must be 1..{MAX_PROCESSES_PER_WORKER}, got {message.processes}"),
+            )
             return
         worker_id = identity.decode(errors="replace")
         record = self.workers.get(worker_id)
@@ -173,8 +196,12 @@ class RemoteDispatcher(Dispatcher):
             return
         if record is None:
             self.workers[worker_id] = WorkerRecord(worker_id, message.processes)
-            log.info("worker %s registered with %d processes", worker_id, message.processes,
-                     extra={"worker_id": worker_id})
+            log.info(
+                "worker %s registered with %d processes",
+                worker_id,
+                message.processes,
+                extra={"worker_id": worker_id},
+            )
         else:
             record.processes, record.last_seen = message.processes, time.monotonic()
             record.known_functions.clear()
@@ -196,8 +223,12 @@ class RemoteDispatcher(Dispatcher):
             self.assign(Assignment(task, worker_id))
             adopted += 1
         if adopted:
-            log.info("worker %s: adopted %d task(s) it still runs", worker_id, adopted,
-                     extra={"worker_id": worker_id})
+            log.info(
+                "worker %s: adopted %d task(s) it still runs",
+                worker_id,
+                adopted,
+                extra={"worker_id": worker_id},
+            )
 
     def heard_from(self, identity: bytes) -> WorkerRecord | None:
         """Note that a worker is alive; None if it is not registered."""
@@ -212,26 +243,44 @@ class RemoteDispatcher(Dispatcher):
 
     async def record_results(self, worker_id: str, results: list[ResultMsg]) -> None:
         """Turn wire results into pool results and record them."""
-        jobs = [JobResult(r.task_id, TaskStatus(r.status) if r.status in _FINAL else None,
-                          r.payload, r.started, r.finished, lost=r.status == "LOST",
-                          tag=r.entry_id, attempt=r.attempt, nocode=r.status == "NOCODE")
-                for r in results]
+        jobs = [
+            JobResult(
+                r.task_id,
+                TaskStatus(r.status) if r.status in _FINAL else None,
+                r.payload,
+                r.started,
+                r.finished,
+                lost=r.status == "LOST",
+                tag=r.entry_id,
+                attempt=r.attempt,
+                nocode=r.status == "NOCODE",
+            )
+            for r in results
+        ]
         if jobs:
             await self.record(worker_id, jobs)
 
-    async def reconcile(self, worker_id: str, held: Iterable[str], seen: int,
-                        reported: Iterable[str] = ()) -> None:
+    async def reconcile(
+        self, worker_id: str, held: Iterable[str], seen: int, reported: Iterable[str] = ()
+    ) -> None:
         """Tasks we sent this worker in a frame it has acknowledged (``seq <= seen``) that it
         neither holds nor reports were lost on the way: retry them."""
         accounted = set(held) | set(reported)
-        lost = [a for a in list(self.assigned.get(worker_id, {}).values())
-                if a.seq <= seen and a.task.task_id not in accounted]
+        lost = [
+            a
+            for a in list(self.assigned.get(worker_id, {}).values())
+            if a.seq <= seen and a.task.task_id not in accounted
+        ]
         for a in lost:
             self.unassign(a.task.task_id)
             self.forget_known(worker_id, a.task.function_id)  # the lost frame had the code
         if lost:
-            log.warning("worker %s never got %d task(s); retrying", worker_id, len(lost),
-                        extra={"worker_id": worker_id})
+            log.warning(
+                "worker %s never got %d task(s); retrying",
+                worker_id,
+                len(lost),
+                extra={"worker_id": worker_id},
+            )
             await self.retry_lost([(a.task, worker_id) for a in lost])
 
     async def drop_worker(self, worker_id: str, why: str) -> None:
@@ -239,8 +288,9 @@ class RemoteDispatcher(Dispatcher):
         self.envelopes.pop(worker_id.encode(), None)
         if self.workers.pop(worker_id, None) is not None:
             log.warning("worker %s lost: %s", worker_id, why, extra={"worker_id": worker_id})
-            await self._retrying(lambda: self.store.add_event("worker_lost", worker=worker_id,
-                                                              why=why))
+            await self._retrying(
+                lambda: self.store.add_event("worker_lost", worker=worker_id, why=why)
+            )
             await self._retrying(lambda: self.store.count("worker_lost"))
             await self.worker_lost(worker_id)
 
@@ -249,8 +299,9 @@ class RemoteDispatcher(Dispatcher):
         if self.redis_failed_at > deadline:
             return  # we were stuck on Redis, not listening: silence proves nothing yet
         for worker_id in [w.worker_id for w in self.workers.values() if w.last_seen < deadline]:
-            await self.drop_worker(worker_id, f"silent for over "
-                                              f"{self.settings.heartbeat_timeout_s:g}s")
+            await self.drop_worker(
+                worker_id, f"silent for over {self.settings.heartbeat_timeout_s:g}s"
+            )
 
 
 _FINAL = ("COMPLETED", "FAILED")

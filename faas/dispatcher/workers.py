@@ -40,10 +40,12 @@ class WorkerRecord:
         self.known_functions.pop(function_id, None)
 
 
-def most_free(workers: Iterable[WorkerRecord], load: Mapping[str, int],
-              prefetch: int = 0) -> WorkerRecord | None:
+def most_free(
+    workers: Iterable[WorkerRecord], load: Mapping[str, int], prefetch: int = 0
+) -> WorkerRecord | None:
     """The worker with the most free slots (``processes + prefetch - load``), the longest
     unassigned among equals; None when every worker is full."""
+
     def free(w: WorkerRecord) -> int:
         return w.processes + prefetch - load.get(w.worker_id, 0)
 

@@ -62,8 +62,7 @@ class Worker(ABC):
         """Serve until SIGINT/SIGTERM (exit 0) or a rejected registration (exit 2)."""
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, self._stop)
-        log.info("worker %s: %d processes, dispatcher %s", self.worker_id, self.processes,
-                 self.url)
+        log.info("worker %s: %d processes, dispatcher %s", self.worker_id, self.processes, self.url)
         try:
             return self.serve()
         finally:
@@ -87,8 +86,9 @@ class Worker(ABC):
 
     def register_message(self) -> Register:
         """REGISTER, with every task we still hold and its attempt (for adoption)."""
-        return Register(self.worker_id, self.processes,
-                        [[t.task_id, t.attempt] for t in self.held.values()])
+        return Register(
+            self.worker_id, self.processes, [[t.task_id, t.attempt] for t in self.held.values()]
+        )
 
     @abstractmethod
     def serve(self) -> int:
@@ -102,8 +102,7 @@ class Worker(ABC):
             if task.fn:
                 self.code.put(task.function_id, task.fn)
             if task.function_id not in self.code:
-                self.nocode.append(ResultMsg(task.task_id, task.entry_id, task.attempt,
-                                             "NOCODE"))
+                self.nocode.append(ResultMsg(task.task_id, task.entry_id, task.attempt, "NOCODE"))
                 continue
             self.held[task.task_id] = task
             self.queue.append(task)
@@ -114,8 +113,17 @@ class Worker(ABC):
         """Start queued tasks on free processes."""
         while self.queue and self.pool.free:
             t = self.queue.popleft()
-            self.pool.submit(Job(t.task_id, t.function_id, self.code.get(t.function_id),
-                                 t.args, t.timeout_s, tag=t.entry_id, attempt=t.attempt))
+            self.pool.submit(
+                Job(
+                    t.task_id,
+                    t.function_id,
+                    self.code.get(t.function_id),
+                    t.args,
+                    t.timeout_s,
+                    tag=t.entry_id,
+                    attempt=t.attempt,
+                )
+            )
 
     def want(self) -> int:
         """Tasks we could start now."""
@@ -152,8 +160,9 @@ class Worker(ABC):
             task = self.held.pop(r.task_id, None)
             attempt = task.attempt if task else 0
             status = "LOST" if r.lost else r.status.value
-            out.append(ResultMsg(r.task_id, r.tag, attempt, status, r.payload, r.started,
-                                 r.finished))
+            out.append(
+                ResultMsg(r.task_id, r.tag, attempt, status, r.payload, r.started, r.finished)
+            )
         return out
 
     def close(self) -> None:

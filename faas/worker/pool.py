@@ -26,6 +26,7 @@ from faas.process import die_with_parent
 
 log = logging.getLogger(__name__)
 
+
 @dataclass
 class Job:
     """One task for a pool process."""
@@ -96,8 +97,9 @@ class ProcessPool:
 
     def _spawn(self) -> _Slot:
         parent, child = self._ctx.Pipe()
-        process = self._ctx.Process(target=_child_main, args=(child, self.max_result_bytes),
-                                    daemon=True)
+        process = self._ctx.Process(
+            target=_child_main, args=(child, self.max_result_bytes), daemon=True
+        )
         process.start()
         child.close()
         return _Slot(process, parent)
@@ -131,9 +133,9 @@ class ProcessPool:
 
     def collect(self, timeout: float = 0.0) -> list[JobResult]:
         """Results of jobs that finished, died with their process, or ran out of time."""
-        waitables = [s.conn for s in self._slots if s.job] + [s.process.sentinel
-                                                               for s in self._slots
-                                                               if not s.dead]
+        waitables = [s.conn for s in self._slots if s.job] + [
+            s.process.sentinel for s in self._slots if not s.dead
+        ]
         ready = set(wait(waitables, timeout))
         results = []
         for i, slot in enumerate(self._slots):
@@ -156,8 +158,15 @@ class ProcessPool:
         task_id, status, payload, started, finished = msgpack.unpackb(frame)
         job = slot.job
         slot.job, slot.deadline = None, float("inf")
-        return JobResult(task_id, TaskStatus(status), payload, started, finished, tag=job.tag,
-                         attempt=job.attempt)
+        return JobResult(
+            task_id,
+            TaskStatus(status),
+            payload,
+            started,
+            finished,
+            tag=job.tag,
+            attempt=job.attempt,
+        )
 
     def _replace(self, index: int, lost: bool) -> list[JobResult]:
         """Kill (if needed) and replace a process; report the job it held."""
@@ -176,16 +185,35 @@ class ProcessPool:
             return []
         job, now = slot.job, time.time()
         if lost:
-            log.warning("pool process %s died running task %s (exit code %s); replaced",
-                        slot.process.pid, job.task_id, slot.process.exitcode)
-            return [JobResult(job.task_id, None, finished=now, lost=True, tag=job.tag,
-                              attempt=job.attempt)]
-        log.warning("task %s ran past its %.3gs timeout; process %s killed and replaced",
-                    job.task_id, job.timeout_s, slot.process.pid)
+            log.warning(
+                "pool process %s died running task %s (exit code %s); replaced",
+                slot.process.pid,
+                job.task_id,
+                slot.process.exitcode,
+            )
+            return [
+                JobResult(
+                    job.task_id, None, finished=now, lost=True, tag=job.tag, attempt=job.attempt
+                )
+            ]
+        log.warning(
+            "task %s ran past its %.3gs timeout; process %s killed and replaced",
+            job.task_id,
+            job.timeout_s,
+            slot.process.pid,
+        )
         error = TimeoutError(f"task {job.task_id} exceeded its timeout of {job.timeout_s:g} s")
         payload = error_payload(error)
-        return [JobResult(job.task_id, TaskStatus.FAILED, payload, finished=now, tag=job.tag,
-                          attempt=job.attempt)]
+        return [
+            JobResult(
+                job.task_id,
+                TaskStatus.FAILED,
+                payload,
+                finished=now,
+                tag=job.tag,
+                attempt=job.attempt,
+            )
+        ]
 
     def close(self) -> None:
         """Stop every process (kill any still running after a short grace)."""

@@ -60,16 +60,21 @@ class PullWorker(Worker):
                     if not self.send(sock, self.register_message()):
                         break
                     sent_at = now
-                elif (results or (self.want() and backoff.ready)
-                      or now - last_request >= self.settings.heartbeat_s):
+                elif (
+                    results
+                    or (self.want() and backoff.ready)
+                    or now - last_request >= self.settings.heartbeat_s
+                ):
                     asked_for, idle = self.want(), not self.held
                     in_request, results = results, []
-                    if not self.send(sock, Request(asked_for, idle, list(self.held),
-                                                   in_request, self.seen)):
+                    if not self.send(
+                        sock, Request(asked_for, idle, list(self.held), in_request, self.seen)
+                    ):
                         break
                     sent_at = last_request = now
-            wait_s = 0.2 if sent_at is not None or not self.want() else max(
-                0.0, backoff.until - now)
+            wait_s = (
+                0.2 if sent_at is not None or not self.want() else max(0.0, backoff.until - now)
+            )
             readable, done = self.poll(sock, min(wait_s, 0.2))
             results += done
             if readable:
@@ -83,8 +88,7 @@ class PullWorker(Worker):
                 elif asked_for and self.held:
                     backoff.wait()
             elif sent_at is not None and time.monotonic() - sent_at > patience_s:
-                log.warning("no reply from %s for %.1fs; registering again", self.url,
-                            patience_s)
+                log.warning("no reply from %s for %.1fs; registering again", self.url, patience_s)
                 results, in_request = in_request + results, []
                 registered, sent_at = False, None
         return EXIT_OK

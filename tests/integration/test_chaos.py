@@ -13,10 +13,10 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.mark.timeout(300)
-def test_a_short_soak_loses_nothing_and_answers_right(tmp_path: Path,
-                                                      capsys: pytest.CaptureFixture) -> None:
-    code = main(["--minutes", "0.4", "--seed", "3", "--every", "1.5", "3", "--out",
-                 str(tmp_path)])
+def test_a_short_soak_loses_nothing_and_answers_right(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    code = main(["--minutes", "0.4", "--seed", "3", "--every", "1.5", "3", "--out", str(tmp_path)])
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last.startswith("chaos: ") and " 0 lost, 0 wrong, " in last, last
     assert code == 0

@@ -90,8 +90,10 @@ def test_executor_submit_futures_and_exceptions(stack: Stack) -> None:
 
 
 def test_function_from_an_importable_module_travels_by_value(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sdk: FaaSClient) -> None:
-    (tmp_path / "usermod_faas_test.py").write_text(textwrap.dedent("""
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sdk: FaaSClient
+) -> None:
+    (tmp_path / "usermod_faas_test.py").write_text(
+        textwrap.dedent("""
         FACTOR = 7
 
         def helper(x):
@@ -99,7 +101,8 @@ def test_function_from_an_importable_module_travels_by_value(
 
         def entry(x):
             return helper(x) + 1
-    """))
+    """)
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     module = importlib.import_module("usermod_faas_test")
     task_id = sdk.submit(sdk.register(module.entry), 6)
@@ -107,14 +110,20 @@ def test_function_from_an_importable_module_travels_by_value(
 
 
 def _faas(stack: Stack, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "faas", *args], capture_output=True,
-                          text=True, timeout=60, env={**os.environ, "FAAS_URL": stack.url})
+    return subprocess.run(
+        [sys.executable, "-m", "faas", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "FAAS_URL": stack.url},
+    )
 
 
 def test_user_commands(stack: Stack, tmp_path: Path) -> None:
     script = tmp_path / "job.py"
-    script.write_text("def scale(x, by=2):\n    return x * by\n\n"
-                      "def boom():\n    raise KeyError('missing')\n")
+    script.write_text(
+        "def scale(x, by=2):\n    return x * by\n\ndef boom():\n    raise KeyError('missing')\n"
+    )
     register = _faas(stack, "register", f"{script}:scale")
     assert register.returncode == 0, register.stderr
     function_id = register.stdout.strip()

@@ -19,13 +19,14 @@ pytestmark = pytest.mark.integration
 def test_register_execute_result_round_trip(client: Client) -> None:
     task_id = client.submit(client.register(functions.add), 2, 3)
     assert client.value(task_id) == ("COMPLETED", 5)
-    assert client.http.get(f"/status/{task_id}").json() == {"task_id": task_id,
-                                                            "status": "COMPLETED"}
+    assert client.http.get(f"/status/{task_id}").json() == {
+        "task_id": task_id,
+        "status": "COMPLETED",
+    }
 
 
 def test_function_without_arguments(client: Client) -> None:
-    assert client.value(client.submit(client.register(functions.no_args))) == (
-        "COMPLETED", "hello")
+    assert client.value(client.submit(client.register(functions.no_args))) == ("COMPLETED", "hello")
 
 
 def test_keyword_arguments(client: Client) -> None:
@@ -55,8 +56,9 @@ def test_hundred_thousand_element_list_argument(client: Client) -> None:
 
 
 def test_unknown_function_is_404(client: Client) -> None:
-    reply = client.http.post("/execute_function", json={
-        "function_id": str(uuid.uuid4()), "payload": serialize(((), {}))})
+    reply = client.http.post(
+        "/execute_function", json={"function_id": str(uuid.uuid4()), "payload": serialize(((), {}))}
+    )
     assert reply.status_code == 404
     assert "Function not found" in reply.json()["detail"]
 
@@ -71,8 +73,9 @@ def test_unknown_task_is_404(client: Client, endpoint: str) -> None:
 def test_invalid_payloads_are_400(client: Client) -> None:
     function_id = client.register(functions.add)
     for payload in ("%%%", base64.b64encode(b"plain text").decode(), serialize(3)):
-        reply = client.http.post("/execute_function", json={"function_id": function_id,
-                                                           "payload": payload})
+        reply = client.http.post(
+            "/execute_function", json={"function_id": function_id, "payload": payload}
+        )
         assert reply.status_code == 400, payload
         assert reply.json()["detail"]
     reply = client.http.post("/register_function", json={"name": "x", "payload": "%%%"})
@@ -83,8 +86,10 @@ def test_non_callable_object_fails_with_type_error(client: Client) -> None:
     """A pickled object that is not callable can only be found out by running it."""
     import fractions
 
-    reply = client.http.post("/register_function", json={
-        "name": "not callable", "payload": serialize(fractions.Fraction(1, 3))})
+    reply = client.http.post(
+        "/register_function",
+        json={"name": "not callable", "payload": serialize(fractions.Fraction(1, 3))},
+    )
     assert reply.status_code == 200
     task_id = client.submit(reply.json()["function_id"])
     status, exc = client.value(task_id)

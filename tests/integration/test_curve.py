@@ -23,10 +23,10 @@ def test_only_workers_with_an_admitted_key_get_tasks(mode: str, tmp_path: Path) 
     keys = generate_keys(tmp_path / "keys")
     stranger = generate_keys(tmp_path / "stranger")  # a valid pair the dispatcher never saw
     with Stack(mode, workers=1, procs=1, env={"FAAS_CURVE_DIR": str(keys)}) as stack:
-        no_key = stack.spawn("worker", mode, "2", stack.dispatcher_url,
-                             env={"FAAS_CURVE_DIR": ""})
-        wrong_key = stack.spawn("worker", mode, "2", stack.dispatcher_url,
-                                env={"FAAS_CURVE_DIR": str(stranger)})
+        no_key = stack.spawn("worker", mode, "2", stack.dispatcher_url, env={"FAAS_CURVE_DIR": ""})
+        wrong_key = stack.spawn(
+            "worker", mode, "2", stack.dispatcher_url, env={"FAAS_CURVE_DIR": str(stranger)}
+        )
         stack.worker_procs += [no_key, wrong_key]
         time.sleep(2)  # time enough for both to try to register
         assert stack.health()["dispatcher"]["workers"] == 1
@@ -48,11 +48,21 @@ def test_faas_keys_writes_both_pairs_and_admits_the_worker(tmp_path: Path) -> No
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-m", "faas", "keys", str(tmp_path / "k")],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "faas", "keys", str(tmp_path / "k")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "FAAS_CURVE_DIR" in out
-    names = sorted(p.relative_to(tmp_path / "k").as_posix()
-                   for p in (tmp_path / "k").rglob("*") if p.is_file())
-    assert names == ["authorized/worker.key", "dispatcher.key", "dispatcher.key_secret",
-                     "worker.key", "worker.key_secret"]
+    names = sorted(
+        p.relative_to(tmp_path / "k").as_posix() for p in (tmp_path / "k").rglob("*") if p.is_file()
+    )
+    assert names == [
+        "authorized/worker.key",
+        "dispatcher.key",
+        "dispatcher.key_secret",
+        "worker.key",
+        "worker.key_secret",
+    ]
     assert (tmp_path / "k" / "worker.key_secret").stat().st_mode & 0o077 == 0

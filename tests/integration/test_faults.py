@@ -23,8 +23,15 @@ CASES = [(s, m) for s, modes in APPLIES.items() for m in modes]
 
 @pytest.mark.parametrize("scenario, mode", CASES, ids=[f"{s}-{m}" for s, m in CASES])
 def test_no_task_is_lost(scenario: str, mode: str) -> None:
-    report = run_scenario(scenario, mode, tasks=40, sleep_s=0.2, heartbeat_s=HEARTBEAT_S,
-                          timeout_s=TIMEOUT_S, deadline_s=60)
+    report = run_scenario(
+        scenario,
+        mode,
+        tasks=40,
+        sleep_s=0.2,
+        heartbeat_s=HEARTBEAT_S,
+        timeout_s=TIMEOUT_S,
+        deadline_s=60,
+    )
     assert report.lost == 0, report
     assert report.completed == 40, report
     assert report.failed == 0, report
@@ -65,9 +72,12 @@ def test_sigterm_stops_a_worker_cleanly(mode: str) -> None:
     import sys
 
     with Stack(mode, workers=0, procs=2) as stack:
-        worker = subprocess.Popen([sys.executable, "-m", "faas", "worker", mode, "2",
-                                   stack.dispatcher_url], env=stack.env(),
-                                  stderr=subprocess.PIPE, start_new_session=True)
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "faas", "worker", mode, "2", stack.dispatcher_url],
+            env=stack.env(),
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
         try:
             wait_until(lambda: stack.health()["dispatcher"]["processes"] >= 2, timeout=30)
             os.killpg(worker.pid, signal.SIGTERM)
@@ -88,21 +98,27 @@ def test_task_that_always_kills_its_process_fails_after_max_attempts(mode: str) 
         assert status == "FAILED" and isinstance(exc, RuntimeError)
         assert "worker lost" in str(exc) and "dispatched 3 times" in str(exc)
         assert client.value(client.submit(client.register(functions.add), 2, b=3)) == (
-            "COMPLETED", 5)
+            "COMPLETED",
+            5,
+        )
 
 
 @pytest.mark.parametrize("mode", ["local", "pull", "push"])
 def test_timeout_kills_and_replaces_the_process(mode: str) -> None:
     with Stack(mode, workers=1, procs=1) as stack:
         client = Client(stack.url)
-        reply = client.http.post("/execute_function", json={
-            "function_id": client.register(functions.sleep_for),
-            "payload": functions.args_of(30), "timeout": 0.5})
+        reply = client.http.post(
+            "/execute_function",
+            json={
+                "function_id": client.register(functions.sleep_for),
+                "payload": functions.args_of(30),
+                "timeout": 0.5,
+            },
+        )
         status, exc = client.value(reply.json()["task_id"], timeout=10)
         assert status == "FAILED" and isinstance(exc, TimeoutError)
         assert "timeout of 0.5 s" in str(exc)
-        assert client.value(client.submit(client.register(functions.add), 1)) == (
-            "COMPLETED", 1)
+        assert client.value(client.submit(client.register(functions.add), 1)) == ("COMPLETED", 1)
 
 
 def test_second_dispatcher_takes_over_a_dead_ones_tasks_after_the_lease() -> None:

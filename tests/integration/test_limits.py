@@ -20,8 +20,9 @@ def test_task_past_its_ttl_leaves_redis_and_is_served_from_the_archive() -> None
         task_id = client.submit(client.register(functions.add), 40, b=2)
         before = client.result(task_id)
         r = redis.Redis.from_url(stack.redis_url)
-        wait_until(lambda: not r.exists(task_key(task_id)), timeout=10,
-                   message="task gone from Redis")
+        wait_until(
+            lambda: not r.exists(task_key(task_id)), timeout=10, message="task gone from Redis"
+        )
         assert client.http.get(f"/result/{task_id}").json() == before
         assert client.http.get(f"/status/{task_id}").json()["status"] == "COMPLETED"
         assert client.value(task_id) == ("COMPLETED", 42)
@@ -41,8 +42,10 @@ def test_body_over_the_limit_is_413_before_it_is_read() -> None:
     with Stack("local", procs=1, env={"FAAS_MAX_BODY_BYTES": "50000"}) as stack:
         client = Client(stack.url)
         function_id = client.register(functions.total)
-        reply = client.http.post("/execute_function", json={
-            "function_id": function_id, "payload": functions.args_of(list(range(50_000)))})
+        reply = client.http.post(
+            "/execute_function",
+            json={"function_id": function_id, "payload": functions.args_of(list(range(50_000)))},
+        )
         assert reply.status_code == 413 and "50000 bytes" in reply.json()["detail"]
         r = redis.Redis.from_url(stack.redis_url)
         assert r.keys("faas:task:*") == []

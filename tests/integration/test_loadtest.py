@@ -13,8 +13,9 @@ pytestmark = pytest.mark.integration
 
 
 def test_short_headless_locust_run(tmp_path: Path) -> None:
-    summary = run_loadtest("push", users=4, spawn_rate=4, duration_s=6, workers=1, procs=2,
-                           out=tmp_path)
+    summary = run_loadtest(
+        "push", users=4, spawn_rate=4, duration_s=6, workers=1, procs=2, out=tmp_path
+    )
     stats = pd.read_csv(tmp_path / "locust_stats.csv")
     assert summary.requests > 0 and summary.failures == 0, stats.to_string()
     assert "TASK" in set(stats["Type"])

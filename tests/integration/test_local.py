@@ -43,7 +43,9 @@ def test_dying_pool_process_ends_failed_after_attempts_and_pool_keeps_serving() 
         assert status == "FAILED" and isinstance(exc, RuntimeError)
         assert "worker lost" in str(exc) and "2 times" in str(exc)
         assert client.value(client.submit(client.register(functions.add), 1, b=1)) == (
-            "COMPLETED", 2)
+            "COMPLETED",
+            2,
+        )
 
 
 def test_faas_up_serves_and_sigterm_leaves_no_process_behind(tmp_path) -> None:  # noqa: ANN001
@@ -51,16 +53,33 @@ def test_faas_up_serves_and_sigterm_leaves_no_process_behind(tmp_path) -> None: 
 
     port = free_port()
     before = descendants()
-    up = subprocess.Popen([sys.executable, "-m", "faas", "up", "--mode", "local", "--procs",
-                           "2", "--port", str(port), "--dispatcher-port", str(free_port())],
-                          stdout=subprocess.PIPE, text=True,
-                          env={**os.environ, "FAAS_REDIS_URL": ""})
+    up = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "faas",
+            "up",
+            "--mode",
+            "local",
+            "--procs",
+            "2",
+            "--port",
+            str(port),
+            "--dispatcher-port",
+            str(free_port()),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "FAAS_REDIS_URL": ""},
+    )
     try:
         line = up.stdout.readline()
         assert line.startswith(f"faas is up: http://127.0.0.1:{port}")
         client = Client(f"http://127.0.0.1:{port}")
         assert client.value(client.submit(client.register(functions.add), 2, b=2)) == (
-            "COMPLETED", 4)
+            "COMPLETED",
+            4,
+        )
         started = psutil.Process(up.pid).children(recursive=True)
         assert len(started) >= 5  # redis, api, dispatcher, forkserver, pool processes
         up.send_signal(signal.SIGTERM)

@@ -84,9 +84,15 @@ def _raw_socket(stack: Stack, kind: int, identity: bytes) -> zmq.Socket:
     return sock
 
 
-GARBAGE = [b"", b"\x00\xff" * 10, msgpack.packb([VERSION, 42]), msgpack.packb([VERSION, 6, 7]),
-           msgpack.packb([VERSION, 6, [["t", "e", 1, "COMPLETED", b"", 0.0]]]),
-           msgpack.packb([VERSION, 4, "x", True, [], []]), msgpack.packb("hello")]
+GARBAGE = [
+    b"",
+    b"\x00\xff" * 10,
+    msgpack.packb([VERSION, 42]),
+    msgpack.packb([VERSION, 6, 7]),
+    msgpack.packb([VERSION, 6, [["t", "e", 1, "COMPLETED", b"", 0.0]]]),
+    msgpack.packb([VERSION, 4, "x", True, [], []]),
+    msgpack.packb("hello"),
+]
 
 
 @pytest.mark.parametrize("mode", REMOTE)
@@ -97,7 +103,9 @@ def test_malformed_and_unknown_messages_never_crash_the_dispatcher(mode: str) ->
             sock.send_multipart([b"", frame] if mode == "pull" else [frame])
         client = Client(stack.url)
         assert client.value(client.submit(client.register(functions.add), 2, b=5)) == (
-            "COMPLETED", 7)
+            "COMPLETED",
+            7,
+        )
         assert stack.dispatcher.poll() is None
         sock.close()
 
@@ -112,8 +120,11 @@ def test_bad_registrations_are_rejected_with_a_reason(mode: str) -> None:
         assert isinstance(reply, Reject) and "processes must be" in reply.reason
         sock.close()
         other = _raw_socket(stack, zmq.DEALER, b"future")
-        other.send_multipart([b"", msgpack.packb([VERSION + 1, 1, "future", 2])]
-                             if mode == "pull" else [msgpack.packb([VERSION + 1, 1, "f", 2])])
+        other.send_multipart(
+            [b"", msgpack.packb([VERSION + 1, 1, "future", 2])]
+            if mode == "pull"
+            else [msgpack.packb([VERSION + 1, 1, "f", 2])]
+        )
         assert other.poll(5000)
         assert "protocol version" in decode(other.recv_multipart()[-1]).reason
         other.close()

@@ -14,18 +14,43 @@ from experiments.sweep import run_sweep
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]  # the quick sweep: ~2-3 min
 
-TASK_COLUMNS = {"study", "mode", "workers", "procs", "processes", "workload", "arg", "repeat",
-                "task_id", "status", "worker", "submitted", "dispatched", "started",
-                "finished", "stored", "observed", "sent", "payload_bytes"}
-PLOTS = ["throughput.png", "weak_scaling.png", "latency_cdf.png", "overhead_breakdown.png",
-         "payload_latency.png", "peer.png"]
+TASK_COLUMNS = {
+    "study",
+    "mode",
+    "workers",
+    "procs",
+    "processes",
+    "workload",
+    "arg",
+    "repeat",
+    "task_id",
+    "status",
+    "worker",
+    "submitted",
+    "dispatched",
+    "started",
+    "finished",
+    "stored",
+    "observed",
+    "sent",
+    "payload_bytes",
+}
+PLOTS = [
+    "throughput.png",
+    "weak_scaling.png",
+    "latency_cdf.png",
+    "overhead_breakdown.png",
+    "payload_latency.png",
+    "peer.png",
+]
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     runs, repeats = grid(quick=True)
-    return run_sweep(runs, repeats, tmp_path_factory.mktemp("results") / "quick",
-                     baselines(quick=True))
+    return run_sweep(
+        runs, repeats, tmp_path_factory.mktemp("results") / "quick", baselines(quick=True)
+    )
 
 
 def test_tasks_csv_has_every_task_with_server_timestamps(run_dir: Path) -> None:
@@ -67,8 +92,11 @@ def test_report_numbers_match_the_csvs(run_dir: Path) -> None:
             table[cells[0]] = cells
     assert set(table) == {"local", "pull", "push"}
     for mode, cells in table.items():
-        noop = summary[(summary["mode"] == mode) & (summary["study"] == "throughput")
-                       & (summary["workload"] == "noop")]
+        noop = summary[
+            (summary["mode"] == mode)
+            & (summary["study"] == "throughput")
+            & (summary["workload"] == "noop")
+        ]
         assert int(cells[1]) == round(noop["throughput_median"].max())
         latency = summary[(summary["mode"] == mode) & (summary["study"] == "latency")]
         assert float(cells[5]) == round(1000 * latency["latency_p50_median"].iloc[0], 2)
