@@ -20,8 +20,9 @@ import numpy as np
 from experiments.client import LoadClient
 from experiments.workloads import noop
 from faas.client import Executor, FaaSClient
+from faas.models import Mode
 from faas.serialize import serialize
-from faas.stack import MODES, Stack
+from faas.stack import Stack
 
 log = logging.getLogger("bench_modes")
 
@@ -76,7 +77,7 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=5000)
     parser.add_argument("--latency-tasks", type=int, default=500)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--modes", nargs="+", default=list(MODES))
+    parser.add_argument("--modes", nargs="+", default=list(Mode))
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)

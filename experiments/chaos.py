@@ -39,6 +39,7 @@ import psutil
 import redis
 
 from experiments.workloads import logged_square
+from faas.models import Mode
 from faas.process import stop_process
 from faas.redis_server import EmbeddedRedis, free_port
 from faas.serialize import serialize
@@ -351,7 +352,7 @@ def _plot(out: Path, stored_s: list[float], faults: list[tuple[float, str, str]]
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=3.0)
-    parser.add_argument("--mode", choices=("local", "pull", "push"), default="push")
+    parser.add_argument("--mode", choices=list(Mode), default="push")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--rate", type=float, default=40.0, help="submissions per second")
     parser.add_argument(

@@ -25,6 +25,7 @@ import pandas as pd
 import redis.asyncio as aioredis
 
 from experiments.workloads import noop
+from faas.models import Mode
 from faas.serialize import dumps
 from faas.stack import Stack
 from faas.store import STATS_KEY, Store, task_key
@@ -123,7 +124,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--modes", nargs="+", default=["local", "pull", "push"])
+    parser.add_argument("--modes", nargs="+", default=list(Mode))
     parser.add_argument("--profile", type=Path, default=None)
     args = parser.parse_args()
     df = measure_direct(args.modes, args.tasks, args.repeats, args.profile)

@@ -33,6 +33,7 @@ import psutil
 import redis
 
 from experiments.workloads import sleep
+from faas.models import Mode
 from faas.serialize import serialize
 from faas.stack import Stack
 from faas.store import EVENTS_KEY, task_key
@@ -42,11 +43,11 @@ log = logging.getLogger("faults")
 SCENARIOS = ("kill-worker", "kill-process", "hang-worker", "kill-dispatcher", "redis-restart")
 #: Modes each scenario applies to (local mode has no workers to kill or hang).
 APPLIES = {
-    "kill-worker": ("pull", "push"),
-    "hang-worker": ("pull", "push"),
-    "kill-process": ("local", "pull", "push"),
-    "kill-dispatcher": ("local", "pull", "push"),
-    "redis-restart": ("local", "pull", "push"),
+    "kill-worker": Mode.remote(),
+    "hang-worker": Mode.remote(),
+    "kill-process": tuple(Mode),
+    "kill-dispatcher": tuple(Mode),
+    "redis-restart": tuple(Mode),
 }
 
 
@@ -91,7 +92,7 @@ def kill_worker(stack: Stack, report: dict) -> None:
 
 
 def kill_process(stack: Stack, report: dict) -> None:
-    owner = stack.dispatcher if stack.mode == "local" else stack.worker_procs[0]
+    owner = stack.dispatcher if stack.mode is Mode.LOCAL else stack.worker_procs[0]
     psutil.Process(_pool_process(owner.pid)).send_signal(signal.SIGKILL)
 
 
@@ -231,7 +232,7 @@ def main() -> None:
     parser.add_argument("scenario", choices=(*SCENARIOS, "all"))
     parser.add_argument(
         "--mode",
-        choices=("local", "pull", "push"),
+        choices=list(Mode),
         default=None,
         help="default: push (every applicable mode with 'all')",
     )

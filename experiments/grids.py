@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-MODES = ("local", "pull", "push")
+from faas.models import Mode
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class Run:
 def _shape(mode: str, processes: int) -> tuple[int, int]:
     """(workers, procs per worker) giving ``processes``: local has one pool; remote modes
     use up to 4 processes per worker."""
-    if mode == "local":
+    if mode == Mode.LOCAL:
         return 1, processes
     procs = min(processes, 4)
     return processes // procs, procs
@@ -52,7 +52,7 @@ def grid(quick: bool = False) -> tuple[list[Run], int]:
     scale = [1, 2, 4] if quick else [1, 2, 4, 8, 16, 32]
     noop_tasks, cpu_tasks = (300, 40) if quick else (2000, 200)
     runs: list[Run] = []
-    for mode in MODES:
+    for mode in Mode:
         for processes in [1, 2] if quick else [1, 2, 4]:
             w, p = _shape(mode, processes)
             runs.append(Run("throughput", mode, w, p, "noop", 0, noop_tasks))

@@ -28,6 +28,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from experiments.faults import APPLIES, _inject  # noqa: E402
+from faas.models import Mode
 from faas.stack import Stack  # noqa: E402
 
 log = logging.getLogger("loadtest")
@@ -194,7 +195,7 @@ def run_loadtest(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--mode", choices=("local", "pull", "push"), default="push")
+    parser.add_argument("--mode", choices=list(Mode), default="push")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--procs", type=int, default=2)
     parser.add_argument("--users", type=int, default=20)

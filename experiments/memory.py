@@ -24,6 +24,7 @@ import redis  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from faas.client import Executor, FaaSClient  # noqa: E402
+from faas.models import Mode
 from faas.stack import Stack  # noqa: E402
 
 
@@ -90,7 +91,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", type=int, default=100_000)
     parser.add_argument("--ttl", type=float, default=2.0, help="seconds")
-    parser.add_argument("--mode", choices=("local", "pull", "push"), default="local")
+    parser.add_argument("--mode", choices=list(Mode), default="local")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     out = args.out or Path("results") / f"memory-{time.strftime('%Y%m%d-%H%M%S')}"

@@ -37,6 +37,7 @@ import pandas as pd
 from experiments.client import LoadClient
 from experiments.workloads import noop
 from faas.client import Executor, FaaSClient
+from faas.models import Mode
 from faas.process import die_with_parent, stop_process
 from faas.redis_server import EmbeddedRedis
 from faas.serialize import serialize
@@ -197,7 +198,7 @@ def run_peer(
     latency_tasks: int,
     repeats: int,
     out: Path,
-    modes: tuple[str, ...] = ("local", "pull", "push"),
+    modes: tuple[str, ...] = tuple(Mode),
 ) -> pd.DataFrame:
     """Measure Celery and faas in ``modes``; write and answer ``peer.csv``'s rows."""
     rows = measure_celery(tasks, batch_tasks, latency_tasks, repeats)
@@ -247,7 +248,7 @@ def main() -> None:
     parser.add_argument("--batch-tasks", type=int, default=5000)
     parser.add_argument("--latency-tasks", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--modes", nargs="+", default=["local", "pull", "push"])
+    parser.add_argument("--modes", nargs="+", default=list(Mode))
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)

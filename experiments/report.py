@@ -14,6 +14,7 @@ import pandas as pd
 
 from experiments.metrics import PARTS, per_task
 from experiments.plot import all_plots
+from faas.models import Mode
 
 SUMMARY_COLUMNS = [
     "mode",
@@ -193,7 +194,7 @@ def targets(
         from experiments.peer import peer_summary
 
         p = peer_summary(peer_rows).set_index("system")
-        for mode in ("local", "pull", "push"):
+        for mode in tuple(Mode):
             r = p.loc[f"faas-{mode}"]
             add(
                 "REST ≥ 1.0× Celery",

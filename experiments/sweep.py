@@ -31,6 +31,7 @@ from experiments import workloads
 from experiments.client import LoadClient, TaskRow
 from experiments.grids import Baselines, Run, baselines, grid
 from experiments.metrics import per_config, per_run
+from faas.models import Mode
 from faas.redis_server import find_redis_server
 from faas.serialize import serialize
 from faas.stack import Stack
@@ -167,9 +168,9 @@ def run_baselines(b: Baselines, out: Path) -> None:
         run_peer(b.peer_tasks, b.peer_batch_tasks, b.peer_latency_tasks, b.repeats, out)
         bar.update(1)
         bar.set_postfix_str("dispatcher fed directly")
-        measure_direct(
-            ["local", "pull", "push"], b.direct_tasks, b.repeats, out / "profile"
-        ).to_csv(out / "direct.csv", index=False)
+        measure_direct(list(Mode), b.direct_tasks, b.repeats, out / "profile").to_csv(
+            out / "direct.csv", index=False
+        )
         bar.update(1)
 
 

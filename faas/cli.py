@@ -11,6 +11,7 @@ import time
 
 from faas.config import get_settings
 from faas.logs import configure
+from faas.models import Mode
 
 log = logging.getLogger("faas")
 
@@ -21,7 +22,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     up = sub.add_parser("up", help="run Redis, API, dispatcher and workers in the foreground")
-    up.add_argument("--mode", choices=("local", "pull", "push"), default="local")
+    up.add_argument("--mode", choices=list(Mode), default=Mode.LOCAL.value)
     up.add_argument("--workers", type=int, default=1, help="workers (pull/push)")
     up.add_argument("--procs", type=int, default=2, help="processes per worker (or pool)")
     up.add_argument("--host", default="127.0.0.1", help="interface for API and dispatcher")
@@ -33,19 +34,25 @@ def _parser() -> argparse.ArgumentParser:
     api.add_argument("--port", type=int, default=8000)
 
     disp = sub.add_parser("dispatcher", help="run the task dispatcher")
-    disp.add_argument("-m", "--mode", choices=("local", "pull", "push"), required=True)
+    disp.add_argument("-m", "--mode", choices=list(Mode), required=True)
     disp.add_argument("-p", "--port", type=int, default=5555, help="socket port (pull/push)")
     disp.add_argument("-w", "--workers", type=int, default=2, help="pool processes (local)")
     disp.add_argument("--host", default="127.0.0.1", help="interface to bind (pull/push)")
     disp.add_argument("--name", default=None, help="consumer name (default host:mode:port)")
 
     worker = sub.add_parser("worker", help="run a pull or push worker")
-    worker.add_argument("mode", choices=("pull", "push"))
+    worker.add_argument("mode", choices=list(Mode.remote()))
     worker.add_argument("processes", type=int)
     worker.add_argument("url", help="dispatcher address, e.g. tcp://127.0.0.1:5555")
     keys = sub.add_parser("keys", help="write CURVE key pairs for dispatcher and workers")
     keys.add_argument("directory")
 
+    _user_commands(sub)
+    return parser
+
+
+def _user_commands(sub: argparse._SubParsersAction) -> None:
+    """The commands a user runs against the API (``FAAS_URL``)."""
     user = {
         "register": ("register FILE:FUNCTION, print its function id", ["target"]),
         "run": ("run a function on ARGS (Python literals), print its result", ["function_id"]),
@@ -60,7 +67,6 @@ def _parser() -> argparse.ArgumentParser:
     sub.choices["run"].add_argument("args", nargs="*", help="e.g. 3 'text' '[1, 2]' key=4")
     sub.choices["run"].add_argument("--no-wait", action="store_true", help="print the task id")
     sub.choices["result"].add_argument("--timeout", type=float, default=None)
-    return parser
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -27,6 +27,7 @@ from typing import Any
 import cloudpickle
 import httpx
 
+from faas.exceptions import APIError
 from faas.serialize import deserialize, serialize
 
 log = logging.getLogger(__name__)
@@ -35,19 +36,6 @@ _TERMINAL = ("COMPLETED", "FAILED")
 _LIBRARY_PATHS = tuple(
     {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")}
 )
-
-
-class FaaSError(RuntimeError):
-    """The API refused a request; the message carries its status and detail."""
-
-    def __init__(self, message: str, status_code: int = 0) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-
-    @property
-    def retryable(self) -> bool:
-        """Whether the same request may succeed later (server trouble, throttling)."""
-        return not 400 <= self.status_code < 500 or self.status_code in (408, 429)
 
 
 def serialize_function(fn: Callable[..., Any]) -> str:
@@ -90,7 +78,7 @@ class FaaSClient:
                 if reply.headers.get("content-type", "").startswith("application/json")
                 else reply.text
             )
-            raise FaaSError(f"{method} {path}: {reply.status_code} {detail}", reply.status_code)
+            raise APIError(f"{method} {path}: {reply.status_code} {detail}", reply.status_code)
         return reply.json()
 
     def register(self, fn: Callable[..., Any], name: str | None = None) -> str:
@@ -238,7 +226,7 @@ class Executor(cf.Executor):
                 task_ids = list(self._pending)[:10_000]
             try:
                 entries = self.client.results(task_ids, self.poll_wait_s)
-            except FaaSError as e:
+            except APIError as e:
                 if not e.retryable:  # a bad key, unknown tasks: asking again cannot help
                     self._fail(task_ids, e)
                     continue
@@ -254,7 +242,7 @@ class Executor(cf.Executor):
                 linger_s = min(self.max_linger_s, 0.005 + 0.0005 * len(self._pending))
             time.sleep(linger_s)
 
-    def _fail(self, task_ids: list[str], error: FaaSError) -> None:
+    def _fail(self, task_ids: list[str], error: APIError) -> None:
         """The API refused to tell us about these tasks: their futures fail with why."""
         log.error("collecting results refused (%s); failing %d futures", error, len(task_ids))
         for task_id in task_ids:

@@ -7,6 +7,20 @@ class FaasError(Exception):
     """Base class of every error the platform raises."""
 
 
+class APIError(FaasError):
+    """The API refused a request (raised by the client); the message carries its status
+    and detail."""
+
+    def __init__(self, message: str, status_code: int = 0) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+    @property
+    def retryable(self) -> bool:
+        """Whether the same request may succeed later (server trouble, throttling)."""
+        return not 400 <= self.status_code < 500 or self.status_code in (408, 429)
+
+
 class SerializationError(FaasError):
     """A payload could not be encoded or decoded."""
 

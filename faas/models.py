@@ -1,4 +1,4 @@
-"""Request/response models of the REST API, the task status enum and the internal Task."""
+"""Request/response models of the REST API, the mode and task status enums, the internal Task."""
 
 from __future__ import annotations
 
@@ -6,6 +6,28 @@ from enum import StrEnum
 from uuid import UUID
 
 from pydantic import BaseModel, Field
+
+
+class Mode(StrEnum):
+    """How a dispatcher hands tasks to processes; the same string goes to the CLI, Redis
+    counters, ``/health`` and logs."""
+
+    #: the dispatcher's own process pool
+    LOCAL = "local"
+    #: ZeroMQ workers ask for tasks (REQ/ROUTER)
+    PULL = "pull"
+    #: the dispatcher sends tasks to ZeroMQ workers (DEALER/ROUTER)
+    PUSH = "push"
+
+    @property
+    def is_remote(self) -> bool:
+        """True for the modes whose processes belong to separate worker programs."""
+        return self is not Mode.LOCAL
+
+    @classmethod
+    def remote(cls) -> tuple[Mode, ...]:
+        """The modes with worker programs (``faas worker pull|push``)."""
+        return tuple(m for m in cls if m.is_remote)
 
 
 class TaskStatus(StrEnum):

@@ -5,10 +5,9 @@ arguments, results) ride inside as msgpack ``bin``, as they are. Messages::
 
     worker → dispatcher                          dispatcher → worker
     REGISTER(worker_id, processes, held)         WELCOME(heartbeat_s) | REJECT(reason)
-    REQUEST(want, wait, held, results, seen)     TASKS(tasks, seq)    reply (pull) / push
+    REQUEST(want, idle, held, results, seen)     TASKS(tasks, seq)    reply (pull) / push
     RESULTS(results)                    push     RECONNECT            unknown worker: register
     HEARTBEAT(held, seen)               push     HEARTBEAT            push: dispatcher alive
-                                                 SHUTDOWN
 
 ``TaskMsg(task_id, entry_id, attempt, function_id, fn, args, timeout_s)``: ``fn`` is empty
 when the dispatcher believes the worker has that function already. ``ResultMsg(task_id,
@@ -51,7 +50,6 @@ class MessageType(IntEnum):
     RESULTS = 6
     HEARTBEAT = 7
     RECONNECT = 8
-    SHUTDOWN = 9
 
 
 @dataclass
@@ -170,15 +168,15 @@ class Reject(Message):
 
 @dataclass
 class Request(Message):
-    """Pull: finished results, and a request for up to ``want`` tasks. ``wait``: the worker
-    is idle, so the dispatcher may hold the reply until work arrives. ``held``: ids of tasks
+    """Pull: finished results, and a request for up to ``want`` tasks. ``idle``: the worker
+    runs nothing, so the dispatcher may hold the reply until work arrives. ``held``: ids of tasks
     the worker still runs (so a lost reply cannot lose tasks); ``seen``: the highest TASKS
     ``seq`` received. Doubles as a heartbeat."""
 
     type = MessageType.REQUEST
     _nested = {"results": ResultMsg}
     want: int
-    wait: bool
+    idle: bool
     held: list[str] = field(default_factory=list)
     results: list[ResultMsg] = field(default_factory=list)
     seen: int = 0
@@ -213,14 +211,9 @@ class Reconnect(Message):
     type = MessageType.RECONNECT
 
 
-@dataclass
-class Shutdown(Message):
-    type = MessageType.SHUTDOWN
-
-
 _CLASSES: dict[int, type[Message]] = {
     int(c.type): c
-    for c in (Register, Welcome, Reject, Request, Tasks, Results, Heartbeat, Reconnect, Shutdown)
+    for c in (Register, Welcome, Reject, Request, Tasks, Results, Heartbeat, Reconnect)
 }
 
 

@@ -12,12 +12,11 @@ import time
 import httpx
 
 from faas.exceptions import FaasError
+from faas.models import Mode
 from faas.process import die_with_parent, stop_process
 from faas.redis_server import EmbeddedRedis, free_port
 
 log = logging.getLogger(__name__)
-
-MODES = ("local", "pull", "push")
 
 
 class Stack:
@@ -25,7 +24,7 @@ class Stack:
 
     def __init__(
         self,
-        mode: str = "local",
+        mode: Mode | str = Mode.LOCAL,
         workers: int = 1,
         procs: int = 2,
         *,
@@ -36,8 +35,9 @@ class Stack:
         env: dict[str, str] | None = None,
         log_level: str = "WARNING",
     ) -> None:
-        if mode not in MODES:
-            raise FaasError(f"unknown mode {mode!r}: choose one of {', '.join(MODES)}")
+        if mode not in list(Mode):
+            raise FaasError(f"unknown mode {mode!r}: choose one of {', '.join(Mode)}")
+        mode = Mode(mode)
         self.mode, self.workers, self.procs, self.host = mode, workers, procs, host
         self.api_port = api_port or free_port()
         self.dispatcher_port = dispatcher_port or free_port()
@@ -62,7 +62,7 @@ class Stack:
     @property
     def expected_processes(self) -> int:
         """Processes /health reports once everything is up."""
-        return self.procs if self.mode == "local" else self.workers * self.procs
+        return self.procs if self.mode is Mode.LOCAL else self.workers * self.procs
 
     def env(self) -> dict[str, str]:
         """The environment every child gets (an embedded Redis keeps the archive beside its
@@ -119,7 +119,7 @@ class Stack:
                 self.redis_url = self.redis.url
             self.start_api()
             self.start_dispatcher()
-            if self.mode != "local":
+            if self.mode.is_remote:
                 for _ in range(self.workers):
                     self.start_worker()
             self.wait_ready(timeout_s)

@@ -13,8 +13,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from faas.client import FaaSClient, FaaSError
+from faas.client import FaaSClient
 from faas.config import Settings
+from faas.exceptions import APIError
 
 
 def _literal(text: str) -> Any:
@@ -60,7 +61,7 @@ def _print_outcome(client: FaaSClient, task_id: str, timeout: float | None) -> i
     except TimeoutError as e:
         sys.stderr.write(f"{e}\n")
         return 2
-    except FaaSError:
+    except APIError:
         raise
     except BaseException as e:  # noqa: BLE001 - the task's own exception
         sys.stderr.write(f"FAILED: {type(e).__name__}: {e}\n")
@@ -94,7 +95,7 @@ def run_user_command(args: argparse.Namespace, settings: Settings) -> int:
                     f"in_flight={w['in_flight']}\tlast_seen={w['last_seen_s']}s\n"
                 )
         return 0
-    except FaaSError as e:
+    except APIError as e:
         sys.stderr.write(f"faas: {e}\n")
         return 1
     finally:

@@ -67,3 +67,11 @@ class Client:
 
     def close(self) -> None:
         self.http.close()
+
+
+async def task_fields(store: Any, task_id: str) -> dict[str, str]:
+    """Every field of a task record but its result, as text (straight from Redis)."""
+    from faas.store import task_key
+
+    raw = await store.redis.hgetall(task_key(task_id))
+    return {k.decode(): v.decode() for k, v in raw.items() if k != b"result"}

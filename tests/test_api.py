@@ -227,7 +227,7 @@ def test_failed_result_deserializes_to_the_exception(client: TestClient) -> None
     async def finish() -> None:
         await store.ensure_group()
         [task] = await store.read_queue("d", 10, 10)
-        await store.finish([Outcome(task_id, task.entry_id, TaskStatus.FAILED, error)])
+        await store.write_batch([Outcome(task_id, task.entry_id, TaskStatus.FAILED, error)])
 
     client.portal.call(finish)  # in the app's loop, where the fake store lives
     reply = client.get(f"/result/{task_id}").json()

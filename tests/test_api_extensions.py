@@ -11,11 +11,12 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from faas.api.deps import get_store
+from faas.api.deps import get_store, get_waiters
 from faas.models import TaskStatus
 from faas.serialize import deserialize, serialize
 from faas.store import QUEUE_KEY, Outcome
 from tests.functions import add, args_of, payload_of
+from tests.helpers import wait_until
 
 
 def _register(client: TestClient) -> str:
@@ -31,7 +32,7 @@ def _finish(client: TestClient, task_ids: list[str], value: object = 42) -> None
         store = await client.app.dependency_overrides[get_store]()
         await store.ensure_group()
         tasks = {t.task_id: t for t in await store.read_queue("d", 10_000, 10)}
-        await store.finish(
+        await store.write_batch(
             [
                 Outcome(i, tasks[i].entry_id, TaskStatus.COMPLETED, dill.dumps(value))
                 for i in task_ids
@@ -99,34 +100,54 @@ def test_results_answers_every_task_in_order(client: TestClient) -> None:
     assert deserialize(reply[1]["result"]) == "done" and reply[0]["result"] is None
 
 
-def test_long_poll_returns_as_soon_as_the_task_ends(client: TestClient) -> None:
+def _waiting_on(client: TestClient, task_id: str) -> bool:
+    """Whether a request of the app is asleep on ``task_id``'s notification."""
+    waiters = client.portal.call(client.app.dependency_overrides[get_waiters])
+    return task_id in waiters._events
+
+
+def _count_reads(client: TestClient) -> list[int]:
+    """Count the store's ``results`` calls from now on (in a one-item list)."""
+    store = client.portal.call(client.app.dependency_overrides[get_store])
+    calls, original = [0], store.results
+
+    async def counting(task_ids):  # noqa: ANN001, ANN202
+        calls[0] += 1
+        return await original(task_ids)
+
+    store.results = counting
+    return calls
+
+
+def test_long_poll_is_woken_by_the_outcome_not_by_polling(client: TestClient) -> None:
+    """The request sleeps on the done-channel notification: it reads the task once before
+    sleeping and once when woken, and answers long before its deadline."""
     task_id = client.post(
         "/execute_function", json={"function_id": _register(client), "payload": args_of(1)}
     ).json()["task_id"]
+    reads = _count_reads(client)
     with ThreadPoolExecutor(1) as pool:
-        started = time.monotonic()
-        pending = pool.submit(client.get, f"/result/{task_id}", params={"wait": 10})
-        time.sleep(0.3)
-        assert not pending.done()
-        finished_at = time.monotonic()
+        pending = pool.submit(client.get, f"/result/{task_id}", params={"wait": 30})
+        wait_until(lambda: _waiting_on(client, task_id), message="the request waits")
+        assert not pending.done() and reads == [1]
         _finish(client, [task_id])
-        reply = pending.result(5)
-        answered_at = time.monotonic()
+        reply = pending.result(10)  # long before the 30 s deadline
     assert reply.json()["status"] == "COMPLETED"
     assert deserialize(reply.json()["result"]) == 42
-    assert answered_at - finished_at < 0.2  # woken by the notification, not a timer
-    assert answered_at - started < 2
+    assert reads == [2]  # one read before sleeping, one on the wake-up: no polling
+    assert not _waiting_on(client, task_id)  # the waiter was withdrawn
 
 
 def test_long_poll_answers_at_the_deadline_when_the_task_is_slow(client: TestClient) -> None:
     task_id = client.post(
         "/execute_function", json={"function_id": _register(client), "payload": args_of(1)}
     ).json()["task_id"]
+    reads = _count_reads(client)
     started = time.monotonic()
     reply = client.get(f"/result/{task_id}", params={"wait": 0.4}).json()
-    elapsed = time.monotonic() - started
+    assert time.monotonic() - started >= 0.4  # it did wait (a lower bound, never flaky)
     assert reply["status"] == "QUEUED" and reply["result"] is None
-    assert 0.4 <= elapsed < 1.5
+    assert reads == [2] and not _waiting_on(client, task_id)
 
 
 def test_results_wait_wakes_on_any_listed_task(client: TestClient) -> None:
@@ -138,10 +159,10 @@ def test_results_wait_wakes_on_any_listed_task(client: TestClient) -> None:
         for i in range(2)
     ]
     with ThreadPoolExecutor(1) as pool:
-        pending = pool.submit(client.post, "/results", json={"task_ids": ids, "wait": 10})
-        time.sleep(0.2)
+        pending = pool.submit(client.post, "/results", json={"task_ids": ids, "wait": 30})
+        wait_until(lambda: all(_waiting_on(client, i) for i in ids), message="it waits")
         _finish(client, ids[1:])
-        reply = pending.result(5).json()["results"]
+        reply = pending.result(10).json()["results"]
     assert [r["status"] for r in reply] == ["QUEUED", "COMPLETED"]
 
 
@@ -207,9 +228,7 @@ def test_invoke_answers_the_result_in_one_request(client: TestClient) -> None:
 
             return client.portal.call(ids)
 
-        deadline = time.monotonic() + 5
-        while not task_ids() and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_until(task_ids, message="the invoked task is stored")
         _finish(client, task_ids(), value="invoked")
         reply = pending.result(5).json()
     assert reply["status"] == "COMPLETED" and deserialize(reply["result"]) == "invoked"

@@ -20,7 +20,7 @@ async def _finished(store: Store, n: int) -> list[str]:
     function_id = await store.register_function("f", b"code")
     ids = [await store.submit(function_id, b"args") for _ in range(n)]
     tasks = await store.read_queue("d", 100, 10)
-    await store.finish(
+    await store.write_batch(
         [
             Outcome(t.task_id, t.entry_id, TaskStatus.COMPLETED, dill.dumps(i))
             for i, t in enumerate(tasks)
@@ -68,7 +68,7 @@ def test_archived_task_is_served_with_the_same_answer(client: TestClient) -> Non
         archive = await client.app.dependency_overrides[get_archive]()
         await store.ensure_group()
         [task] = await store.read_queue("d", 10, 10)
-        await store.finish(
+        await store.write_batch(
             [Outcome(task_id, task.entry_id, TaskStatus.COMPLETED, dill.dumps("kept"))]
         )
         await Archiver(store, archive, ttl_s=0).run_once()

@@ -8,7 +8,8 @@ import uuid
 import httpx
 import pytest
 
-from faas.client import Executor, FaaSClient, FaaSError
+from faas.client import Executor, FaaSClient
+from faas.exceptions import APIError
 
 
 def scripted(results_status: int, calls: list[str]) -> FaaSClient:
@@ -43,7 +44,7 @@ def test_a_refusal_fails_the_futures_instead_of_retrying_forever(status: int) ->
     calls: list[str] = []
     with Executor(scripted(status, calls), poll_wait_s=0.01) as ex:
         future = ex.submit(pow, 2, 3)
-        with pytest.raises(FaaSError, match=str(status)) as refused:
+        with pytest.raises(APIError, match=str(status)) as refused:
             future.result(timeout=5)
     assert refused.value.status_code == status
     assert calls.count("/results") == 1  # asked once, not again and again
@@ -54,4 +55,4 @@ def test_a_refusal_fails_the_futures_instead_of_retrying_forever(status: int) ->
     [(500, True), (503, True), (429, True), (408, True), (400, False), (401, False)],
 )
 def test_which_refusals_are_worth_retrying(status: int, retryable: bool) -> None:
-    assert FaaSError("x", status).retryable is retryable
+    assert APIError("x", status).retryable is retryable

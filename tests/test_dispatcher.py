@@ -6,6 +6,8 @@ Each test scripts the interleaving that once lost, stranded or wrongly failed a 
 
 from __future__ import annotations
 
+import time
+
 import fakeredis
 import pytest
 from redis.exceptions import ResponseError
@@ -13,7 +15,7 @@ from redis.exceptions import ResponseError
 from faas.config import Settings
 from faas.models import TaskStatus
 from faas.protocol import Heartbeat, Register, ResultMsg, Results, Tasks
-from faas.store import STATS_KEY, Outcome, Requeued, Store, task_key
+from faas.store import STATS_KEY, Outcome, Requeued, Running, Store, task_key
 from tests.fakes import FakePush
 
 
@@ -82,7 +84,7 @@ async def test_a_full_function_cache_never_fails_a_live_task(
     functions = [await store.register_function(f"f{i}", b"x" * 20) for i in range(1100)]
     task_ids = [await store.submit(f, b"args") for f in functions]
     await intake(d, 2000)
-    assert len(d.functions) >= 1000 or d.functions.bytes <= 64  # pinned by live tasks
+    assert len(d.code) >= 1000 or d.code.bytes <= 64  # pinned by live tasks
     done = 0
     while frames_sent := frames(d, "w"):
         for frame in frames_sent:
@@ -94,7 +96,7 @@ async def test_a_full_function_cache_never_fails_a_live_task(
     statuses = [(await status(store, t))[b"status"] for t in task_ids]
     assert statuses == [b"COMPLETED"] * 1100
     await d.housekeep(claim=False)
-    assert d.functions.bytes <= 64  # nothing live: trimmed back under its bound
+    assert d.code.bytes <= 64  # nothing live: trimmed back under its bound
 
 
 async def test_a_late_report_from_a_lost_worker_is_stale(
@@ -253,7 +255,7 @@ async def test_a_deleted_function_fails_its_waiting_tasks(
     record = await status(store, waiting)
     assert record[b"status"] == b"FAILED" and b"not registered" in record[b"result"]
     assert running in d.inflight  # already running: it finishes
-    assert f not in d.functions and not d.workers["w"].known_functions
+    assert f not in d.code and not d.workers["w"].known_functions
 
 
 async def test_requeue_counts_a_retry_once_however_often_it_is_sent(store: Store) -> None:
@@ -290,7 +292,7 @@ async def test_a_stale_outcome_never_ends_a_task(store: Store) -> None:
     task_id = await store.submit(f, b"args")
     [task] = await store.read_queue("d", 1, None)
     task.attempts = 2
-    await store.mark_running([(task, "b")])
+    await store.write_batch([Running(task, "b", time.time())])
     stale = Outcome(task_id, task.entry_id, TaskStatus.FAILED, b"late", attempt=1)
     assert await store.write_batch([stale]) == [-1]
     assert await store.redis.xlen("faas:queue") == 1
@@ -334,7 +336,7 @@ async def test_a_task_sent_back_for_its_code_after_the_delete_fails(
     [second] = frames(d, "w")[0].tasks
     await store.delete_function(f)
     await d.housekeep(claim=False)  # the waiting task fails; the code leaves the cache
-    assert f not in d.functions and second_id in d.inflight
+    assert f not in d.code and second_id in d.inflight
     await report(d, "w", second, "NOCODE")
     await d.flush()
     assert not frames(d, "w") and not d.backlog and not d.inflight

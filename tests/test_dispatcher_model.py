@@ -41,7 +41,7 @@ from hypothesis.stateful import (
     rule,
 )
 
-import faas.store
+import faas.store.records
 from faas.config import Settings
 from faas.models import TaskStatus
 from faas.protocol import Heartbeat, Message, Register, ResultMsg, Results, Tasks
@@ -64,8 +64,8 @@ class DispatcherModel(RuleBasedStateMachine):
         super().__init__()
         # ids in order, so that a replayed example takes the same branches
         counter = itertools.count(1)
-        self._uuid = faas.store.uuid
-        faas.store.uuid = types.SimpleNamespace(uuid4=lambda: uuid.UUID(int=next(counter)))
+        self._uuid = faas.store.records.uuid
+        faas.store.records.uuid = types.SimpleNamespace(uuid4=lambda: uuid.UUID(int=next(counter)))
         self.loop = asyncio.new_event_loop()
         self.server = fakeredis.FakeServer()
         self.redis = fakeredis.FakeAsyncRedis(server=self.server)
@@ -104,7 +104,7 @@ class DispatcherModel(RuleBasedStateMachine):
             self._drain_and_check()
         finally:
             self.loop.close()
-            faas.store.uuid = self._uuid
+            faas.store.records.uuid = self._uuid
 
     # -- the platform's surroundings ------------------------------------------------------
 

@@ -22,7 +22,9 @@ class Boom:
 
 @pytest.mark.parametrize("fn", [functions.add, lambda: 1, print, len])
 def test_callables_pass(fn) -> None:  # noqa: ANN001
-    check_function(dill.dumps(fn, recurse=True))
+    data = dill.dumps(fn, recurse=True)
+    assert inspect_pickle(data).kind == "object"
+    assert check_function(data) is None  # accepted: PayloadError otherwise
 
 
 @pytest.mark.parametrize("value", [5, "text", b"bytes", [1, 2], {"a": 1}, (1, 2), None, 1.5])
@@ -33,7 +35,13 @@ def test_plain_data_is_not_a_function(value) -> None:  # noqa: ANN001
 
 @pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
 def test_args_kwargs_pair_passes_in_every_protocol(protocol: int) -> None:
-    check_arguments(pickle.dumps(((1, [2], {3: 4}), {"k": "v"}), protocol=protocol))
+    data = pickle.dumps(((1, [2], {3: 4}), {"k": "v"}), protocol=protocol)
+    top = inspect_pickle(data)
+    assert (top.kind, [i.kind for i in top.items]) == ("tuple", ["tuple", "dict"])
+    assert [i.kind for i in top.items[0].items] == ["scalar", "list", "dict"]
+    assert check_arguments(data) is None
+    with pytest.raises(PayloadError):  # the same values in the wrong shape are refused
+        check_arguments(pickle.dumps(({"k": "v"}, (1, [2])), protocol=protocol))
 
 
 @pytest.mark.parametrize("value", [(1, 2), [(), {}], ((), [], {}), 7, ({}, ()), ((), ())])
@@ -44,13 +52,17 @@ def test_wrong_argument_shapes_are_refused(value) -> None:  # noqa: ANN001
 
 def test_shared_references_through_the_memo_pass() -> None:
     shared = [1, 2]
-    check_arguments(dill.dumps(((shared, shared), {"again": shared})))
+    data = dill.dumps(((shared, shared), {"again": shared}))
+    top = inspect_pickle(data)
+    assert [i.kind for i in top.items[0].items] == ["list", "list"]  # the memo GET resolved
+    assert check_arguments(data) is None
 
 
 def test_inspecting_never_runs_the_payload() -> None:
     data = pickle.dumps(((Boom(),), {}))
-    assert inspect_pickle(data).kind == "tuple"
-    check_arguments(data)  # would raise SystemExit if it ran anything
+    top = inspect_pickle(data)  # would raise SystemExit if it ran anything
+    assert (top.kind, top.items[0].items[0].kind) == ("tuple", "object")
+    assert check_arguments(data) is None
 
 
 def test_truncated_pickle_is_refused() -> None:

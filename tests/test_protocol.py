@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgpack
 import pytest
 
-from faas.dispatcher.workers import WorkerRecord, most_free
+from faas.dispatcher.workers import Peer, most_free
 from faas.exceptions import ProtocolError, ProtocolVersionError
 from faas.protocol import (
     VERSION,
@@ -17,7 +17,6 @@ from faas.protocol import (
     Request,
     ResultMsg,
     Results,
-    Shutdown,
     TaskMsg,
     Tasks,
     Welcome,
@@ -44,7 +43,6 @@ RESULT = ResultMsg("t1", "1-0", 2, "COMPLETED", b"\x80value", 10.0, 10.5)
         Heartbeat(["t1"]),
         Heartbeat(),
         Reconnect(),
-        Shutdown(),
     ],
 )
 def test_every_message_round_trips(message) -> None:  # noqa: ANN001
@@ -87,14 +85,14 @@ def test_other_version_is_a_version_error() -> None:
 
 
 def test_most_free_picks_the_emptiest_worker_and_rotates_among_equals() -> None:
-    a, b = WorkerRecord("a", 2), WorkerRecord("b", 4)
+    a, b = Peer("a", 2), Peer("b", 4)
     assert most_free([a, b], {"b": 3}).worker_id == "a"
     picks = [most_free([a, b], {"a": 1, "b": 3}).worker_id for _ in range(4)]
     assert sorted(picks) == ["a", "a", "b", "b"]
 
 
 def test_most_free_gives_nothing_to_full_workers() -> None:
-    a = WorkerRecord("a", 2)
+    a = Peer("a", 2)
     assert most_free([a], {"a": 2}) is None
     assert most_free([a], {"a": 2}, prefetch=1).worker_id == "a"
     assert most_free([], {}) is None
@@ -120,7 +118,7 @@ def test_register_held_takes_id_attempt_pairs(held: list) -> None:
 def test_known_functions_are_bounded_and_forgettable() -> None:
     from faas.dispatcher.workers import KNOWN_FUNCTIONS_KEPT
 
-    record = WorkerRecord("w", 1)
+    record = Peer("w", 1)
     assert record.knows("f") is False and record.knows("f") is True
     for i in range(KNOWN_FUNCTIONS_KEPT + 10):
         record.knows(f"g{i}")

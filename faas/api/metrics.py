@@ -13,10 +13,8 @@ from prometheus_client.core import (
     Metric,
 )
 
-from faas.models import DispatcherState
+from faas.models import DispatcherState, Mode
 from faas.store import LATENCY_BUCKETS
-
-MODES = ("local", "pull", "push")
 
 
 class _Snapshot:
@@ -34,7 +32,7 @@ class _Snapshot:
             family = CounterMetricFamily(
                 f"faas_tasks_{status.lower()}", f"Tasks recorded {status}", labels=["mode"]
             )
-            for mode in MODES:
+            for mode in Mode:
                 family.add_metric([mode], s.get(f"{status}:{mode}", 0))
             yield family
         yield CounterMetricFamily(

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from faas.config import Settings
 from faas.dispatcher.base import Dispatcher
+from faas.models import Mode
 from faas.store import Store
 
 
 def create_dispatcher(
-    mode: str,
+    mode: Mode | str,
     store: Store,
     settings: Settings,
     name: str,
@@ -17,16 +18,15 @@ def create_dispatcher(
     url: str = "tcp://127.0.0.1:5555",
 ) -> Dispatcher:
     """The dispatcher of ``mode``: a local pool of ``processes``, or a socket bound at ``url``."""
-    if mode == "local":
+    mode = Mode(mode)
+    if mode is Mode.LOCAL:
         from faas.dispatcher.local import LocalDispatcher
 
         return LocalDispatcher(store, settings, name, processes)
-    if mode == "pull":
+    if mode is Mode.PULL:
         from faas.dispatcher.pull import PullDispatcher
 
         return PullDispatcher(store, settings, name, url)
-    if mode == "push":
-        from faas.dispatcher.push import PushDispatcher
+    from faas.dispatcher.push import PushDispatcher
 
-        return PushDispatcher(store, settings, name, url)
-    raise ValueError(f"unknown mode {mode!r}: choose local, pull or push")
+    return PushDispatcher(store, settings, name, url)

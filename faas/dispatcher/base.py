@@ -3,14 +3,14 @@
 ::
 
     Redis stream ──read/claim──▶ backlog ──send()──▶ processes (pool or workers)
-         ▲                                                     │
-         └── writer: finish (check-and-set, ack) ◀── record() ◀┘ results, or "lost"
+         ▲                                                        │
+         └── writer: finish (check-and-set, ack) ◀── on_results() ◀┘ results, or "lost"
 
 Before serving, ``_resume`` takes back our own unfinished entries (a restart). The loop is
 then a few named steps, each a coroutine: ``_intake`` (read the durable queue while there
-is room), ``serve`` (the mode's own:
-receive results and worker messages), ``_writer`` (apply RUNNING marks, requeues and
-outcomes to Redis in order, batched, keeping each batch until Redis took it),
+is room), ``serve`` (the mode's own: receive results and worker messages), ``_writer``
+(apply RUNNING marks, requeues and outcomes to Redis in order, batched, keeping each batch
+until Redis took it),
 ``_housekeeping`` (publish state for /health, renew our claims, take over stale claims of
 dead dispatchers, notice deleted functions) and ``_expiry`` (declare silent workers lost,
 release resumed entries nobody adopted). Modes override only how a task reaches a process:
@@ -42,7 +42,7 @@ from typing import ClassVar, TypeVar
 from faas.config import Settings
 from faas.dispatcher.books import Assignment, Backlog, FunctionCache
 from faas.executor import error_payload
-from faas.models import DispatcherState, Task, TaskStatus, WorkerInfo
+from faas.models import DispatcherState, Mode, Task, TaskStatus, WorkerInfo
 from faas.store import Outcome, Requeued, Running, Store, is_transient, lost_group
 from faas.worker.pool import JobResult
 
@@ -53,7 +53,7 @@ T = TypeVar("T")
 FINAL_FLUSH_S = 5.0
 
 
-def default_name(mode: str, port: int) -> str:
+def default_name(mode: Mode | str, port: int) -> str:
     """A consumer name stable across restarts, so a restarted dispatcher resumes its work."""
     return f"{socket.gethostname()}:{mode}:{port}"
 
@@ -61,7 +61,7 @@ def default_name(mode: str, port: int) -> str:
 class Dispatcher(ABC):
     """The shared loop; subclasses decide how tasks reach processes."""
 
-    mode: ClassVar[str]
+    mode: ClassVar[Mode]
     #: Whether workers outlive this dispatcher (remote modes): then a restarted dispatcher
     #: holds back the entries it had handed out, for their workers to adopt.
     workers_survive: ClassVar[bool] = False
@@ -78,7 +78,7 @@ class Dispatcher(ABC):
         #: workers that run them to re-register and adopt them.
         self.resumed: dict[str, Task] = {}
         self.resume_until = 0.0
-        self.functions = FunctionCache(settings.function_cache_bytes)
+        self.code = FunctionCache(settings.function_cache_bytes)
         #: Reports that settled nothing (a lost worker's, an earlier attempt's).
         self.stale_reports = 0
         self._stale_counted = 0  # of those, added to the ``stale`` counter in Redis
@@ -264,20 +264,20 @@ class Dispatcher(ABC):
         else:
             for task in accepted:
                 self.backlog.append(task)
-        self.functions.trim(self.needed_functions())
+        self.code.trim(self.needed_functions())
         await self.dispatch()
 
     async def _load_functions(self, function_ids: set[str]) -> set[str]:
         """Fetch the code we lack and check that the functions we hold are still registered,
         in one round trip; answer the ids that are not registered (any more)."""
-        missing = {f for f in function_ids if f not in self.functions}
+        missing = {f for f in function_ids if f not in self.code}
         cached = function_ids - missing
         payloads, existing = await self._retrying(
             lambda: self.store.lookup_functions(missing, cached)
         )
         for function_id, code in payloads.items():
             if code is not None:
-                self.functions.put(function_id, code)
+                self.code.put(function_id, code)
         gone = {f for f, code in payloads.items() if code is None} | (cached - existing)
         for function_id in cached - existing:
             self._function_deleted(function_id)
@@ -286,7 +286,7 @@ class Dispatcher(ABC):
     def _function_deleted(self, function_id: str) -> None:
         """Forget a deleted function and fail the tasks still waiting for it."""
         log.info("function %s was deleted; failing its waiting tasks", function_id)
-        self.functions.drop(function_id)
+        self.code.drop(function_id)
         self.forget_function(function_id)
         for task in self.backlog:
             if task.function_id == function_id:
@@ -309,7 +309,7 @@ class Dispatcher(ABC):
             return
         tasks = []
         for task in (self.backlog.popleft() for _ in range(n)):
-            if task.function_id in self.functions:
+            if task.function_id in self.code:
                 tasks.append(task)
             else:  # deleted while the task waited (e.g. sent back for want of code)
                 self.write(self._unregistered(task))
@@ -374,7 +374,7 @@ class Dispatcher(ABC):
         )
         return False, None
 
-    async def record(self, worker: str, results: Sequence[JobResult]) -> None:
+    async def on_results(self, worker: str, results: Sequence[JobResult]) -> None:
         """Take outcomes reported by ``worker``: refill the freed processes first, then hand
         the outcomes to the writer; retry or fail lost tasks."""
         outcomes, lost = [], []
@@ -389,7 +389,7 @@ class Dispatcher(ABC):
             elif r.lost:
                 lost.append((task, worker))
             else:
-                entry = task.entry_id if task else r.tag
+                entry = task.entry_id if task else r.entry_id
                 outcomes.append(
                     Outcome(
                         r.task_id,
@@ -508,7 +508,7 @@ class Dispatcher(ABC):
         waiting = {t.function_id for t in [*self.backlog, *self.resumed.values()]}
         if waiting:
             await self._load_functions(waiting)
-        self.functions.trim(self.needed_functions())
+        self.code.trim(self.needed_functions())
         if claim:
             await self.accept(
                 await self.store.claim_stale(self.name, int(self.settings.claim_lease_s * 1000))

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from faas.config import Settings
 from faas.dispatcher.base import Dispatcher
 from faas.dispatcher.books import Assignment
-from faas.models import DispatcherState, Task
+from faas.models import DispatcherState, Mode, Task
 from faas.store import Store
 from faas.worker.pool import Job, ProcessPool
 
@@ -21,7 +21,7 @@ WORKER = "local"
 class LocalDispatcher(Dispatcher):
     """Hands tasks straight to a :class:`ProcessPool`; the event loop watches its pipes."""
 
-    mode = "local"
+    mode = Mode.LOCAL
 
     def __init__(self, store: Store, settings: Settings, name: str, processes: int) -> None:
         super().__init__(store, settings, name)
@@ -61,7 +61,7 @@ class LocalDispatcher(Dispatcher):
             if self.pool.generation != self._generation:
                 self._watch()
             if results:
-                await self.record(WORKER, results)
+                await self.on_results(WORKER, results)
 
     def free_slots(self) -> int:
         return self.pool.free if self.pool else 0
@@ -72,7 +72,7 @@ class LocalDispatcher(Dispatcher):
                 Job(
                     task.task_id,
                     task.function_id,
-                    self.functions.get(task.function_id),
+                    self.code.get(task.function_id),
                     task.args,
                     task.timeout_s or self.settings.task_timeout_s,
                     task.entry_id,

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from faas.dispatcher.books import Assignment
 from faas.dispatcher.remote import RemoteDispatcher
-from faas.models import Task
+from faas.models import Mode, Task
 from faas.protocol import Message, Register, Request, Tasks
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ class _Parked:
 class PullDispatcher(RemoteDispatcher):
     """ROUTER facing REQ workers; replies carry tasks."""
 
-    mode = "pull"
+    mode = Mode.PULL
 
     def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
         super().__init__(*args, **kwargs)
@@ -84,19 +84,19 @@ class PullDispatcher(RemoteDispatcher):
             log.warning("dropped unexpected %s from %r", type(message).__name__, identity)
             return
         worker_id = identity.decode(errors="replace")
-        record = self.heard_from(identity)
+        peer = self.heard_from(identity)
         self.parked.pop(identity, None)  # a new request replaces one we never answered
-        await self.record_results(worker_id, message.results)
-        if record is None:
+        await self.on_result_msgs(worker_id, message.results)
+        if peer is None:
             await self.unknown(identity)
             return
         await self.reconcile(worker_id, message.held, message.seen)
-        want = min(message.want, record.processes)
+        want = min(message.want, peer.processes)
         if want <= 0:  # a heartbeat, or results only
             await self.answer_empty(identity)
             return
         self.parked[identity] = _Parked(identity, want, time.monotonic())
         await self.dispatch()
-        if identity in self.parked and not message.wait:  # busy worker: answer now, empty
+        if identity in self.parked and not message.idle:  # busy worker: answer now, empty
             del self.parked[identity]
             await self.answer_empty(identity)

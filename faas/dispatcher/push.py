@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from faas.dispatcher.books import Assignment
 from faas.dispatcher.remote import RemoteDispatcher
 from faas.dispatcher.workers import most_free
-from faas.models import Task
+from faas.models import Mode, Task
 from faas.protocol import Heartbeat, Message, Register, Results
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 class PushDispatcher(RemoteDispatcher):
     """ROUTER facing DEALER workers; load-balanced sends."""
 
-    mode = "push"
+    mode = Mode.PUSH
 
     def free_slots(self) -> int:
         prefetch = self.settings.prefetch
@@ -58,13 +58,13 @@ class PushDispatcher(RemoteDispatcher):
             await self.dispatch()
             return
         worker_id = identity.decode(errors="replace")
-        record = self.heard_from(identity)
+        peer = self.heard_from(identity)
         if isinstance(message, Results):
-            await self.record_results(worker_id, message.results)
+            await self.on_result_msgs(worker_id, message.results)
         elif not isinstance(message, Heartbeat):
             log.warning("dropped unexpected %s from %r", type(message).__name__, identity)
             return
-        if record is None:
+        if peer is None:
             await self.unknown(identity)
         elif isinstance(message, Heartbeat):
             await self.reconcile(worker_id, message.held, message.seen)

@@ -29,7 +29,7 @@ from faas.config import Settings
 from faas.curve import secure_server
 from faas.dispatcher.base import Dispatcher
 from faas.dispatcher.books import Assignment
-from faas.dispatcher.workers import WorkerRecord
+from faas.dispatcher.workers import Peer
 from faas.exceptions import ProtocolError, ProtocolVersionError
 from faas.models import DispatcherState, Task, TaskStatus, WorkerInfo
 from faas.protocol import (
@@ -59,7 +59,7 @@ class RemoteDispatcher(Dispatcher):
     def __init__(self, store: Store, settings: Settings, name: str, url: str) -> None:
         super().__init__(store, settings, name)
         self.url = url
-        self.workers: dict[str, WorkerRecord] = {}
+        self.workers: dict[str, Peer] = {}
         #: Frames between identity and message in each registered peer's last frame (a REQ
         #: peer sends a request id and an empty delimiter); a reply must echo them.
         self.envelopes: dict[bytes, list[bytes]] = {}
@@ -152,11 +152,11 @@ class RemoteDispatcher(Dispatcher):
         """The next TASKS frame for ``worker_id``: each task's code only where the worker
         is not known to have it."""
         self.seq += 1
-        record = self.workers[worker_id]
+        peer = self.workers[worker_id]
         messages = []
         for task in tasks:
-            known = record.knows(task.function_id)
-            fn = b"" if known else self.functions.get(task.function_id)
+            known = peer.knows(task.function_id)
+            fn = b"" if known else self.code.get(task.function_id)
             messages.append(
                 TaskMsg(
                     task.task_id,
@@ -171,13 +171,13 @@ class RemoteDispatcher(Dispatcher):
         return Tasks(messages, self.seq)
 
     def forget_known(self, worker: str, function_id: str) -> None:
-        record = self.workers.get(worker)
-        if record is not None:
-            record.forget(function_id)
+        peer = self.workers.get(worker)
+        if peer is not None:
+            peer.forget(function_id)
 
     def forget_function(self, function_id: str) -> None:
-        for record in self.workers.values():
-            record.forget(function_id)
+        for peer in self.workers.values():
+            peer.forget(function_id)
 
     async def register(self, identity: bytes, message: Register) -> None:
         """Welcome a worker (again, after a restart of ours) or reject it; adopt the tasks
@@ -189,13 +189,13 @@ class RemoteDispatcher(Dispatcher):
             )
             return
         worker_id = identity.decode(errors="replace")
-        record = self.workers.get(worker_id)
+        peer = self.workers.get(worker_id)
         limit = self.settings.max_workers
-        if record is None and limit and len(self.workers) >= limit:
+        if peer is None and limit and len(self.workers) >= limit:
             await self.reply(identity, Reject(f"this dispatcher takes at most {limit} workers"))
             return
-        if record is None:
-            self.workers[worker_id] = WorkerRecord(worker_id, message.processes)
+        if peer is None:
+            self.workers[worker_id] = Peer(worker_id, message.processes)
             log.info(
                 "worker %s registered with %d processes",
                 worker_id,
@@ -203,8 +203,8 @@ class RemoteDispatcher(Dispatcher):
                 extra={"worker_id": worker_id},
             )
         else:
-            record.processes, record.last_seen = message.processes, time.monotonic()
-            record.known_functions.clear()
+            peer.processes, peer.last_seen = message.processes, time.monotonic()
+            peer.known_functions.clear()
         self.adopt(worker_id, message.held)
         await self.reply(identity, Welcome(self.settings.heartbeat_s))
         self._room.set()
@@ -230,19 +230,19 @@ class RemoteDispatcher(Dispatcher):
                 extra={"worker_id": worker_id},
             )
 
-    def heard_from(self, identity: bytes) -> WorkerRecord | None:
+    def heard_from(self, identity: bytes) -> Peer | None:
         """Note that a worker is alive; None if it is not registered."""
-        record = self.workers.get(identity.decode(errors="replace"))
-        if record is not None:
-            record.last_seen = time.monotonic()
-        return record
+        peer = self.workers.get(identity.decode(errors="replace"))
+        if peer is not None:
+            peer.last_seen = time.monotonic()
+        return peer
 
     async def unknown(self, identity: bytes) -> None:
         """A worker we do not know (we restarted): ask it to register again."""
         await self.reply(identity, Reconnect())
 
-    async def record_results(self, worker_id: str, results: list[ResultMsg]) -> None:
-        """Turn wire results into pool results and record them."""
+    async def on_result_msgs(self, worker_id: str, results: list[ResultMsg]) -> None:
+        """Turn wire results into pool results and take them in."""
         jobs = [
             JobResult(
                 r.task_id,
@@ -251,14 +251,14 @@ class RemoteDispatcher(Dispatcher):
                 r.started,
                 r.finished,
                 lost=r.status == "LOST",
-                tag=r.entry_id,
+                entry_id=r.entry_id,
                 attempt=r.attempt,
                 nocode=r.status == "NOCODE",
             )
             for r in results
         ]
         if jobs:
-            await self.record(worker_id, jobs)
+            await self.on_results(worker_id, jobs)
 
     async def reconcile(
         self, worker_id: str, held: Iterable[str], seen: int, reported: Iterable[str] = ()

@@ -1,4 +1,5 @@
-"""Worker records and the selection policy of push mode."""
+"""Peers (what a dispatcher knows of each registered worker) and push mode's selection
+policy."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ KNOWN_FUNCTIONS_KEPT = 4096
 
 
 @dataclass
-class WorkerRecord:
+class Peer:
     """What the dispatcher knows of one registered worker."""
 
     worker_id: str
@@ -40,13 +41,11 @@ class WorkerRecord:
         self.known_functions.pop(function_id, None)
 
 
-def most_free(
-    workers: Iterable[WorkerRecord], load: Mapping[str, int], prefetch: int = 0
-) -> WorkerRecord | None:
+def most_free(workers: Iterable[Peer], load: Mapping[str, int], prefetch: int = 0) -> Peer | None:
     """The worker with the most free slots (``processes + prefetch - load``), the longest
     unassigned among equals; None when every worker is full."""
 
-    def free(w: WorkerRecord) -> int:
+    def free(w: Peer) -> int:
         return w.processes + prefetch - load.get(w.worker_id, 0)
 
     best = max(workers, key=lambda w: (free(w), -w.last_assigned), default=None)

@@ -120,7 +120,7 @@ class Worker(ABC):
                     self.code.get(t.function_id),
                     t.args,
                     t.timeout_s,
-                    tag=t.entry_id,
+                    entry_id=t.entry_id,
                     attempt=t.attempt,
                 )
             )
@@ -161,7 +161,7 @@ class Worker(ABC):
             attempt = task.attempt if task else 0
             status = "LOST" if r.lost else r.status.value
             out.append(
-                ResultMsg(r.task_id, r.tag, attempt, status, r.payload, r.started, r.finished)
+                ResultMsg(r.task_id, r.entry_id, attempt, status, r.payload, r.started, r.finished)
             )
         return out
 

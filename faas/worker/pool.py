@@ -37,7 +37,7 @@ class Job:
     args: bytes
     timeout_s: float = 0.0
     #: Opaque to the pool; handed back in the result (the queue entry, for the dispatcher).
-    tag: str = ""
+    entry_id: str = ""
     #: Which dispatch of the task this is; handed back in the result.
     attempt: int = 0
 
@@ -53,7 +53,7 @@ class JobResult:
     started: float = 0.0
     finished: float = 0.0
     lost: bool = False
-    tag: str = ""
+    entry_id: str = ""
     attempt: int = 0
     nocode: bool = False
 
@@ -164,7 +164,7 @@ class ProcessPool:
             payload,
             started,
             finished,
-            tag=job.tag,
+            entry_id=job.entry_id,
             attempt=job.attempt,
         )
 
@@ -183,37 +183,7 @@ class ProcessPool:
         if slot.job is None:
             log.warning("pool process %s exited while idle; replaced", slot.process.pid)
             return []
-        job, now = slot.job, time.time()
-        if lost:
-            log.warning(
-                "pool process %s died running task %s (exit code %s); replaced",
-                slot.process.pid,
-                job.task_id,
-                slot.process.exitcode,
-            )
-            return [
-                JobResult(
-                    job.task_id, None, finished=now, lost=True, tag=job.tag, attempt=job.attempt
-                )
-            ]
-        log.warning(
-            "task %s ran past its %.3gs timeout; process %s killed and replaced",
-            job.task_id,
-            job.timeout_s,
-            slot.process.pid,
-        )
-        error = TimeoutError(f"task {job.task_id} exceeded its timeout of {job.timeout_s:g} s")
-        payload = error_payload(error)
-        return [
-            JobResult(
-                job.task_id,
-                TaskStatus.FAILED,
-                payload,
-                finished=now,
-                tag=job.tag,
-                attempt=job.attempt,
-            )
-        ]
+        return [_lost(slot) if lost else _timed_out(slot.job)]
 
     def close(self) -> None:
         """Stop every process (kill any still running after a short grace)."""
@@ -225,3 +195,38 @@ class ProcessPool:
             if slot.process.is_alive():
                 slot.process.kill()
                 slot.process.join(1)
+
+
+def _lost(slot: _Slot) -> JobResult:
+    """The result of a job whose process died under it: lost, to be retried."""
+    job = slot.job
+    log.warning(
+        "pool process %s died running task %s (exit code %s); replaced",
+        slot.process.pid,
+        job.task_id,
+        slot.process.exitcode,
+    )
+    return JobResult(
+        job.task_id,
+        None,
+        finished=time.time(),
+        lost=True,
+        entry_id=job.entry_id,
+        attempt=job.attempt,
+    )
+
+
+def _timed_out(job: Job) -> JobResult:
+    """The result of a job killed at its timeout: FAILED with a TimeoutError."""
+    log.warning(
+        "task %s ran past its %.3gs timeout; its process is replaced", job.task_id, job.timeout_s
+    )
+    error = TimeoutError(f"task {job.task_id} exceeded its timeout of {job.timeout_s:g} s")
+    return JobResult(
+        job.task_id,
+        TaskStatus.FAILED,
+        error_payload(error),
+        finished=time.time(),
+        entry_id=job.entry_id,
+        attempt=job.attempt,
+    )

@@ -21,7 +21,6 @@ from faas.protocol import (
     Reconnect,
     Reject,
     Results,
-    Shutdown,
     Tasks,
     Welcome,
     decode,
@@ -85,6 +84,4 @@ class PushWorker(Worker):
         elif isinstance(message, Reject):
             log.error("dispatcher rejected this worker: %s", message.reason)
             return EXIT_REJECTED
-        elif isinstance(message, Shutdown):
-            return EXIT_OK
         return None

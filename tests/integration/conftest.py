@@ -7,10 +7,9 @@ from collections.abc import Iterator
 import psutil
 import pytest
 
+from faas.models import Mode
 from faas.stack import Stack
 from tests.helpers import Client
-
-MODES = ["local", "pull", "push"]
 
 
 def descendants() -> set[int]:
@@ -18,7 +17,7 @@ def descendants() -> set[int]:
     return {p.pid for p in psutil.Process().children(recursive=True)}
 
 
-@pytest.fixture(scope="module", params=MODES)
+@pytest.fixture(scope="module", params=Mode)
 def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
     """One stack per mode, shared by a module's tests (2 processes in all)."""
     mode = request.param

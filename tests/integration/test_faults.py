@@ -7,6 +7,7 @@ workload and a faster heartbeat (0.25 s, timeout 1 s) to keep the suite quick.
 from __future__ import annotations
 
 import math
+import time
 
 import pytest
 
@@ -140,16 +141,27 @@ def test_second_dispatcher_takes_over_a_dead_ones_tasks_after_the_lease() -> Non
             function_id = client.register(functions.sleep_for)
             task_ids = [client.submit(function_id, 0.5) for _ in range(16)]
             r = redis.Redis.from_url(stack.redis_url, decode_responses=True)
-            running_on = lambda: {r.hget(task_key(t), "status") for t in task_ids}  # noqa: E731
-            assert "RUNNING" in running_on()
+
+            def victim_runs_tasks() -> bool:
+                held = r.xpending("faas:queue", "dispatchers")["consumers"]
+                victim_holds = any(not c["name"].endswith(":local:1") for c in held)
+                statuses = {r.hget(task_key(t), "status") for t in task_ids}
+                return victim_holds and "RUNNING" in statuses
+
+            wait_until(victim_runs_tasks, message="the first dispatcher runs tasks")
             victim = psutil.Process(stack.dispatcher.pid)
             for p in [victim, *victim.children(recursive=True)]:
                 p.send_signal(signal.SIGKILL)
+            killed_at = time.time()
             stack.dispatcher.wait()
             for task_id in task_ids:
                 assert client.value(task_id, timeout=30) == ("COMPLETED", 0.5)
             retried = [t for t in task_ids if int(r.hget(task_key(t), "attempts")) > 1]
             assert retried, "the dead dispatcher's running tasks were run again"
+            # ... and not before the lease: their last claim was renewed at most a heartbeat
+            # before the kill, so none was dispatched again sooner than lease - heartbeat.
+            redispatched = min(float(r.hget(task_key(t), "dispatched")) for t in retried)
+            assert redispatched - killed_at >= lease_s - 0.25 - 0.1
         finally:
             other.terminate()
             other.wait(10)

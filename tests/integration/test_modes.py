@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import collections
-import time
 
 import msgpack
+import psutil
 import pytest
 import redis
 import zmq
@@ -30,15 +30,13 @@ def test_sleep_tasks_spread_over_two_workers(mode: str) -> None:
     with Stack(mode, workers=2, procs=2) as stack:
         client = Client(stack.url)
         function_id = client.register(functions.sleep_for)
-        started = time.monotonic()
         task_ids = [client.submit(function_id, 0.1) for _ in range(40)]
         for task_id in task_ids:
             assert client.value(task_id) == ("COMPLETED", 0.1)
-        makespan = time.monotonic() - started
         per_worker = _workers_of(stack, task_ids)
         assert len(per_worker) == 2
         assert min(per_worker.values()) >= 12, per_worker  # each worker ran >= 30%
-        assert makespan < 1.6, f"makespan {makespan:.2f}s (ideal 1.0s)"
+        # how fast: the bench's weak-scaling study (makespan against the ideal)
 
 
 @pytest.mark.parametrize("mode", REMOTE)
@@ -51,7 +49,8 @@ def test_worker_started_before_its_dispatcher(mode: str) -> None:
         stack.start_api()
         client = Client(wait_until(lambda: stack.health() and stack.url))
         task_id = client.submit(client.register(functions.add), 1, b=2)
-        time.sleep(0.5)  # the worker is up and knocking on a closed port
+        worker = psutil.Process(stack.worker_procs[0].pid)
+        wait_until(lambda: worker.num_threads() > 1, message="the worker's ZeroMQ I/O thread")
         stack.start_dispatcher()
         stack.wait_ready(30)
         assert client.value(task_id) == ("COMPLETED", 3)
@@ -65,7 +64,11 @@ def test_dispatcher_restarted_under_live_workers(mode: str) -> None:
         client = Client(stack.url)
         function_id = client.register(functions.sleep_for)
         task_ids = [client.submit(function_id, 0.2) for _ in range(10)]
-        time.sleep(0.3)  # some tasks are running
+        r = redis.Redis.from_url(stack.redis_url, decode_responses=True)
+        wait_until(
+            lambda: any(r.hget(task_key(t), "status") == "RUNNING" for t in task_ids),
+            message="some tasks are running",
+        )
         stack.dispatcher.terminate()
         stack.dispatcher.wait(10)
         task_ids += [client.submit(function_id, 0.05) for _ in range(5)]
