@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import fakeredis
+
+from faas.config import Settings
+from faas.dispatcher.pull import PullDispatcher
 from faas.dispatcher.push import PushDispatcher
-from faas.protocol import Message, TaskMsg
+from faas.protocol import Message, Register, ResultMsg, Results, TaskMsg, Tasks
+from faas.store import Store, task_key
 
 
-class FakePush(PushDispatcher):
-    """The real push dispatcher, its socket replaced by outboxes."""
+class _Outboxes:
+    """A dispatcher whose socket is replaced by outboxes, one list of messages per worker."""
 
     def __init__(self, *args, outboxes: dict[str, list[Message]], **kwargs) -> None:  # noqa: ANN002, ANN003
         super().__init__(*args, **kwargs)
@@ -20,12 +27,24 @@ class FakePush(PushDispatcher):
     async def close(self) -> None:
         return None
 
+    async def serve(self) -> None:
+        """No socket to read: messages arrive through ``handle`` from the test."""
+        await asyncio.Event().wait()
+
     async def reply(self, identity: bytes, message: Message) -> bool:
         worker = identity.decode()
         if worker in self.unreachable:
             return False
         self.outboxes.setdefault(worker, []).append(message)
         return True
+
+
+class FakePush(_Outboxes, PushDispatcher):
+    """The real push dispatcher, its socket replaced by outboxes."""
+
+
+class FakePull(_Outboxes, PullDispatcher):
+    """The real pull dispatcher, its socket replaced by outboxes."""
 
 
 class FakeWorker:
@@ -36,3 +55,52 @@ class FakeWorker:
         self.held: dict[str, TaskMsg] = {}
         self.code: set[str] = set()
         self.seen = 0
+
+
+def make(
+    server: fakeredis.FakeServer,
+    settings: Settings,
+    name: str = "d0",
+    outboxes: dict | None = None,
+    kind: type = FakePush,
+) -> FakePush:
+    """A fake-socket dispatcher (push by default) on its own connection to ``server``."""
+    return kind(
+        Store(fakeredis.FakeAsyncRedis(server=server)),
+        settings,
+        name,
+        "tcp://test",
+        outboxes={} if outboxes is None else outboxes,
+    )
+
+
+async def register(d: FakePush, worker: str, processes: int = 1, held: list | None = None) -> None:
+    await d.handle(worker.encode(), Register(worker, processes, held or []))
+
+
+async def intake(d: FakePush, count: int = 500) -> None:
+    await d.accept(await d.store.read_queue(d.name, count, None), fresh=True)
+
+
+def frames(d: FakePush, worker: str) -> list[Tasks]:
+    """Take the TASKS frames sent to ``worker`` so far."""
+    sent = [m for m in d.outboxes.get(worker, []) if isinstance(m, Tasks)]
+    d.outboxes[worker] = []
+    return sent
+
+
+async def report(
+    d: FakePush,
+    worker: str,
+    task,
+    status: str = "COMPLETED",  # noqa: ANN001
+    payload: bytes = b"ok",
+) -> None:
+    await d.handle(
+        worker.encode(),
+        Results([ResultMsg(task.task_id, task.entry_id, task.attempt, status, payload)]),
+    )
+
+
+async def status(store: Store, task_id: str) -> dict[bytes, bytes]:
+    return await store.redis.hgetall(task_key(task_id))

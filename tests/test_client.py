@@ -56,3 +56,53 @@ def test_a_refusal_fails_the_futures_instead_of_retrying_forever(status: int) ->
 )
 def test_which_refusals_are_worth_retrying(status: int, retryable: bool) -> None:
     assert APIError("x", status).retryable is retryable
+
+
+def test_the_collector_settles_every_future_in_few_calls_with_values_and_errors() -> None:
+    """map over 200 calls: one registration, one batch submit, and the collector settles
+    every future (values in order; the FAILED last one raises its own exception) in a handful
+    of /results calls, each answering only what has ended so far."""
+    import base64
+
+    import dill
+
+    calls: list[str] = []
+    polls = [0]
+    value = {}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.path)
+        body = json.loads(request.content or b"{}")
+        if request.url.path == "/register_function":
+            return httpx.Response(200, json={"function_id": str(uuid.uuid4())})
+        if request.url.path == "/execute_function_batch":
+            ids = [str(uuid.uuid4()) for _ in body["payloads"]]
+            for task_id, payload in zip(ids, body["payloads"], strict=True):
+                (x,), _ = dill.loads(base64.b64decode(payload))
+                value[task_id] = x
+            return httpx.Response(200, json={"task_ids": ids})
+        polls[0] += 1  # /results: the first poll sees only even inputs ended
+        out = []
+        for task_id in body["task_ids"]:
+            x = value[task_id]
+            if polls[0] == 1 and x % 2:
+                out.append({"task_id": task_id, "status": "RUNNING", "result": None})
+                continue
+            failed = x == 199
+            result = ValueError("last") if failed else x * x
+            status = "FAILED" if failed else "COMPLETED"
+            encoded = base64.b64encode(dill.dumps(result)).decode()
+            out.append({"task_id": task_id, "status": status, "result": encoded})
+        return httpx.Response(200, json={"results": out})
+
+    client = FaaSClient("http://faas.test")
+    client.http = httpx.Client(base_url="http://faas.test", transport=httpx.MockTransport(handler))
+    with Executor(client, poll_wait_s=0.01) as ex:
+        results = ex.map(abs, range(200))
+        got = [next(results) for _ in range(199)]
+        with pytest.raises(ValueError, match="last"):  # the task's own exception
+            next(results)
+    assert got == [x * x for x in range(199)]
+    assert calls.count("/register_function") == 1
+    assert calls.count("/execute_function_batch") == 1
+    assert 2 <= calls.count("/results") <= 4

@@ -5,7 +5,6 @@ from __future__ import annotations
 import msgpack
 import pytest
 
-from faas.dispatcher.workers import Peer, most_free
 from faas.exceptions import ProtocolError, ProtocolVersionError
 from faas.protocol import (
     VERSION,
@@ -84,20 +83,6 @@ def test_other_version_is_a_version_error() -> None:
         decode(msgpack.packb([99, 1, "w", 1]))
 
 
-def test_most_free_picks_the_emptiest_worker_and_rotates_among_equals() -> None:
-    a, b = Peer("a", 2), Peer("b", 4)
-    assert most_free([a, b], {"b": 3}).worker_id == "a"
-    picks = [most_free([a, b], {"a": 1, "b": 3}).worker_id for _ in range(4)]
-    assert sorted(picks) == ["a", "a", "b", "b"]
-
-
-def test_most_free_gives_nothing_to_full_workers() -> None:
-    a = Peer("a", 2)
-    assert most_free([a], {"a": 2}) is None
-    assert most_free([a], {"a": 2}, prefetch=1).worker_id == "a"
-    assert most_free([], {}) is None
-
-
 @pytest.mark.parametrize("status", ["RUNNING", "QUEUED", "completed", ""])
 def test_a_result_status_outside_the_protocol_is_refused(status: str) -> None:
     """A RUNNING (or any other) status used to be accepted and written as final."""
@@ -113,16 +98,3 @@ def test_register_held_takes_id_attempt_pairs(held: list) -> None:
     frame = msgpack.packb([VERSION, int(MessageType.REGISTER), "w", 2, held])
     with pytest.raises(ProtocolError, match="pairs"):
         decode(frame)
-
-
-def test_known_functions_are_bounded_and_forgettable() -> None:
-    from faas.dispatcher.workers import KNOWN_FUNCTIONS_KEPT
-
-    record = Peer("w", 1)
-    assert record.knows("f") is False and record.knows("f") is True
-    for i in range(KNOWN_FUNCTIONS_KEPT + 10):
-        record.knows(f"g{i}")
-    assert len(record.known_functions) == KNOWN_FUNCTIONS_KEPT
-    assert record.knows("f") is False  # the oldest went first
-    record.forget("f")
-    assert record.knows("f") is False

@@ -16,7 +16,7 @@ dead dispatchers, notice deleted functions) and ``_expiry`` (declare silent work
 release resumed entries nobody adopted). Modes override only how a task reaches a process:
 ``start``, ``serve``, ``free_slots``, ``send``, ``state``, ``close`` (and ``expire``).
 
-Bookkeeping rules (checked after every step by ``tests/test_dispatcher_model.py``):
+Bookkeeping rules (checked after every step by ``tests/dispatcher/test_model.py``):
 
 - a task is in exactly one of ``backlog``, ``inflight`` or ``resumed`` while it is ours;
 - a worker's load is the number of its assignments (``assigned[worker]``);

@@ -15,7 +15,7 @@ with every worker alive and quiet, every accepted task is terminal and every COM
 result is the right one.
 
 ``FAAS_MODEL_EXAMPLES`` sets the number of examples (default 300 in CI, about 30 s;
-``FAAS_MODEL_EXAMPLES=3000 pytest tests/test_dispatcher_model.py`` for a longer search).
+``FAAS_MODEL_EXAMPLES=3000 pytest tests/dispatcher/test_model.py`` for a longer search).
 """
 
 from __future__ import annotations

@@ -1,11 +1,12 @@
 """The dispatcher's bookkeeping, one defect each, on fakeredis with fake workers.
 
 Each test scripts the interleaving that once lost, stranded or wrongly failed a task
-(``tests/test_dispatcher_model.py`` searches the rest).
+(``tests/dispatcher/test_model.py`` searches the rest).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import fakeredis
@@ -14,9 +15,9 @@ from redis.exceptions import ResponseError
 
 from faas.config import Settings
 from faas.models import TaskStatus
-from faas.protocol import Heartbeat, Register, ResultMsg, Results, Tasks
-from faas.store import STATS_KEY, Outcome, Requeued, Running, Store, task_key
-from tests.fakes import FakePush
+from faas.protocol import Heartbeat
+from faas.store import STATS_KEY, Outcome, Requeued, Running, Store
+from tests.fakes import frames, intake, make, register, report, status
 
 
 @pytest.fixture
@@ -27,50 +28,6 @@ def settings() -> Settings:
 @pytest.fixture(autouse=True)
 async def _group(store: Store) -> None:
     await store.ensure_group()
-
-
-def make(
-    server: fakeredis.FakeServer, settings: Settings, name: str = "d0", outboxes: dict | None = None
-) -> FakePush:
-    return FakePush(
-        Store(fakeredis.FakeAsyncRedis(server=server)),
-        settings,
-        name,
-        "tcp://test",
-        outboxes={} if outboxes is None else outboxes,
-    )
-
-
-async def register(d: FakePush, worker: str, processes: int = 1, held: list | None = None) -> None:
-    await d.handle(worker.encode(), Register(worker, processes, held or []))
-
-
-async def intake(d: FakePush, count: int = 500) -> None:
-    await d.accept(await d.store.read_queue(d.name, count, None), fresh=True)
-
-
-def frames(d: FakePush, worker: str) -> list[Tasks]:
-    """Take the TASKS frames sent to ``worker`` so far."""
-    sent = [m for m in d.outboxes.get(worker, []) if isinstance(m, Tasks)]
-    d.outboxes[worker] = []
-    return sent
-
-
-async def report(
-    d: FakePush,
-    worker: str,
-    task,
-    status: str = "COMPLETED",  # noqa: ANN001
-    payload: bytes = b"ok",
-) -> None:
-    await d.handle(
-        worker.encode(),
-        Results([ResultMsg(task.task_id, task.entry_id, task.attempt, status, payload)]),
-    )
-
-
-async def status(store: Store, task_id: str) -> dict[bytes, bytes]:
-    return await store.redis.hgetall(task_key(task_id))
 
 
 async def test_a_full_function_cache_never_fails_a_live_task(
@@ -343,3 +300,34 @@ async def test_a_task_sent_back_for_its_code_after_the_delete_fails(
     for task_id in (second_id, waiting_id):
         record = await status(store, task_id)
         assert record[b"status"] == b"FAILED" and b"not registered" in record[b"result"]
+
+
+async def test_the_loop_takes_tasks_from_redis_to_workers_and_outcomes_back(
+    fake_server: fakeredis.FakeServer, store: Store, settings: Settings
+) -> None:
+    """``run``: intake reads the queue, dispatch sends, the writer records outcomes,
+    housekeeping publishes the state; a stop withdraws it."""
+    d = make(fake_server, settings)
+    stop = asyncio.Event()
+    loop = asyncio.create_task(d.run(stop))
+    await register(d, "w", processes=2)
+    f = await store.register_function("f", b"code")
+    task_ids = [await store.submit(f, b"args") for _ in range(5)]
+    done: list[str] = []
+    async with asyncio.timeout(10):
+        while len(done) < 5:
+            for frame in frames(d, "w"):
+                for task in frame.tasks:
+                    await report(d, "w", task, payload=task.task_id.encode())
+                    done.append(task.task_id)
+            await asyncio.sleep(0.01)
+        while {(await status(store, t))[b"status"] for t in task_ids} != {b"COMPLETED"}:
+            await asyncio.sleep(0.01)
+        while await store.health() is None:
+            await asyncio.sleep(0.01)
+    assert sorted(done) == sorted(task_ids)
+    assert [(await store.result(t))[1] for t in task_ids] == [t.encode() for t in task_ids]
+    assert (await store.health()).workers == 1
+    stop.set()
+    await asyncio.wait_for(loop, 10)
+    assert await store.health() is None and d.inflight == {} and len(d.backlog) == 0

@@ -1,0 +1,54 @@
+"""faas/cli.py: the argument handling of every command (nothing is started)."""
+
+from __future__ import annotations
+
+import pytest
+
+from faas.cli import _parser, main
+from faas.models import Mode
+
+
+def _parse(*argv: str):  # noqa: ANN202
+    return _parser().parse_args(list(argv))
+
+
+def test_up_defaults_and_modes() -> None:
+    args = _parse("up")
+    assert (args.mode, args.workers, args.procs, args.port) == ("local", 1, 2, 8000)
+    assert _parse("up", "--mode", "push", "--workers", "3").mode == Mode.PUSH
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["up", "--mode", "celery"],
+        ["dispatcher"],  # -m is required
+        ["dispatcher", "-m", "remote"],
+        ["worker", "local", "2", "tcp://127.0.0.1:5555"],  # local has no worker program
+        ["worker", "push", "two", "tcp://127.0.0.1:5555"],
+        ["run"],  # needs a function id
+        ["result", "t", "--timeout", "soon"],
+    ],
+)
+def test_bad_arguments_exit_2_with_usage(argv: list[str], capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as stop:
+        _parse(*argv)
+    assert stop.value.code == 2
+    assert "usage: faas" in capsys.readouterr().err
+
+
+def test_dispatcher_and_worker_arguments() -> None:
+    args = _parse("dispatcher", "-m", "pull", "-p", "6000", "--host", "0.0.0.0")
+    assert (args.mode, args.port, args.host, args.name) == ("pull", 6000, "0.0.0.0", None)
+    args = _parse("worker", "pull", "4", "tcp://10.0.0.1:6000")
+    assert (args.mode, args.processes, args.url) == ("pull", 4, "tcp://10.0.0.1:6000")
+
+
+def test_run_takes_literals_and_no_wait() -> None:
+    args = _parse("run", "fid", "3", "x=4", "--no-wait")
+    assert (args.function_id, args.args, args.no_wait) == ("fid", ["3", "x=4"], True)
+
+
+def test_a_worker_of_zero_processes_is_refused_before_starting() -> None:
+    with pytest.raises(SystemExit, match="processes must be at least 1"):
+        main(["worker", "push", "0", "tcp://127.0.0.1:1"])
