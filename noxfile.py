@@ -42,9 +42,10 @@ def bench(session: nox.Session) -> None:
 
 @nox.session
 def report(session: nox.Session) -> None:
-    """Re-draw the plots and REPORT.md of a run from its CSVs (default: results/latest)."""
+    """Re-draw the plots and REPORT.md of a run from its committed files, without measuring
+    (default: the reference run in docs/reference-run; ``-- results/latest`` for your own)."""
     session.install("-e", ".[bench]")
-    session.run("python", "-m", "experiments.report", *session.posargs)
+    session.run("python", "-m", "experiments.report", *(session.posargs or ["docs/reference-run"]))
 
 
 @nox.session

@@ -104,7 +104,7 @@ def measure_direct(
             asyncio.run(_queue_and_wait(stack.redis_url, 1000))  # warm up
             for repeat in range(repeats):
                 rate = asyncio.run(_queue_and_wait(stack.redis_url, tasks))
-                rows.append({"mode": mode, "repeat": repeat, "tasks_per_s": rate})
+                rows.append({"mode": mode, "repeat": repeat, "processes": 2, "tasks_per_s": rate})
             if profile_dir:
                 profile_dir.mkdir(parents=True, exist_ok=True)
                 targets = [("dispatcher", stack.dispatcher)] + [

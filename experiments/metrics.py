@@ -10,6 +10,8 @@ makespan / makespan, where ideal = tasks per process x task duration.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
 #: The columns of one run's identity.
@@ -79,3 +81,9 @@ def per_config(runs: pd.DataFrame) -> pd.DataFrame:
     out = out.join(grouped.min().add_suffix("_min")).join(grouped.max().add_suffix("_max"))
     out["repeats"] = grouped.size()
     return out.reset_index()
+
+
+def read_tasks(run_dir: Path) -> pd.DataFrame:
+    """A run's per-task rows: ``tasks.csv.gz`` (what the sweep writes), else ``tasks.csv``."""
+    packed = run_dir / "tasks.csv.gz"
+    return pd.read_csv(packed if packed.exists() else run_dir / "tasks.csv")

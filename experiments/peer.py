@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import subprocess
@@ -45,11 +46,14 @@ from faas.stack import Stack
 
 log = logging.getLogger("peer")
 CONCURRENCY = 16
+#: Worker processes of every system.
+PROCESSES = 2
 
 
 @contextmanager
 def celery_worker(redis_url: str) -> Iterator[object]:
-    """A Celery prefork worker with 2 processes on ``redis_url``; yields the app."""
+    """A Celery prefork worker with ``PROCESSES`` processes on ``redis_url``; yields the
+    app."""
     os.environ["FAAS_PEER_REDIS_URL"] = redis_url
     from experiments import celery_app
 
@@ -65,7 +69,7 @@ def celery_worker(redis_url: str) -> Iterator[object]:
             "--pool",
             "prefork",
             "-c",
-            "2",
+            str(PROCESSES),
             "--loglevel",
             "WARNING",
             "--without-gossip",
@@ -207,7 +211,24 @@ def run_peer(
     df = pd.DataFrame(rows)
     out.mkdir(parents=True, exist_ok=True)
     df.to_csv(out / "peer.csv", index=False)
+    (out / "peer.json").write_text(json.dumps(configuration(tasks, batch_tasks, latency_tasks)))
     return df
+
+
+def configuration(tasks: int, batch_tasks: int, latency_tasks: int) -> dict:
+    """How the peer run was set up, for the report's prose."""
+    from importlib import metadata
+
+    return {
+        "celery": metadata.version("celery"),
+        "celery_pool": "prefork",
+        "processes": PROCESSES,
+        "clients": CONCURRENCY,
+        "broker": "the same embedded redis-server as broker and result backend",
+        "rest_tasks": tasks,
+        "batch_tasks": batch_tasks,
+        "latency_tasks": latency_tasks,
+    }
 
 
 def peer_summary(df: pd.DataFrame) -> pd.DataFrame:

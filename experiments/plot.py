@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from experiments.metrics import PARTS, per_task  # noqa: E402
+from experiments.metrics import PARTS, per_task, read_tasks  # noqa: E402
 
 COLORS = {"local": "#1b9e77", "pull": "#d95f02", "push": "#7570b3", "celery": "#666666"}
 
@@ -173,7 +173,7 @@ def peer(peer_rows: pd.DataFrame, path: Path) -> Path:
 
 def all_plots(out: Path) -> dict[str, Path]:
     """Every plot of the run in ``out``, by name."""
-    tasks = pd.read_csv(out / "tasks.csv")
+    tasks = read_tasks(out)
     summary = pd.read_csv(out / "summary.csv")
     plots = {}
     if (out / "peer.csv").exists():

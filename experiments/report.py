@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from experiments.metrics import PARTS, per_task
+from experiments.metrics import PARTS, per_task, read_tasks
 from experiments.plot import all_plots
 from faas.models import Mode
 
@@ -120,9 +120,9 @@ def _weak_text(summary: pd.DataFrame) -> str:
         f"At {int(weak['processes'].max())} processes the efficiency is "
         + ", ".join(parts)
         + f". The lowest median is {100 * worst['efficiency_median']:.1f}%"
-        f" ({worst['mode']}, {int(worst['processes'])} processes). Sleep tasks keep the "
-        "2 cores idle, so what is lost is the platform's own overhead: submission through "
-        "HTTP and the dispatch round trips."
+        f" ({worst['mode']}, {int(worst['processes'])} processes). Sleep tasks leave the "
+        f"{_cpus(summary)} cores idle, so what is lost is the platform's own overhead: "
+        "submission through HTTP and the dispatch round trips."
     )
 
 
@@ -168,8 +168,9 @@ def _payload_text(summary: pd.DataFrame) -> str:
     return (
         "Median latency of an echo task (the argument comes back as the result): "
         + "; ".join(parts)
-        + ". Large payloads pay base64 at the API both ways and one "
-        "copy per hop."
+        + ". Not measured here, a hypothesis for the growth with size: the API decodes and "
+        "encodes base64 both ways and each hop (API → Redis → dispatcher → worker → "
+        "process) copies the bytes."
     )
 
 
@@ -259,6 +260,15 @@ def targets(
     return pd.DataFrame(rows)
 
 
+def _peer_config(out: Path) -> dict:
+    """How the peer run was set up (``peer.json``; runs older than it: unknown)."""
+    path = out / "peer.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    unknown = "?"
+    return dict.fromkeys(("celery", "broker", "celery_pool", "processes", "clients"), unknown)
+
+
 def _baselines_text(out: Path, summary: pd.DataFrame) -> str:
     peer_rows = pd.read_csv(out / "peer.csv") if (out / "peer.csv").exists() else None
     direct = pd.read_csv(out / "direct.csv") if (out / "direct.csv").exists() else None
@@ -270,12 +280,14 @@ def _baselines_text(out: Path, summary: pd.DataFrame) -> str:
 
         p = peer_summary(peer_rows).set_index("system")
         c = p.loc["celery"]
+        cfg = _peer_config(out)
         parts.append(
-            "![faas against Celery](peer.png)\n\nCelery 5 (Redis broker and result backend "
-            "on the same embedded redis-server, prefork with 2 processes) against faas with 2 "
-            "processes in each mode. *REST*: one request per task from 16 concurrent clients "
-            "(Celery `.delay()`/`.get()` in 16 threads; faas one POST per task, results by "
-            "long-poll). *Batch*: Celery `group(...)`; faas `Executor.map` (batch submit, "
+            f"![faas against Celery](peer.png)\n\nCelery {cfg['celery']} ({cfg['broker']}, "
+            f"{cfg['celery_pool']} with {cfg['processes']} processes) against faas with "
+            f"{cfg['processes']} processes in each mode. *REST*: one request per task from "
+            f"{cfg['clients']} concurrent clients (Celery `.delay()`/`.get()` in "
+            f"{cfg['clients']} threads; faas one POST per task, results by long-poll)."
+            " *Batch*: Celery `group(...)`; faas `Executor.map` (batch submit, "
             f"long-poll results). Celery did {c['rest_tasks_per_s']:.0f} tasks/s one per task "
             f"and {c['batch_tasks_per_s']:.0f} as a group, with round trips of "
             f"p50 {c['p50_ms']:.2f} / p99 {c['p99_ms']:.2f} ms. Medians of "
@@ -284,9 +296,10 @@ def _baselines_text(out: Path, summary: pd.DataFrame) -> str:
         )
     if direct is not None:
         table = direct.groupby("mode", sort=False)["tasks_per_s"].agg(["median", "min", "max"])
+        processes = _listed(set(direct["processes"])) if "processes" in direct else "?"
         parts.append(
             "Dispatcher fed directly (tasks queued straight into Redis, no HTTP; "
-            "2 processes), tasks/s: "
+            f"{processes} processes), tasks/s: "
             + "; ".join(
                 f"{m} {r['median']:.0f} ({r['min']:.0f}–{r['max']:.0f})"
                 for m, r in table.iterrows()
@@ -312,13 +325,49 @@ def _baselines_text(out: Path, summary: pd.DataFrame) -> str:
     return "\n".join(parts) + "\n"
 
 
+def _listed(values: set) -> str:
+    return "/".join(f"{v:g}" for v in sorted(values))
+
+
+def grid_facts(out: Path) -> dict[str, str]:
+    """The grid's parameters in words, from the run's ``grid.json``."""
+    path = out / "grid.json"
+    keys = ("clients", "throughput", "weak", "latency", "payload")
+    if not path.exists():
+        return dict.fromkeys(keys, "(not recorded: this run has no grid.json)")
+    grid = json.loads(path.read_text())
+    study: dict[str, list[dict]] = {}
+    for run in grid["runs"]:
+        study.setdefault(run["study"], []).append(run)
+    thr, weak = study.get("throughput", []), study.get("weak_scaling", [])
+    lat, pay = study.get("latency", []), study.get("payload", [])
+    per_process = {r["tasks"] // (r["workers"] * r["procs"]) for r in weak}
+    sleep_s = {r["arg"] for r in weak}
+    ideal = {n * s for n in per_process for s in sleep_s}
+    procs = lambda runs: _listed({r["workers"] * r["procs"] for r in runs})  # noqa: E731
+    return {
+        "clients": str(grid["client_concurrency"]),
+        "throughput": "; ".join(
+            f"{_listed({r['tasks'] for r in thr if r['workload'] == w})} {w} tasks per run"
+            for w in sorted({r["workload"] for r in thr})
+        )
+        + f" on {procs(thr)} processes",
+        "weak": f"{_listed(per_process)} tasks of `sleep({_listed(sleep_s)})` per process on "
+        f"{procs(weak)} processes (ideal makespan {_listed(ideal)} s)",
+        "latency": f"{_listed({r['tasks'] for r in lat})} sequential no-op tasks per run",
+        "payload": f"{_listed({r['tasks'] for r in pay})} sequential echo tasks per size, "
+        f"{_listed({r['arg'] / 1000 for r in pay})} KB",
+    }
+
+
 def render(out: Path) -> Path:
     """Plots and REPORT.md for the run in ``out``."""
-    tasks = pd.read_csv(out / "tasks.csv")
+    tasks = read_tasks(out)
     summary = pd.read_csv(out / "summary.csv")
     info = json.loads((out / "machine.json").read_text())
     summary.attrs["cpu_count"] = info.get("cpu_count")
     plots = all_plots(out)
+    grid = grid_facts(out)
     failed = int((tasks["status"] != "COMPLETED").sum())
     repeats = int(summary["repeats"].max())
     text = f"""# faas benchmark report — {out.name}
@@ -335,15 +384,16 @@ def render(out: Path) -> Path:
 Each stack shape (mode, workers × processes per worker) runs on a fresh stack: an embedded
 `redis-server`, the API, the dispatcher and its workers as separate processes on 127.0.0.1,
 all sharing this machine's cores with the load client. Tasks go through the REST API with
-an aiohttp client (open loop: 16 submitters and 16 result pollers; latency and payload
-studies: one task at a time). Per task, the API records *submitted*, the dispatcher
-*dispatched* and *stored*, the pool process *started* and *finished*, and the client
-*observed*. Every configuration ran {repeats} times; figures are medians over repeats with
-min–max error bars. {len(tasks)} tasks in all, {failed} not COMPLETED.
+an aiohttp client (open loop: {grid["clients"]} submitters and {grid["clients"]} result
+pollers; latency and payload studies: one task at a time). Per task, the API records
+*submitted*, the dispatcher *dispatched* and *stored*, the pool process *started* and
+*finished*, and the client *observed*. Every configuration ran {repeats} times; figures are
+medians over repeats with min–max error bars. {len(tasks)} tasks in all, {failed} not COMPLETED.
 
-Throughput = tasks / (last observed − first submitted). Weak-scaling efficiency = ideal
-makespan / measured makespan, with 4 tasks of `sleep(0.2)` per process (ideal 0.8 s) and
-makespan = last stored − first submitted.
+Throughput = tasks / (last observed − first submitted), with {grid["throughput"]}.
+Weak-scaling efficiency = ideal makespan / measured makespan, with {grid["weak"]}, and
+makespan = last stored − first submitted. Latency: {grid["latency"]}. Payload:
+{grid["payload"]}.
 
 ## Throughput
 
@@ -378,9 +428,11 @@ makespan = last stored − first submitted.
 
 {_markdown(summary_table(summary))}
 
-Raw data: `tasks.csv` (one row per task), `runs.csv` (one per run), `summary.csv` (one per
-configuration). Regenerate this report and its plots with `python -m experiments.report
-{out}`.
+Raw data: `tasks.csv.gz` (one row per task), `runs.csv` (one per run), `summary.csv` (one
+per configuration), `grid.json` (every configuration run), `machine.json`, `peer.csv` and
+`peer.json`, `direct.csv`. Regenerate this report and its plots from them with
+`python -m experiments.report DIR` (DIR: this run's directory; for the committed reference
+run, `nox -s report`).
 """
     path = out / "REPORT.md"
     path.write_text(text)

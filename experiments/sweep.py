@@ -5,7 +5,8 @@
 For each stack shape (mode, workers, processes per worker) it starts a fresh stack with an
 embedded Redis, warms it up, runs every configuration of that shape ``repeats`` times through
 the REST API, reads each task's server-side timestamps from Redis, and tears the stack down.
-Writes ``tasks.csv`` (one row per task), ``runs.csv``, ``summary.csv``, ``machine.json``,
+Writes ``tasks.csv.gz`` (one row per task, compressed), ``grid.json`` (what ran),
+``runs.csv``, ``summary.csv``, ``machine.json``,
 the plots and ``REPORT.md`` into the run directory, and points ``results/latest`` at it.
 """
 
@@ -39,6 +40,8 @@ from faas.store import task_key
 
 log = logging.getLogger("sweep")
 
+#: Concurrent submitters (and as many result pollers) of the open-loop load client.
+CLIENT_CONCURRENCY = 16
 SERVER_FIELDS = ["submitted", "dispatched", "started", "finished", "stored", "worker", "status"]
 
 
@@ -82,7 +85,7 @@ def _server_rows(r: redis.Redis, rows: list[TaskRow]) -> list[dict]:
 
 
 async def _measure_stack(stack: Stack, runs: list[Run], repeats: int, bar: tqdm) -> list[dict]:
-    client = LoadClient(stack.url, concurrency=16)
+    client = LoadClient(stack.url, concurrency=CLIENT_CONCURRENCY)
     r = redis.Redis.from_url(stack.redis_url, decode_responses=True)
     rows: list[dict] = []
     try:
@@ -157,6 +160,17 @@ def machine() -> dict:
     }
 
 
+def grid_description(runs: list[Run], repeats: int, extra: Baselines | None) -> dict:
+    """What the sweep ran, for the report's prose (and a reader): every run, the repeats,
+    the load client's concurrency and the baseline sizes."""
+    return {
+        "repeats": repeats,
+        "client_concurrency": CLIENT_CONCURRENCY,
+        "runs": [run.__dict__ for run in runs],
+        "baselines": extra.__dict__ if extra else None,
+    }
+
+
 def run_baselines(b: Baselines, out: Path) -> None:
     """faas against Celery (``peer.csv``) and the dispatcher fed directly (``direct.csv``,
     with py-spy profiles in ``profile/``)."""
@@ -187,7 +201,8 @@ def run_sweep(runs: list[Run], repeats: int, out: Path, extra: Baselines | None 
     if extra:
         run_baselines(extra, out)
     tasks = pd.DataFrame(rows)
-    tasks.to_csv(out / "tasks.csv", index=False)
+    tasks.to_csv(out / "tasks.csv.gz", index=False)
+    (out / "grid.json").write_text(json.dumps(grid_description(runs, repeats, extra), indent=1))
     runs_df = per_run(tasks)
     runs_df.to_csv(out / "runs.csv", index=False)
     per_config(runs_df).to_csv(out / "summary.csv", index=False)

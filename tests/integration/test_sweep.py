@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from experiments.grids import baselines, grid
+from experiments.metrics import read_tasks
 from experiments.report import render
 from experiments.sweep import run_sweep
 
@@ -54,7 +55,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_tasks_csv_has_every_task_with_server_timestamps(run_dir: Path) -> None:
-    tasks = pd.read_csv(run_dir / "tasks.csv")
+    tasks = read_tasks(run_dir)
     runs, repeats = grid(quick=True)
     assert set(tasks.columns) >= TASK_COLUMNS
     assert len(tasks) == repeats * sum(run.tasks for run in runs)
@@ -108,10 +109,28 @@ def test_report_numbers_match_the_csvs(run_dir: Path) -> None:
 
 
 def test_report_regenerates_from_csvs_alone(run_dir: Path) -> None:
+    before = (run_dir / "REPORT.md").read_text()
     for name in PLOTS + ["REPORT.md"]:
         (run_dir / name).unlink()
     render(run_dir)
     assert all((run_dir / name).exists() for name in PLOTS + ["REPORT.md"])
+    assert (run_dir / "REPORT.md").read_text() == before  # the same text, from files alone
+
+
+def test_report_prose_takes_its_facts_from_the_run(run_dir: Path) -> None:
+    import json
+
+    report = (run_dir / "REPORT.md").read_text()
+    machine = json.loads((run_dir / "machine.json").read_text())
+    peer = json.loads((run_dir / "peer.json").read_text())
+    recorded = json.loads((run_dir / "grid.json").read_text())
+    assert f"{recorded['client_concurrency']} submitters" in report
+    assert "4 tasks of `sleep(0.2)` per process on 1/2/4 processes (ideal makespan 0.8 s)" in report
+    assert f"leave the {machine['cpu_count']} cores idle" in report
+    assert (
+        f"Celery {peer['celery']} (" in report and f"with {peer['processes']} processes" in report
+    )
+    assert "(not recorded" not in report and " ? " not in report
 
 
 def test_celery_comparison_and_dispatcher_direct_are_in_the_report(run_dir: Path) -> None:

@@ -1,0 +1,111 @@
+"""What push-mode prefetch (``FAAS_PREFETCH``) buys and costs, side by side in one run.
+
+    python -m experiments.prefetch [--prefetch 0 1 2] [--repeats 3] [--out DIR]
+
+For each prefetch value, interleaved over ``--repeats`` rounds, on fresh push stacks:
+
+- *fed directly*: 1 worker x 2 processes, ``--direct-tasks`` no-op tasks queued straight
+  into Redis; tasks/s from the store's own timestamps (as ``experiments.dispatcher_bench``);
+- *weak scaling*: 8 workers x 4 processes (32), 4 tasks of ``sleep(0.2)`` per process
+  through the REST API; efficiency = ideal makespan (0.8 s) / (last observed - first sent).
+
+Writes ``prefetch.csv`` (one row per measurement) and prints the medians with their ranges.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import time
+from pathlib import Path
+
+import pandas as pd
+from tqdm import tqdm
+
+from experiments.client import LoadClient
+from experiments.dispatcher_bench import _queue_and_wait
+from experiments.workloads import sleep
+from faas.serialize import serialize
+from faas.stack import Stack
+
+log = logging.getLogger("prefetch")
+
+WEAK_WORKERS, WEAK_PROCS, TASKS_PER_PROCESS, SLEEP_S = 8, 4, 4, 0.2
+
+
+def fed_directly(prefetch: int, tasks: int) -> float:
+    """No-op tasks/s of a push dispatcher with 1 worker x 2 processes, fed from Redis."""
+    with Stack("push", workers=1, procs=2, env={"FAAS_PREFETCH": str(prefetch)}) as stack:
+        asyncio.run(_queue_and_wait(stack.redis_url, 1000))  # warm up
+        return asyncio.run(_queue_and_wait(stack.redis_url, tasks))
+
+
+async def _weak(url: str) -> float:
+    client = LoadClient(url, concurrency=16)
+    try:
+        function_id = await client.register(sleep, "sleep")
+        payload = serialize(((SLEEP_S,), {}))
+        await client.run_many(function_id, [serialize(((0.0,), {}))] * 32)  # warm up
+        n = WEAK_WORKERS * WEAK_PROCS * TASKS_PER_PROCESS
+        rows = await client.run_many(function_id, [payload] * n)
+        assert all(r.status == "COMPLETED" for r in rows)
+        makespan = max(r.observed for r in rows) - min(r.submitted for r in rows)
+        return TASKS_PER_PROCESS * SLEEP_S / makespan
+    finally:
+        await client.close()
+
+
+def weak_scaling(prefetch: int) -> float:
+    """Weak-scaling efficiency at 32 push processes."""
+    env = {"FAAS_PREFETCH": str(prefetch)}
+    with Stack("push", workers=WEAK_WORKERS, procs=WEAK_PROCS, env=env) as stack:
+        return asyncio.run(_weak(stack.url))
+
+
+def run(prefetches: list[int], repeats: int, direct_tasks: int) -> pd.DataFrame:
+    """Every measurement, rounds interleaved so drift hits every prefetch value alike."""
+    rows = []
+    with tqdm(total=repeats * len(prefetches) * 2, unit="run") as bar:
+        for repeat in range(repeats):
+            for prefetch in prefetches:
+                rate = fed_directly(prefetch, direct_tasks)
+                rows.append(
+                    dict(prefetch=prefetch, repeat=repeat, study="fed_directly_tps", value=rate)
+                )
+                bar.update(1)
+                rows.append(
+                    dict(
+                        prefetch=prefetch,
+                        repeat=repeat,
+                        study="weak_scaling_32",
+                        value=weak_scaling(prefetch),
+                    )
+                )
+                bar.update(1)
+    return pd.DataFrame(rows)
+
+
+def summary(df: pd.DataFrame) -> pd.DataFrame:
+    """Median, min and max per (study, prefetch)."""
+    return df.groupby(["study", "prefetch"])["value"].agg(["median", "min", "max", "count"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--prefetch", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--direct-tasks", type=int, default=20_000)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    out = args.out or Path("results") / f"prefetch-{time.strftime('%Y%m%d-%H%M%S')}"
+    out.mkdir(parents=True, exist_ok=True)
+    df = run(args.prefetch, args.repeats, args.direct_tasks)
+    df.to_csv(out / "prefetch.csv", index=False)
+    print(summary(df).to_string(float_format=lambda v: f"{v:.3f}"))
+    print(f"written to {out / 'prefetch.csv'}")
+
+
+if __name__ == "__main__":
+    main()
