@@ -7,24 +7,29 @@ task is lost, and measure how fast the platform noticed and recovered.
 Scenarios: kill-worker (SIGKILL a worker and its processes), kill-process (SIGKILL one pool
 process), hang-worker (SIGSTOP a worker for 1.5x the heartbeat timeout, then SIGCONT),
 kill-dispatcher (SIGKILL it and start it again), redis-restart (SIGKILL redis-server and
-start it again on its data). Each row of ``results/faults-<time>.csv``:
+start it again on its data), partition-host (the workers on emulated hosts of
+``experiments.hosts``; one host's link cut for 1.5x the heartbeat timeout, then restored;
+needs root). Each row of ``results/faults-<time>.csv``:
 
 - submitted / completed / failed / lost: lost = tasks not terminal when the run ended (0!)
 - detect_s: from the fault to the dispatcher's first ``worker_lost``/``task_lost`` event
 - recover_s: from the fault until every task that was running at the fault, or was retried,
   had ended
 - retried: tasks dispatched more than once
+- readmit_s (partition-host): from restoring the link until the host's worker is serving
+  again (registered, listed by ``/health``)
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import logging
 import math
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -32,6 +37,7 @@ import httpx
 import psutil
 import redis
 
+from experiments.hosts import Testbed, available, cluster
 from experiments.workloads import sleep
 from faas.models import Mode
 from faas.serialize import serialize
@@ -40,7 +46,14 @@ from faas.store import EVENTS_KEY, task_key
 
 log = logging.getLogger("faults")
 
-SCENARIOS = ("kill-worker", "kill-process", "hang-worker", "kill-dispatcher", "redis-restart")
+SCENARIOS = (
+    "kill-worker",
+    "kill-process",
+    "hang-worker",
+    "kill-dispatcher",
+    "redis-restart",
+    "partition-host",
+)
 #: Modes each scenario applies to (local mode has no workers to kill or hang).
 APPLIES = {
     "kill-worker": Mode.remote(),
@@ -48,6 +61,7 @@ APPLIES = {
     "kill-process": tuple(Mode),
     "kill-dispatcher": tuple(Mode),
     "redis-restart": tuple(Mode),
+    "partition-host": Mode.remote(),
 }
 
 
@@ -66,6 +80,7 @@ class FaultReport:
     recover_s: float
     duration_s: float
     api_503_during_outage: bool | None = None
+    readmit_s: float = math.nan
 
 
 def _kill_tree(pid: int) -> None:
@@ -119,9 +134,27 @@ def redis_restart(stack: Stack, report: dict) -> None:
     stack.redis.start()
 
 
-def _inject(scenario: str, timeout_s: float) -> Callable[[Stack, dict], None]:
+def partition_host(stack: Stack, report: dict, bed: Testbed, timeout_s: float) -> None:
+    """Cut host 0's link past the heartbeat timeout, restore it, time the re-admission."""
+    workers = stack.health()["dispatcher"]["workers"]
+    bed.partition(0)
+    try:
+        time.sleep(1.5 * timeout_s)
+    finally:
+        bed.heal(0)
+    healed = time.time()
+    while (stack.health() or {}).get("dispatcher", {}).get("workers", 0) < workers:
+        if time.time() - healed > 60:
+            raise RuntimeError("the partitioned host's worker did not come back in 60 s")
+        time.sleep(0.05)
+    report["readmit_s"] = time.time() - healed
+
+
+def _inject(scenario: str, timeout_s: float, bed: Testbed | None) -> Callable[[Stack, dict], None]:
     if scenario == "hang-worker":
         return lambda stack, report: hang_worker(stack, report, timeout_s)
+    if scenario == "partition-host":
+        return lambda stack, report: partition_host(stack, report, bed, timeout_s)
     return {
         "kill-worker": kill_worker,
         "kill-process": kill_process,
@@ -147,6 +180,20 @@ def _wait_running(r: redis.Redis, task_ids: list[str], n: int, timeout_s: float)
     raise RuntimeError(f"fewer than {n} tasks running after {timeout_s}s")
 
 
+@contextlib.contextmanager
+def _stack(
+    scenario: str, mode: str, workers: int, procs: int, env: dict[str, str]
+) -> Iterator[tuple[Stack, Testbed | None]]:
+    """A loopback stack, or for partition-host one worker on each of ``workers`` emulated
+    hosts."""
+    if scenario == "partition-host":
+        with cluster(mode, workers, procs, env=env) as (stack, bed):
+            yield stack, bed
+    else:
+        with Stack(mode, workers=workers, procs=procs, env=env) as stack:
+            yield stack, None
+
+
 def run_scenario(
     scenario: str,
     mode: str = "push",
@@ -162,7 +209,8 @@ def run_scenario(
     if mode not in APPLIES[scenario]:
         raise ValueError(f"{scenario} does not apply to {mode} mode")
     env = {"FAAS_HEARTBEAT_S": str(heartbeat_s), "FAAS_HEARTBEAT_TIMEOUT_S": str(timeout_s)}
-    with Stack(mode, workers=workers, procs=procs, env=env) as stack:
+    busy = procs if mode == Mode.LOCAL else workers * procs
+    with _stack(scenario, mode, workers, procs, env) as (stack, bed):
         r = redis.Redis.from_url(stack.redis_url, decode_responses=True)
         http = httpx.Client(base_url=stack.url, timeout=30)
         function_id = http.post(
@@ -176,7 +224,7 @@ def run_scenario(
             ).json()["task_id"]
             for _ in range(tasks)
         ]
-        _wait_running(r, task_ids, stack.expected_processes, 30)
+        _wait_running(r, task_ids, busy, 30)
         running = [
             t
             for t, rec in zip(task_ids, _records(r, task_ids), strict=True)
@@ -185,7 +233,7 @@ def run_scenario(
         extra: dict = {}
         fault_at = time.time()
         log.info("%s/%s: injecting with %d tasks running", scenario, mode, len(running))
-        _inject(scenario, timeout_s)(stack, extra)
+        _inject(scenario, timeout_s, bed)(stack, extra)
         end = time.monotonic() + deadline_s
         while time.monotonic() < end:
             records = _records(r, task_ids)
@@ -245,6 +293,12 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     scenarios = SCENARIOS if args.scenario == "all" else (args.scenario,)
+    ok, why = available()
+    if not ok and "partition-host" in scenarios:
+        if args.scenario != "all":
+            raise SystemExit(f"partition-host: {why}")
+        log.warning("skipping partition-host: %s", why)
+        scenarios = tuple(s for s in scenarios if s != "partition-host")
     runs = [
         (s, m)
         for s in scenarios
@@ -262,12 +316,12 @@ def main() -> None:
     write_csv(reports, out)
     print(
         f"{'scenario':16} {'mode':5} {'done':>5} {'failed':>6} {'lost':>4} {'retried':>7} "
-        f"{'detect_s':>8} {'recover_s':>9}"
+        f"{'detect_s':>8} {'recover_s':>9} {'readmit_s':>9}"
     )
     for x in reports:
         print(
             f"{x.scenario:16} {x.mode:5} {x.completed:5d} {x.failed:6d} {x.lost:4d} "
-            f"{x.retried:7d} {x.detect_s:8.2f} {x.recover_s:9.2f}"
+            f"{x.retried:7d} {x.detect_s:8.2f} {x.recover_s:9.2f} {x.readmit_s:9.2f}"
         )
     print(f"written to {out}")
 
