@@ -17,7 +17,7 @@ from faas.models import Mode
 class Run:
     """One configuration to measure."""
 
-    study: str  # throughput | weak_scaling | latency | payload
+    study: str  # throughput | weak_scaling | latency | payload | hosts_* (emulated hosts)
     mode: str
     workers: int  # pull/push workers; 1 in local mode
     procs: int  # processes per worker (the pool size in local mode)
@@ -25,6 +25,10 @@ class Run:
     arg: float  # sleep seconds, cpu iterations, or echo payload bytes
     tasks: int
     loop: str = "open"  # open | sequential
+    #: emulated hosts (experiments/hosts.py), one worker each; 0: every process on loopback
+    hosts: int = 0
+    #: each host's link rate (``tc tbf``), e.g. "100mbit"; "unshaped" for none
+    link: str = "unshaped"
 
     @property
     def processes(self) -> int:
@@ -32,9 +36,9 @@ class Run:
         return self.workers * self.procs
 
     @property
-    def stack(self) -> tuple[str, int, int]:
+    def stack(self) -> tuple[str, int, int, int, str]:
         """Runs with the same stack shape share one stack."""
-        return self.mode, self.workers, self.procs
+        return self.mode, self.workers, self.procs, self.hosts, self.link
 
 
 def _shape(mode: str, processes: int) -> tuple[int, int]:
@@ -47,8 +51,8 @@ def _shape(mode: str, processes: int) -> tuple[int, int]:
 
 
 def grid(quick: bool = False) -> tuple[list[Run], int]:
-    """The runs of the default (about 10 minutes) or quick (about 1 minute) sweep, and the
-    repeats of each."""
+    """The runs of the default or quick sweep, and the repeats of each (how long they take:
+    the README's "Benchmark report")."""
     scale = [1, 2, 4] if quick else [1, 2, 4, 8, 16, 32]
     noop_tasks, cpu_tasks = (300, 40) if quick else (2000, 200)
     runs: list[Run] = []
@@ -65,7 +69,28 @@ def grid(quick: bool = False) -> tuple[list[Run], int]:
             [1_000, 100_000, 1_000_000] if quick else [1_000, 10_000, 100_000, 1_000_000, 4_000_000]
         ):
             runs.append(Run("payload", mode, 1, 2, "echo", size, 3 if quick else 10, "sequential"))
-    return runs, (2 if quick else 3)
+    return runs + host_runs(quick), (2 if quick else 3)
+
+
+def host_runs(quick: bool = False) -> list[Run]:
+    """The ``hosts`` axis (remote modes, one worker per emulated host): weak scaling
+    (4 x ``sleep(0.2)`` per process, 4 processes per host) and no-op throughput against
+    1-8 hosts; echo latency over links limited to 100 Mbit/s and 1 Gbit/s. The quick grid
+    has one 2-host point per mode."""
+    runs = []
+    for mode in Mode.remote():
+        for hosts in [2] if quick else [1, 2, 4, 8]:
+            runs.append(Run("hosts_weak", mode, hosts, 4, "sleep", 0.2, 16 * hosts, hosts=hosts))
+            if not quick:
+                runs.append(Run("hosts_throughput", mode, hosts, 2, "noop", 0, 2000, hosts=hosts))
+        if quick:
+            continue
+        for rate in ("100mbit", "1gbit"):
+            for size in (1_000, 100_000, 1_000_000, 4_000_000):
+                runs.append(
+                    Run("hosts_payload", mode, 1, 2, "echo", size, 5, "sequential", 1, rate)
+                )
+    return runs
 
 
 @dataclass(frozen=True)

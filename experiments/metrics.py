@@ -15,7 +15,10 @@ from pathlib import Path
 import pandas as pd
 
 #: The columns of one run's identity.
-RUN_KEYS = ["study", "mode", "workers", "procs", "processes", "workload", "arg", "repeat"]
+RUN_KEYS = [
+    *("study", "mode", "workers", "procs", "processes", "workload", "arg"),
+    *("hosts", "link", "repeat"),
+]
 #: The configuration, across repeats.
 CONFIG_KEYS = [k for k in RUN_KEYS if k != "repeat"]
 PARTS = ["queue", "dispatch", "execution", "result", "observe"]
@@ -86,4 +89,7 @@ def per_config(runs: pd.DataFrame) -> pd.DataFrame:
 def read_tasks(run_dir: Path) -> pd.DataFrame:
     """A run's per-task rows: ``tasks.csv.gz`` (what the sweep writes), else ``tasks.csv``."""
     packed = run_dir / "tasks.csv.gz"
-    return pd.read_csv(packed if packed.exists() else run_dir / "tasks.csv")
+    tasks = pd.read_csv(packed if packed.exists() else run_dir / "tasks.csv")
+    return tasks.assign(  # runs from before the hosts axis: everything on loopback
+        hosts=tasks.get("hosts", 0), link=tasks.get("link", "unshaped")
+    )

@@ -171,6 +171,53 @@ def peer(peer_rows: pd.DataFrame, path: Path) -> Path:
     return _save(fig, path)
 
 
+def hosts(summary: pd.DataFrame, path: Path) -> Path:
+    """The emulated-hosts axis: weak-scaling efficiency and no-op throughput against hosts,
+    and echo latency against payload size over rate-limited host links."""
+    study = summary["study"]
+    weak, thr = summary[study == "hosts_weak"], summary[study == "hosts_throughput"]
+    pay = summary[study == "hosts_payload"]
+    fig, (left, middle, right) = plt.subplots(1, 3, figsize=(15, 4))
+    _errorbars(left, weak, "hosts", "efficiency", scale=100)
+    left.axhline(100, color="black", lw=0.8, ls="--")
+    left.set(
+        title="Weak scaling across hosts (4 processes each)",
+        xlabel="hosts",
+        ylabel="efficiency % (median, min–max)",
+        ylim=(0, 110),
+    )
+    _errorbars(middle, thr, "hosts", "throughput")
+    middle.set(
+        title="No-op throughput across hosts (2 processes each)",
+        xlabel="hosts",
+        ylabel="tasks/s (median, min–max)",
+    )
+    for (mode, link), g in pay.groupby(["mode", "link"], sort=False):
+        g = g.sort_values("arg")
+        right.plot(
+            g["arg"] / 1000,
+            1000 * g["latency_p50_median"],
+            marker="o",
+            color=COLORS.get(mode),
+            ls="-" if link == "1gbit" else "--",
+            label=f"{mode}, {link} links",
+        )
+    right.set(
+        title="Echo over rate-limited host links",
+        xlabel="payload KB (log)",
+        ylabel="p50 ms (log)",
+        xscale="log",
+        yscale="log",
+    )
+    right.grid(alpha=0.3)
+    if not pay.empty:
+        right.legend(fontsize=8)
+    for ax, df in ((left, weak), (middle, thr)):
+        if not df.empty:
+            ax.set_xticks(sorted(df["hosts"].unique()))
+    return _save(fig, path)
+
+
 def all_plots(out: Path) -> dict[str, Path]:
     """Every plot of the run in ``out``, by name."""
     tasks = read_tasks(out)
@@ -178,6 +225,8 @@ def all_plots(out: Path) -> dict[str, Path]:
     plots = {}
     if (out / "peer.csv").exists():
         plots["peer"] = peer(pd.read_csv(out / "peer.csv"), out / "peer.png")
+    if summary["study"].str.startswith("hosts_").any():
+        plots["hosts"] = hosts(summary, out / "hosts.png")
     return plots | {
         "throughput": throughput(summary, out / "throughput.png"),
         "weak_scaling": weak_scaling(summary, out / "weak_scaling.png"),

@@ -260,6 +260,54 @@ def targets(
     return pd.DataFrame(rows)
 
 
+def _hosts_text(summary: pd.DataFrame, info: dict, plots: dict[str, Path]) -> str:
+    """The "Several hosts" section: the emulated-hosts axis, if this run had one."""
+    if "hosts" not in plots:
+        return ""
+    weak = _pick(summary, "hosts_weak")
+    thr = _pick(summary, "hosts_throughput")
+    pay = _pick(summary, "hosts_payload")
+    parts = []
+    for mode, g in weak.groupby("mode", sort=False):
+        row = g.sort_values("hosts").iloc[-1]
+        parts.append(
+            f"{mode} {100 * row['efficiency_median']:.1f} % at {int(row['hosts'])} hosts × "
+            f"{int(row['procs'])} processes ({100 * row['efficiency_min']:.1f}–"
+            f"{100 * row['efficiency_max']:.1f} %)"
+        )
+    text = "Weak scaling across hosts: " + "; ".join(parts) + "."
+    for mode, g in thr.groupby("mode", sort=False):
+        g = g.sort_values("hosts")
+        text += (
+            f" No-op {mode}: "
+            + ", ".join(
+                f"{r.throughput_median:.0f} tasks/s at {int(r.hosts)}" for r in g.itertuples()
+            )
+            + "."
+        )
+    for (mode, link), g in pay.groupby(["mode", "link"], sort=False):
+        last = g.sort_values("arg").iloc[-1]
+        text += (
+            f" Echo of {last['arg'] / 1e6:g} MB over {link} links ({mode}): p50 "
+            f"{1000 * last['latency_p50_median']:.1f} ms."
+        )
+    shaping = info.get("shaping", {})
+    offered = ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in shaping.items()) or "unknown"
+    return f"""## Several hosts
+
+![several hosts]({plots["hosts"].name})
+
+Each host is a Linux network namespace joined to a bridge by a veth pair
+(`experiments/hosts.py`), running one worker; Redis, the API and the dispatcher stay in the
+root namespace, the dispatcher bound to the bridge. Traffic between hosts is real TCP
+through real interfaces, but every host shares this machine's {_cpus(summary)} cores, so
+what the figures show is the platform's overhead, not a cluster's compute. Link shaping on
+this kernel: {offered} (rate limits by `tc tbf`; no delay or loss without netem).
+
+{text}
+"""
+
+
 def _peer_config(out: Path) -> dict:
     """How the peer run was set up (``peer.json``; runs older than it: unknown)."""
     path = out / "peer.json"
@@ -423,6 +471,7 @@ makespan = last stored − first submitted. Latency: {grid["latency"]}. Payload:
 
 {_payload_text(summary)}
 
+{_hosts_text(summary, info, plots)}
 {_baselines_text(out, summary)}
 ## Summary
 

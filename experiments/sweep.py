@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import json
 import logging
@@ -21,6 +22,7 @@ import os
 import platform
 import subprocess
 import time
+from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
 
@@ -188,15 +190,43 @@ def run_baselines(b: Baselines, out: Path) -> None:
         bar.update(1)
 
 
+def _runnable(runs: list[Run]) -> list[Run]:
+    """``runs`` without the emulated-host ones when this machine cannot create namespaces."""
+    from experiments.hosts import available
+
+    if not any(run.hosts for run in runs):
+        return runs
+    ok, why = available()
+    if not ok:
+        log.warning("skipping the hosts axis: %s", why)
+        return [run for run in runs if not run.hosts]
+    return runs
+
+
+@contextlib.contextmanager
+def _stack(mode: str, workers: int, procs: int, hosts: int, link: str) -> Iterator[Stack]:
+    """A loopback stack, or one worker on each of ``hosts`` emulated hosts."""
+    if not hosts:
+        with Stack(mode, workers=workers, procs=procs) as stack:
+            yield stack
+        return
+    from experiments.hosts import cluster
+
+    rate = None if link == "unshaped" else link
+    with cluster(mode, hosts, procs, rate=rate) as (stack, _):
+        yield stack
+
+
 def run_sweep(runs: list[Run], repeats: int, out: Path, extra: Baselines | None = None) -> Path:
     """Measure ``runs`` (and the ``extra`` baselines); write CSVs, plots and the report."""
     out.mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []
-    shapes = sorted({run.stack for run in runs}, key=lambda s: (s[0], s[1] * s[2]))
+    runs = _runnable(runs)
+    shapes = sorted({run.stack for run in runs}, key=lambda s: (s[3], s[0], s[1] * s[2], s[4]))
     with tqdm(total=len(runs) * repeats, unit="run", desc="sweep") as bar:
-        for mode, workers, procs in shapes:
-            todo = [run for run in runs if run.stack == (mode, workers, procs)]
-            with Stack(mode, workers=workers, procs=procs) as stack:
+        for shape in shapes:
+            todo = [run for run in runs if run.stack == shape]
+            with _stack(*shape) as stack:
                 rows += asyncio.run(_measure_stack(stack, todo, repeats, bar))
     if extra:
         run_baselines(extra, out)
@@ -206,7 +236,12 @@ def run_sweep(runs: list[Run], repeats: int, out: Path, extra: Baselines | None 
     runs_df = per_run(tasks)
     runs_df.to_csv(out / "runs.csv", index=False)
     per_config(runs_df).to_csv(out / "summary.csv", index=False)
-    (out / "machine.json").write_text(json.dumps(machine(), indent=2))
+    info = machine()
+    if any(run.hosts for run in runs):
+        from experiments.hosts import shaping
+
+        info["shaping"] = shaping()
+    (out / "machine.json").write_text(json.dumps(info, indent=2))
     from experiments.report import render
 
     render(out)

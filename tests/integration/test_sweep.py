@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from experiments.grids import baselines, grid
+from experiments.hosts import available
 from experiments.metrics import read_tasks
 from experiments.report import render
 from experiments.sweep import run_sweep
@@ -46,6 +47,15 @@ PLOTS = [
 ]
 
 
+HOSTS, _ = available()
+
+
+def _grid() -> tuple[list, int]:
+    """The quick grid as this machine runs it (the hosts axis only where namespaces work)."""
+    runs, repeats = grid(quick=True)
+    return [r for r in runs if HOSTS or not r.hosts], repeats
+
+
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     runs, repeats = grid(quick=True)
@@ -56,7 +66,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_tasks_csv_has_every_task_with_server_timestamps(run_dir: Path) -> None:
     tasks = read_tasks(run_dir)
-    runs, repeats = grid(quick=True)
+    runs, repeats = _grid()
     assert set(tasks.columns) >= TASK_COLUMNS
     assert len(tasks) == repeats * sum(run.tasks for run in runs)
     assert (tasks["status"] == "COMPLETED").all()
@@ -69,10 +79,25 @@ def test_tasks_csv_has_every_task_with_server_timestamps(run_dir: Path) -> None:
 
 def test_summary_has_one_row_per_configuration(run_dir: Path) -> None:
     summary = pd.read_csv(run_dir / "summary.csv")
-    runs, repeats = grid(quick=True)
+    runs, repeats = _grid()
     assert len(summary) == len(runs)
     assert (summary["repeats"] == repeats).all()
-    assert set(summary["study"]) == {"throughput", "weak_scaling", "latency", "payload"}
+    studies = {"throughput", "weak_scaling", "latency", "payload"} | (
+        {"hosts_weak"} if HOSTS else set()
+    )
+    assert set(summary["study"]) == studies
+
+
+@pytest.mark.skipif(not HOSTS, reason="no network namespaces here")
+def test_the_two_host_points_ran_on_two_hosts(run_dir: Path) -> None:
+    tasks = read_tasks(run_dir)
+    two = tasks[tasks["study"] == "hosts_weak"]
+    assert set(two["hosts"]) == {2}
+    for (_, _), g in two.groupby(["mode", "repeat"]):
+        assert g["worker"].nunique() == 2  # both hosts' workers ran tasks
+    report = (run_dir / "REPORT.md").read_text()
+    assert "## Several hosts" in report and "](hosts.png)" in report
+    assert "Link shaping on\nthis kernel: tbf yes" in report
 
 
 def test_every_plot_is_a_png(run_dir: Path) -> None:
