@@ -33,8 +33,10 @@ import signal
 import statistics
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import redis
 
@@ -308,14 +310,21 @@ def makespan(redis_url: str, task_ids: list[str]) -> float:
     return max(float(s) for _, s, _ in records) - min(float(s) for s, _, _ in records)
 
 
-def run_batch(client: FaaSClient, function_id: str, calls: list, wait_s: float = 5.0) -> list:
-    """Submit ``calls`` in one batch request and wait (long-poll) until every task ended."""
+def run_batch(
+    client: FaaSClient, function_id: str, calls: list, wait_s: float = 5.0, linger_s: float = 0.1
+) -> list:
+    """Submit ``calls`` in one batch request and wait (long-poll) until every task ended.
+    Between polls it lingers ``linger_s``: the makespan comes from the server's clocks, so
+    observing late costs nothing, while polling 1 000 ids at every completion would spend
+    the API's and Redis's CPU, shared with the dispatcher on this one machine."""
     task_ids = client.submit_batch(function_id, calls)
     pending = set(task_ids)
     while pending:
         for entry in client.results(sorted(pending), wait_s):
             if entry["status"] in ("COMPLETED", "FAILED"):
                 pending.discard(entry["task_id"])
+        if pending:
+            time.sleep(linger_s)
     return task_ids
 
 
@@ -326,15 +335,21 @@ def weak_scaling(
     repeats: int = 3,
     tasks_per_process: int = 4,
     sleep_s: float = 0.2,
+    profile: Path | None = None,
 ) -> list[float]:
     """Weak-scaling efficiency of each repeat: ideal makespan (``tasks_per_process`` x
-    ``sleep_s``) / measured makespan of ``tasks_per_process`` tasks per process."""
+    ``sleep_s``) / measured makespan of ``tasks_per_process`` tasks per process. With
+    ``profile``, py-spy records the dispatcher, the API and one worker during the repeats."""
     processes = hosts * procs_per_host
-    with cluster(mode, hosts, procs_per_host) as (stack, _):
+    with cluster(mode, hosts, procs_per_host) as (stack, bed):
         client = FaaSClient(stack.url)
         try:
             function_id = client.register(workloads.sleep, "sleep")
             run_batch(client, function_id, [((0.0,), {})] * processes)  # warm up: code cached
+            if profile:
+                targets = {"dispatcher": stack.dispatcher, "api": stack.api}
+                targets["worker"] = bed.hosts[0].processes[0]
+                _record(targets, repeats * 1.5 * tasks_per_process * sleep_s, profile)
             efficiencies = []
             for repeat in range(repeats):
                 calls = [((sleep_s,), {})] * (tasks_per_process * processes)
@@ -349,6 +364,25 @@ def weak_scaling(
         finally:
             client.close()
     return efficiencies
+
+
+def _record(targets: dict[str, subprocess.Popen], seconds: float, out: Path) -> None:
+    """Start py-spy on each target for ``seconds`` (raw files in ``out``); they stop alone."""
+    from experiments.dispatcher_bench import _profile
+
+    out.mkdir(parents=True, exist_ok=True)
+    for name, process in targets.items():
+        _profile(process.pid, max(1.0, seconds), out / f"{name}.txt")
+    time.sleep(0.5)  # py-spy attaches
+
+
+def _print_profiles(out: Path) -> None:
+    from experiments.dispatcher_bench import top_functions
+
+    time.sleep(1.0)
+    for raw in sorted(out.glob("*.txt")):
+        top = "; ".join(f"{100 * share:.1f}% {fn}" for share, fn in top_functions(raw, 5))
+        print(f"profile {raw.stem}: {top}")
 
 
 def _stop_on_sigterm() -> None:
@@ -366,6 +400,8 @@ def main(argv: list[str] | None = None) -> None:
     weak.add_argument("--procs-per-host", type=int, required=True)
     weak.add_argument("--mode", choices=list(Mode.remote()), default=Mode.PUSH.value)
     weak.add_argument("--repeats", type=int, default=3)
+    weak.add_argument("--out", type=Path, default=None, help="CSV of the repeats")
+    weak.add_argument("--profile", type=Path, default=None, help="py-spy raw files here")
     sub.add_parser("check", help="say whether namespaces work here and which shaping exists")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -381,7 +417,20 @@ def main(argv: list[str] | None = None) -> None:
         return
     if not ok:
         raise SystemExit(f"experiments.hosts: {why}")
-    found = weak_scaling(args.mode, args.hosts, args.procs_per_host, args.repeats)
+    found = weak_scaling(
+        args.mode, args.hosts, args.procs_per_host, args.repeats, profile=args.profile
+    )
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        rows = [
+            f"{args.mode},{args.hosts},{args.procs_per_host},{i},{e:.4f}"
+            for i, e in enumerate(found)
+        ]
+        args.out.write_text(
+            "mode,hosts,procs_per_host,repeat,efficiency\n" + "\n".join(rows) + "\n"
+        )
+    if args.profile:
+        _print_profiles(args.profile)
     efficiency = 100 * statistics.median(found)
     spread = ", ".join(f"{100 * e:.1f}" for e in found)
     print(f"repeats: {spread} %")
