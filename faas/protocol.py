@@ -27,7 +27,7 @@ them instead of running them again. A frame that does not decode is a
 
 from __future__ import annotations
 
-from dataclasses import astuple, dataclass, field
+from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, ClassVar
 
@@ -121,8 +121,9 @@ class Message:
 
     def encode(self) -> bytes:
         """This message as one msgpack frame."""
-        fields = [
-            [astuple(x) for x in v] if k in self._nested else v for k, v in vars(self).items()
+        fields = [  # nested items as flat lists of their fields (vars keeps field order)
+            [list(vars(x).values()) for x in v] if k in self._nested else v
+            for k, v in vars(self).items()
         ]
         return msgpack.packb([VERSION, int(self.type), *fields])
 

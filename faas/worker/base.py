@@ -146,7 +146,8 @@ class Worker(ABC):
         (message waiting, finished results)."""
         self.watch(sock)
         ready = dict(self.poller.poll(max(0, int(timeout_s * 1000))))
-        results = self.finished(self.pool.collect(0)) if len(ready) > (sock in ready) else []
+        fds = {fd for fd in ready if isinstance(fd, int)}  # pool pipes and sentinels
+        results = self.finished(self.pool.collect(ready_fds=fds)) if fds else []
         if not results and self.pool.next_deadline() is not None:
             results = self.finished(self.pool.collect(0))  # timeouts are due without I/O
         self.fill()

@@ -131,23 +131,30 @@ class ProcessPool:
         deadline = min((s.deadline for s in self._slots), default=float("inf"))
         return None if deadline == float("inf") else deadline
 
-    def collect(self, timeout: float = 0.0) -> list[JobResult]:
-        """Results of jobs that finished, died with their process, or ran out of time."""
-        waitables = [s.conn for s in self._slots if s.job] + [
-            s.process.sentinel for s in self._slots if not s.dead
-        ]
-        ready = set(wait(waitables, timeout))
-        results = []
+    def collect(self, timeout: float = 0.0, ready_fds: set[int] | None = None) -> list[JobResult]:
+        """Results of jobs that finished, died with their process, or ran out of time.
+        ``ready_fds``: the descriptors of ``fds()`` a poller already found readable (else
+        wait up to ``timeout`` for them here)."""
+        if ready_fds is None:
+            ready_fds = self._ready_fds(timeout)
+        results, now = [], time.monotonic()
         for i, slot in enumerate(self._slots):
             if slot.dead:
                 continue
-            if slot.job and slot.conn in ready and (result := self._receive(slot)):
+            readable = slot.conn.fileno() in ready_fds
+            if slot.job and readable and (result := self._receive(slot)):
                 results.append(result)
-            elif slot.process.sentinel in ready or slot.conn in ready:
+            elif readable or slot.process.sentinel in ready_fds:
                 results.extend(self._replace(i, lost=True))
-            elif slot.job and time.monotonic() > slot.deadline:
+            elif slot.job and now > slot.deadline:
                 results.extend(self._replace(i, lost=False))
         return results
+
+    def _ready_fds(self, timeout: float) -> set[int]:
+        """Pipes with a result and sentinels of dead processes, waiting up to ``timeout``."""
+        live = [s for s in self._slots if not s.dead]
+        waitables = [s.conn for s in live if s.job] + [s.process.sentinel for s in live]
+        return {w if isinstance(w, int) else w.fileno() for w in wait(waitables, timeout)}
 
     def _receive(self, slot: _Slot) -> JobResult | None:
         """The job's result; None if the pipe closed (the process died: see ``_replace``)."""

@@ -91,3 +91,18 @@ def test_a_closing_pool_starts_nothing_and_replaces_no_process() -> None:
         assert pool._slots[0].dead and pool.fds() == []
     finally:
         pool.close()
+
+
+def test_collect_reads_only_what_the_callers_poller_found_ready(pool: ProcessPool) -> None:
+    """A worker polls the pool's descriptors together with its socket and hands the ready
+    ones in, so the pool does not wait on every pipe again."""
+    import select
+
+    pool.submit(_job("p", functions.add, 20, 22))
+    deadline = time.monotonic() + 20
+    ready: set[int] = set()
+    while not ready and time.monotonic() < deadline:
+        ready = set(select.select(pool.fds(), [], [], 0.1)[0])
+    assert pool.collect(ready_fds=set()) == []  # nothing handed in: nothing read
+    [result] = pool.collect(ready_fds=ready)
+    assert (result.task_id, dill.loads(result.payload)) == ("p", 42)
