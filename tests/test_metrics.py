@@ -19,6 +19,8 @@ def _task(**kw: float | str) -> dict:
         "processes": 2,
         "workload": "noop",
         "arg": 0.0,
+        "hosts": 0,
+        "link": "unshaped",
         "repeat": 0,
         "status": "COMPLETED",
         "submitted": 0.0,
