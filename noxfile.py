@@ -35,7 +35,7 @@ def up(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Run the benchmark sweep; leaves results/<run-id>/REPORT.md (``-- --quick``: ~1 min)."""
+    """Run the benchmark sweep; leaves results/<run-id>/REPORT.md (how long: the README)."""
     session.install("-e", ".[bench]")
     session.run("python", "-m", "experiments.sweep", *session.posargs)
 

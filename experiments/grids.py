@@ -95,18 +95,22 @@ def host_runs(quick: bool = False) -> list[Run]:
 
 @dataclass(frozen=True)
 class Baselines:
-    """Sizes of the studies outside the grid: faas against Celery, and the dispatcher fed
-    directly from Redis (see experiments/peer.py and experiments/dispatcher_bench.py)."""
+    """Sizes of the studies outside the grid: faas against Celery, the dispatcher fed
+    directly from Redis, and the largest weak-scaling point on emulated hosts (see
+    experiments/peer.py, experiments/dispatcher_bench.py and experiments/hosts.py)."""
 
     peer_tasks: int
     peer_batch_tasks: int
     peer_latency_tasks: int
     direct_tasks: int
     repeats: int
+    #: (hosts, processes per host) of the large weak-scaling point on emulated hosts
+    #: (``python -m experiments.hosts weak-scaling``); None: not run
+    hosts_weak: tuple[int, int] | None = None
 
 
 def baselines(quick: bool = False) -> Baselines:
     """The baseline studies of the default or quick sweep."""
     if quick:
         return Baselines(320, 500, 40, 2000, 2)
-    return Baselines(3000, 5000, 300, 20_000, 3)
+    return Baselines(3000, 5000, 300, 20_000, 3, hosts_weak=(8, 32))

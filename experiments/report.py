@@ -260,7 +260,45 @@ def targets(
     return pd.DataFrame(rows)
 
 
-def _hosts_text(summary: pd.DataFrame, info: dict, plots: dict[str, Path]) -> str:
+def _busy(raw: Path) -> float:
+    """Share of a py-spy profile's samples not idle in the event loop or a poll."""
+    from experiments.dispatcher_bench import top_functions
+
+    idle = ("Runner.run", "Poller.poll")
+    return 1 - sum(share for share, fn in top_functions(raw, 50) if fn.startswith(idle))
+
+
+def _hosts_weak_text(out: Path) -> str:
+    """The large weak-scaling point (``hosts_weak.csv``) and what its profiles say."""
+    path = out / "hosts_weak.csv"
+    if not path.exists():
+        return ""
+    df = pd.read_csv(path)
+    h, p = int(df["hosts"].iloc[0]), int(df["procs_per_host"].iloc[0])
+    parts = []
+    for mode, g in df.groupby("mode", sort=False):
+        e = 100 * g["efficiency"]
+        busy = [
+            f"{name} {100 * _busy(raw):.0f} %"
+            for name in ("dispatcher", "api", "worker")
+            if (raw := out / "profile" / f"hosts-{mode}" / f"{name}.txt").exists()
+        ]
+        parts.append(
+            f"{mode} {e.median():.1f} % ({e.min():.1f}–{e.max():.1f})"
+            + (
+                f", busy (py-spy samples outside the event loop or poll): {', '.join(busy)}"
+                if busy
+                else ""
+            )
+        )
+    return (
+        f"\n\nAt {h} hosts × {p} processes ({h * p} processes; 4 × `sleep(0.2)` each, "
+        f"submitted in one batch request; `python -m experiments.hosts weak-scaling`), "
+        f"efficiency medians of {len(df) // df['mode'].nunique()}: " + "; ".join(parts) + "."
+    )
+
+
+def _hosts_text(out: Path, summary: pd.DataFrame, info: dict, plots: dict[str, Path]) -> str:
     """The "Several hosts" section: the emulated-hosts axis, if this run had one."""
     if "hosts" not in plots:
         return ""
@@ -291,6 +329,7 @@ def _hosts_text(summary: pd.DataFrame, info: dict, plots: dict[str, Path]) -> st
             f" Echo of {last['arg'] / 1e6:g} MB over {link} links ({mode}): p50 "
             f"{1000 * last['latency_p50_median']:.1f} ms."
         )
+    text += _hosts_weak_text(out)
     shaping = info.get("shaping", {})
     offered = ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in shaping.items()) or "unknown"
     return f"""## Several hosts
@@ -471,7 +510,7 @@ makespan = last stored − first submitted. Latency: {grid["latency"]}. Payload:
 
 {_payload_text(summary)}
 
-{_hosts_text(summary, info, plots)}
+{_hosts_text(out, summary, info, plots)}
 {_baselines_text(out, summary)}
 ## Summary
 

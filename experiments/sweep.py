@@ -179,7 +179,7 @@ def run_baselines(b: Baselines, out: Path) -> None:
     from experiments.dispatcher_bench import measure_direct
     from experiments.peer import run_peer
 
-    with tqdm(total=2, desc="baselines", unit="study") as bar:
+    with tqdm(total=3, desc="baselines", unit="study") as bar:
         bar.set_postfix_str("faas vs Celery")
         run_peer(b.peer_tasks, b.peer_batch_tasks, b.peer_latency_tasks, b.repeats, out)
         bar.update(1)
@@ -188,6 +188,29 @@ def run_baselines(b: Baselines, out: Path) -> None:
             out / "direct.csv", index=False
         )
         bar.update(1)
+        bar.set_postfix_str("weak scaling on emulated hosts")
+        _hosts_weak(b, out)
+        bar.update(1)
+
+
+def _hosts_weak(b: Baselines, out: Path) -> None:
+    """The large weak-scaling point on emulated hosts, per remote mode (``hosts_weak.csv``,
+    py-spy profiles in ``profile/hosts-<mode>/``), where namespaces can be created."""
+    from experiments.hosts import available, weak_scaling
+
+    if b.hosts_weak is None or not available()[0]:
+        return
+    hosts, procs = b.hosts_weak
+    rows = []
+    for mode in Mode.remote():
+        found = weak_scaling(
+            mode, hosts, procs, b.repeats, profile=out / "profile" / f"hosts-{mode}"
+        )
+        rows += [
+            dict(mode=str(mode), hosts=hosts, procs_per_host=procs, repeat=i, efficiency=e)
+            for i, e in enumerate(found)
+        ]
+    pd.DataFrame(rows).to_csv(out / "hosts_weak.csv", index=False)
 
 
 def _runnable(runs: list[Run]) -> list[Run]:
@@ -254,7 +277,7 @@ def run_sweep(runs: list[Run], repeats: int, out: Path, extra: Baselines | None 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="the one-minute grid")
+    parser.add_argument("--quick", action="store_true", help="the short grid (a few minutes)")
     parser.add_argument("--studies", nargs="+", default=None, help="only these studies")
     parser.add_argument("--out", type=Path, default=None, help="run directory")
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
