@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import httpx
+import pandas as pd
 import psutil
 import redis
 
@@ -81,6 +82,7 @@ class FaultReport:
     duration_s: float
     api_503_during_outage: bool | None = None
     readmit_s: float = math.nan
+    heal_s: float = math.nan
 
 
 def _kill_tree(pid: int) -> None:
@@ -143,6 +145,7 @@ def partition_host(stack: Stack, report: dict, bed: Testbed, timeout_s: float) -
     finally:
         bed.heal(0)
     healed = time.time()
+    report["heal_s"] = healed - report["fault_at"]
     while (stack.health() or {}).get("dispatcher", {}).get("workers", 0) < workers:
         if time.time() - healed > 60:
             raise RuntimeError("the partitioned host's worker did not come back in 60 s")
@@ -204,6 +207,7 @@ def run_scenario(
     heartbeat_s: float = 1.0,
     timeout_s: float = 3.0,
     deadline_s: float = 120.0,
+    timeline: list[dict] | None = None,
 ) -> FaultReport:
     """Run ``tasks`` sleep tasks, inject ``scenario`` once the pool is busy, report."""
     if mode not in APPLIES[scenario]:
@@ -230,8 +234,8 @@ def run_scenario(
             for t, rec in zip(task_ids, _records(r, task_ids), strict=True)
             if rec["status"] == "RUNNING"
         ]
-        extra: dict = {}
         fault_at = time.time()
+        extra: dict = {"fault_at": fault_at}
         log.info("%s/%s: injecting with %d tasks running", scenario, mode, len(running))
         _inject(scenario, timeout_s, bed)(stack, extra)
         end = time.monotonic() + deadline_s
@@ -243,6 +247,9 @@ def run_scenario(
         duration = time.time() - started
         events = [fields for _, fields in r.xrange(EVENTS_KEY) if float(fields["time"]) >= fault_at]
         http.close()
+    fault_at = extra.pop("fault_at")
+    if timeline is not None:
+        timeline += _timeline(scenario, mode, fault_at, records, events, extra)
     by_id = dict(zip(task_ids, records, strict=True))
     hit = set(running) | {t for t, rec in by_id.items() if int(rec["attempts"] or 0) > 1}
     stored = [float(by_id[t]["stored"]) for t in hit if by_id[t]["stored"]]
@@ -260,6 +267,24 @@ def run_scenario(
         duration_s=duration,
         **extra,
     )
+
+
+def _timeline(
+    scenario: str, mode: str, fault_at: float, records: list[dict], events: list[dict], extra: dict
+) -> list[dict]:
+    """Rows of what happened when, in seconds from the fault: every task stored, every loss
+    event, and the fault's own marks (link restored, host serving again)."""
+    rows = [
+        {"kind": "stored", "t_s": float(rec["stored"]) - fault_at, "label": rec["status"]}
+        for rec in records
+        if rec["stored"]
+    ]
+    rows += [{"kind": e["kind"], "t_s": float(e["time"]) - fault_at, "label": ""} for e in events]
+    rows.append({"kind": "fault", "t_s": 0.0, "label": scenario})
+    if not math.isnan(extra.get("heal_s", math.nan)):
+        rows.append({"kind": "heal", "t_s": extra["heal_s"], "label": ""})
+        rows.append({"kind": "rejoin", "t_s": extra["heal_s"] + extra["readmit_s"], "label": ""})
+    return [{"scenario": scenario, "mode": mode, **row} for row in rows]
 
 
 def write_csv(reports: list[FaultReport], path: Path) -> Path:
@@ -289,6 +314,7 @@ def main() -> None:
     parser.add_argument("--heartbeat", type=float, default=1.0)
     parser.add_argument("--timeout", type=float, default=3.0, help="heartbeat timeout")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--timeline", type=Path, default=None, help="CSV of what happened when")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -299,6 +325,7 @@ def main() -> None:
             raise SystemExit(f"partition-host: {why}")
         log.warning("skipping partition-host: %s", why)
         scenarios = tuple(s for s in scenarios if s != "partition-host")
+    timeline: list[dict] = []
     runs = [
         (s, m)
         for s in scenarios
@@ -308,10 +335,19 @@ def main() -> None:
     ]
     reports = [
         run_scenario(
-            s, m, args.tasks, args.sleep, heartbeat_s=args.heartbeat, timeout_s=args.timeout
+            s,
+            m,
+            args.tasks,
+            args.sleep,
+            heartbeat_s=args.heartbeat,
+            timeout_s=args.timeout,
+            timeline=timeline,
         )
         for s, m in runs
     ]
+    if args.timeline:
+        args.timeline.parent.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame(timeline).to_csv(args.timeline, index=False)
     out = args.out or Path("results") / f"faults-{time.strftime('%Y%m%d-%H%M%S')}.csv"
     write_csv(reports, out)
     print(

@@ -218,6 +218,37 @@ def hosts(summary: pd.DataFrame, path: Path) -> Path:
     return _save(fig, path)
 
 
+def partition(timeline: pd.DataFrame, path: Path) -> Path:
+    """Tasks stored over time around a host's partition, per mode, with the cut, the
+    detection, the restored link and the rejoin marked."""
+    modes = list(timeline["mode"].drop_duplicates())
+    fig, axes = plt.subplots(1, len(modes), figsize=(6 * len(modes), 4), squeeze=False)
+    for ax, mode in zip(axes[0], modes, strict=True):
+        t = timeline[timeline["mode"] == mode]
+        stored = np.sort(t[t["kind"] == "stored"]["t_s"].to_numpy())
+        ax.step(stored, np.arange(1, len(stored) + 1), where="post", color=COLORS.get(mode))
+        marks = {
+            "fault": ("link cut", "red"),
+            "heal": ("link restored", "green"),
+            "rejoin": ("worker serving again", "blue"),
+        }
+        for kind, (label, color) in marks.items():
+            for x in t[t["kind"] == kind]["t_s"]:
+                ax.axvline(x, color=color, ls="--", lw=1, label=label)
+        lost = t[t["kind"] == "worker_lost"]["t_s"]
+        ax.scatter(
+            lost, [0] * len(lost), marker="x", color="black", zorder=3, label="worker declared lost"
+        )
+        ax.set(
+            title=f"{mode}: one host cut off",
+            xlabel="seconds from the cut",
+            ylabel="tasks stored (cumulative)",
+        )
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="upper left")
+    return _save(fig, path)
+
+
 def all_plots(out: Path) -> dict[str, Path]:
     """Every plot of the run in ``out``, by name."""
     tasks = read_tasks(out)
@@ -227,6 +258,8 @@ def all_plots(out: Path) -> dict[str, Path]:
         plots["peer"] = peer(pd.read_csv(out / "peer.csv"), out / "peer.png")
     if summary["study"].str.startswith("hosts_").any():
         plots["hosts"] = hosts(summary, out / "hosts.png")
+    if (out / "partition.csv").exists():
+        plots["partition"] = partition(pd.read_csv(out / "partition.csv"), out / "partition.png")
     return plots | {
         "throughput": throughput(summary, out / "throughput.png"),
         "weak_scaling": weak_scaling(summary, out / "weak_scaling.png"),

@@ -268,6 +268,28 @@ def _busy(raw: Path) -> float:
     return 1 - sum(share for share, fn in top_functions(raw, 50) if fn.startswith(idle))
 
 
+def _partition_text(out: Path, plots: dict[str, Path]) -> str:
+    """The partition timeline (``partition.csv``: ``experiments.faults`` ``--timeline``)."""
+    if "partition" not in plots:
+        return ""
+    t = pd.read_csv(out / "partition.csv")
+    parts = []
+    for mode, g in t.groupby("mode", sort=False):
+        first = lambda kind: g[g["kind"] == kind]["t_s"].min()  # noqa: B023, E731
+        stored = g[g["kind"] == "stored"]
+        parts.append(
+            f"{mode}: declared lost {first('worker_lost'):.2f} s after the cut, link restored "
+            f"at {first('heal'):.2f} s, serving again at {first('rejoin'):.2f} s; "
+            f"{len(stored)} tasks stored, {int((stored['label'] != 'COMPLETED').sum())} not "
+            "COMPLETED"
+        )
+    return (
+        f"\n\n![partition timeline]({plots['partition'].name})\n\n"
+        "One host of two cut off for 1.5× the heartbeat timeout while its worker runs tasks "
+        "(`python -m experiments.faults partition-host --timeline FILE`): " + "; ".join(parts) + "."
+    )
+
+
 def _hosts_weak_text(out: Path) -> str:
     """The large weak-scaling point (``hosts_weak.csv``) and what its profiles say."""
     path = out / "hosts_weak.csv"
@@ -329,7 +351,7 @@ def _hosts_text(out: Path, summary: pd.DataFrame, info: dict, plots: dict[str, P
             f" Echo of {last['arg'] / 1e6:g} MB over {link} links ({mode}): p50 "
             f"{1000 * last['latency_p50_median']:.1f} ms."
         )
-    text += _hosts_weak_text(out)
+    text += _hosts_weak_text(out) + _partition_text(out, plots)
     shaping = info.get("shaping", {})
     offered = ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in shaping.items()) or "unknown"
     return f"""## Several hosts

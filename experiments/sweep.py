@@ -195,7 +195,8 @@ def run_baselines(b: Baselines, out: Path) -> None:
 
 def _hosts_weak(b: Baselines, out: Path) -> None:
     """The large weak-scaling point on emulated hosts, per remote mode (``hosts_weak.csv``,
-    py-spy profiles in ``profile/hosts-<mode>/``), where namespaces can be created."""
+    py-spy profiles in ``profile/hosts-<mode>/``), and a host partition's timeline
+    (``partition.csv``), where namespaces can be created."""
     from experiments.hosts import available, weak_scaling
 
     if b.hosts_weak is None or not available()[0]:
@@ -211,6 +212,12 @@ def _hosts_weak(b: Baselines, out: Path) -> None:
             for i, e in enumerate(found)
         ]
     pd.DataFrame(rows).to_csv(out / "hosts_weak.csv", index=False)
+    from experiments.faults import run_scenario
+
+    timeline: list[dict] = []
+    for mode in Mode.remote():
+        run_scenario("partition-host", mode, timeline=timeline)
+    pd.DataFrame(timeline).to_csv(out / "partition.csv", index=False)
 
 
 def _runnable(runs: list[Run]) -> list[Run]:

@@ -99,11 +99,19 @@ def test_tasks_run_on_workers_of_two_hosts(mode: str) -> None:
 
 @pytest.mark.parametrize("mode", ["pull", "push"])
 def test_a_partitioned_host_loses_nothing_and_rejoins(mode: str) -> None:
-    report = run_scenario("partition-host", mode, tasks=60, sleep_s=0.2, timeout_s=2.0)
+    timeline: list[dict] = []
+    report = run_scenario(
+        "partition-host", mode, tasks=60, sleep_s=0.2, timeout_s=2.0, timeline=timeline
+    )
     assert (report.completed, report.failed, report.lost) == (60, 0, 0)
     assert report.retried >= 1  # what ran on the cut host ran again elsewhere
     # not declared lost before its silence could have lasted the timeout (2 s) since its
     # last heartbeat (at most one interval, 1 s, before the cut)
     assert report.detect_s >= 1.0
     assert math.isfinite(report.readmit_s)  # it rejoined (run_scenario waits up to 60 s)
+    first = {}
+    for row in timeline:
+        first.setdefault(row["kind"], row["t_s"])
+    assert first["fault"] == 0 < first["worker_lost"] < first["heal"] <= first["rejoin"]
+    assert sum(row["kind"] == "stored" for row in timeline) == 60
     wait_until(lambda: f"faas{os.getpid()}h" not in _netns(), message="namespaces gone")
