@@ -12,7 +12,8 @@ real interfaces, so a host's link can be cut (``partition``) or rate-limited (``
 development kernel has no ``netem``, which :func:`shaping` detects).
 
 Everything the testbed creates carries its owner's PID in its name (namespaces
-``faas<pid>h<i>``, bridge ``fb<pid>``, links ``fv<pid>h<i>``). It is torn down — workers by
+``faas<pid><x>h<i>``, bridge ``fb<pid><x>``, links ``fv<pid><x>h<i>``; ``x`` a letter per
+testbed of that process). It is torn down — workers by
 PID and process group, namespaces, links — on every exit path of the owner: a normal exit,
 an exception, Ctrl-C and SIGTERM (``python -m experiments.hosts`` turns SIGTERM into an
 exception). What a SIGKILLed run left behind is removed by the next testbed, which deletes
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import logging
 import os
 import re
@@ -51,6 +53,8 @@ log = logging.getLogger("hosts")
 
 #: Second octet of the private test subnets (10.213.<k>.0/24, k from the owner PID).
 SUBNET_OCTET = 213
+#: Letters that make each testbed's names unique within its owner process.
+_SERIAL = itertools.cycle("abcdefghijklmnopqrstuvwxyz")
 _OWNED = re.compile(r"^(?:faas|fb|fv)(\d+)")
 
 
@@ -156,16 +160,31 @@ class Host:
 class Testbed:
     """N emulated hosts on one bridge; use as a context manager (tears down on every exit).
 
-    ``rate`` (e.g. ``"100mbit"``) limits each host's link both ways with ``tc tbf``."""
+    ``rate`` (e.g. ``"100mbit"``) limits each host's link both ways with ``tc tbf``;
+    ``delay_ms`` (a round trip) and ``loss_pct`` need ``tc netem`` and are refused, with
+    the reason, where the kernel lacks it."""
 
-    def __init__(self, hosts: int, rate: str | None = None) -> None:
+    def __init__(
+        self,
+        hosts: int,
+        rate: str | None = None,
+        delay_ms: float = 0.0,
+        loss_pct: float = 0.0,
+    ) -> None:
+        if (delay_ms or loss_pct) and not shaping().get("netem"):
+            raise RuntimeError(
+                "delay and loss need tc netem, which this kernel does not offer "
+                "(rate limits work: tc tbf)"
+            )
+        self.delay_ms, self.loss_pct = delay_ms, loss_pct
         self.owner = os.getpid()
+        tag = f"{self.owner}{next(_SERIAL)}"  # a new name per testbed of this process
         self.subnet = f"10.{SUBNET_OCTET}.{self.owner % 250 + 1}"
-        self.bridge = f"fb{self.owner}"
+        self.bridge = f"fb{tag}"
         self.address = f"{self.subnet}.1"
         self.rate = rate
         self.hosts = [
-            Host(i, f"faas{self.owner}h{i}", f"fv{self.owner}h{i}", f"{self.subnet}.{10 + i}")
+            Host(i, f"faas{tag}h{i}", f"fv{tag}h{i}", f"{self.subnet}.{10 + i}")
             for i in range(hosts)
         ]
         self._up = False
@@ -209,7 +228,7 @@ class Testbed:
                 ["link", "set", "lo", "up"],
             ):
                 _ip("-n", host.namespace, *args)
-            if self.rate:
+            if self.rate or self.delay_ms or self.loss_pct:
                 self._limit(host)
         log.info(
             "testbed: %d hosts on %s (%s.0/24)%s",
@@ -220,10 +239,16 @@ class Testbed:
         )
 
     def _limit(self, host: Host) -> None:
-        tbf = ["root", "tbf", "rate", self.rate, "burst", "256kb", "latency", "100ms"]
-        subprocess.run(["tc", "qdisc", "add", "dev", host.link, *tbf], check=True)
+        """Shape the link both ways: ``tbf`` for a rate alone, ``netem`` (with its own rate)
+        when a delay or loss is asked for (each direction gets half the round trip)."""
+        if self.delay_ms or self.loss_pct:
+            qdisc = ["root", "netem", "delay", f"{self.delay_ms / 2:g}ms"]
+            qdisc += ["loss", f"{self.loss_pct:g}%"] + (["rate", self.rate] if self.rate else [])
+        else:
+            qdisc = ["root", "tbf", "rate", self.rate, "burst", "256kb", "latency", "100ms"]
+        subprocess.run(["tc", "qdisc", "add", "dev", host.link, *qdisc], check=True)
         subprocess.run(
-            ["ip", "netns", "exec", host.namespace, "tc", "qdisc", "add", "dev", "eth0", *tbf],
+            ["ip", "netns", "exec", host.namespace, "tc", "qdisc", "add", "dev", "eth0", *qdisc],
             check=True,
         )
 
@@ -258,7 +283,8 @@ class Testbed:
         if not self._up:
             return
         for host in self.hosts:
-            _ip("netns", "del", host.namespace, check=False)  # takes its veth pair along
+            _ip("link", "del", host.link, check=False)  # both ends, now (a namespace's
+            _ip("netns", "del", host.namespace, check=False)  # own cleanup is deferred)
         _ip("link", "del", self.bridge, check=False)
         self._up = False
 

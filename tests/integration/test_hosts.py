@@ -8,6 +8,7 @@ import collections
 import math
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -37,27 +38,31 @@ def test_the_testbed_starts_and_leaves_nothing_behind_even_on_an_error() -> None
     with pytest.raises(RuntimeError, match="boom"), bed:
         names = bed.leftovers()
         assert len(names) == 7  # 3 namespaces, 3 links, the bridge
-        ping = subprocess.run(
-            [
-                "ip",
-                "netns",
-                "exec",
-                bed.hosts[2].namespace,
-                "ping",
-                "-c",
-                "1",
-                "-W",
-                "2",
-                bed.address,
-            ],
-            capture_output=True,
-        )
-        assert ping.returncode == 0  # host 2 reaches the bridge address over its link
+        with socket.create_server((bed.address, 0)) as server:
+            port = server.getsockname()[1]
+            connect = f"import socket; socket.create_connection(('{bed.address}', {port}), 5)"
+            reached = subprocess.run(
+                ["ip", "netns", "exec", bed.hosts[2].namespace, sys.executable, "-c", connect]
+            )
+        assert reached.returncode == 0  # host 2 reaches the bridge address over TCP
         process = bed.spawn(0, ["keys", "/nonexistent/x"], dict(os.environ))
         raise RuntimeError("boom")
     assert bed.leftovers() == []
     assert process.poll() is not None
-    assert f"faas{os.getpid()}h" not in _netns()
+    assert bed.hosts[0].namespace not in _netns()
+
+
+def test_delay_and_loss_are_refused_clearly_without_netem_and_rates_are_applied() -> None:
+    from experiments.hosts import shaping
+
+    if not shaping()["netem"]:
+        with pytest.raises(RuntimeError, match="need tc netem"):
+            Testbed(1, delay_ms=1.0)
+    with Testbed(1, rate="100mbit") as bed:
+        shown = subprocess.run(
+            ["tc", "qdisc", "show", "dev", bed.hosts[0].link], capture_output=True, text=True
+        ).stdout
+        assert "tbf" in shown and "100Mbit" in shown
 
 
 def test_a_crashed_runs_leftovers_are_swept_by_the_next_testbed() -> None:
@@ -114,4 +119,4 @@ def test_a_partitioned_host_loses_nothing_and_rejoins(mode: str) -> None:
         first.setdefault(row["kind"], row["t_s"])
     assert first["fault"] == 0 < first["worker_lost"] < first["heal"] <= first["rejoin"]
     assert sum(row["kind"] == "stored" for row in timeline) == 60
-    wait_until(lambda: f"faas{os.getpid()}h" not in _netns(), message="namespaces gone")
+    wait_until(lambda: f"faas{os.getpid()}" not in _netns(), message="namespaces gone")
