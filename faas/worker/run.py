@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 from faas.config import Settings
 from faas.models import Mode
 
@@ -17,4 +19,10 @@ def run_worker(mode: Mode | str, processes: int, url: str, settings: Settings) -
     else:
         choices = " or ".join(Mode.remote())
         raise SystemExit(f"faas worker: unknown mode {mode!r}: choose {choices}")
-    return WorkerClass(processes, url, settings).run()
+    stops: list[int] = []  # a SIGINT/SIGTERM while the pool starts is kept, not fatal
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda signum, _frame: stops.append(signum))
+    worker = WorkerClass(processes, url, settings)
+    if stops:
+        worker.stopping = True  # run() then stops at once, exit 0
+    return worker.run()

@@ -6,6 +6,7 @@ import collections
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 import redis
 
@@ -13,7 +14,7 @@ from faas.curve import generate_keys
 from faas.stack import Stack
 from faas.store import task_key
 from tests import functions
-from tests.helpers import Client
+from tests.helpers import Client, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +29,9 @@ def test_only_workers_with_an_admitted_key_get_tasks(mode: str, tmp_path: Path) 
             "worker", mode, "2", stack.dispatcher_url, env={"FAAS_CURVE_DIR": str(stranger)}
         )
         stack.worker_procs += [no_key, wrong_key]
-        time.sleep(2)  # nothing to wait on: a refused handshake leaves no trace to poll for
+        for refused in (no_key, wrong_key):  # up: its pool started, signals handled
+            wait_until(lambda p=refused: psutil.Process(p.pid).children(), timeout=30)
+        time.sleep(1)  # let both try to register (a refused handshake leaves nothing to poll)
         assert stack.health()["dispatcher"]["workers"] == 1
         client = Client(stack.url)
         function_id = client.register(functions.sleep_for)
