@@ -77,6 +77,8 @@ class Dispatcher(ABC):
         #: Our own entries found RUNNING at start, held back until ``resume_until`` for the
         #: workers that run them to re-register and adopt them.
         self.resumed: dict[str, Task] = {}
+        #: Of those, the ones whose RUNNING mark the previous run never wrote.
+        self.unmarked: set[str] = set()
         self.resume_until = 0.0
         self.code = FunctionCache(settings.function_cache_bytes)
         #: Reports that settled nothing (a lost worker's, an earlier attempt's).
@@ -212,31 +214,47 @@ class Dispatcher(ABC):
             await self.accept(tasks, fresh=True)
 
     async def _resume(self) -> None:
-        """Take back the entries a previous run of ours left unfinished. Those it had handed
-        to workers that outlive it are held back for a heartbeat timeout plus a heartbeat:
-        their workers re-register and adopt them (or hand in their results) instead of
-        running them again."""
+        """Take back the entries a previous run of ours left unfinished. When workers outlive
+        us, every one of them is held back for a heartbeat timeout plus a heartbeat: their
+        workers re-register and adopt them (or hand in their results) instead of running them
+        again. That includes entries not marked RUNNING, for the previous run may have sent
+        a task and died before its mark was written."""
         tasks, running = await self._retrying(lambda: self.store.read_own_pending(self.name))
-        if self.workers_survive and running:
+        if self.workers_survive and tasks:
             self.resume_until = (
                 time.monotonic() + self.settings.heartbeat_timeout_s + self.settings.heartbeat_s
             )
-            for task in tasks:
-                if task.task_id in running:
-                    self.resumed[task.task_id] = task
+            self.resumed = {task.task_id: task for task in tasks}
+            self.unmarked = {task.task_id for task in tasks} - running
             log.info(
-                "resumed %d entries; %d held back for their workers to adopt",
+                "resumed %d entries (%d marked RUNNING), held back for their workers to adopt",
                 len(tasks),
-                len(self.resumed),
+                len(running),
             )
-        await self.accept([t for t in tasks if t.task_id not in self.resumed])
+            return
+        await self.accept(tasks)
 
     async def release_resumed(self) -> None:
         """Resumed entries nobody adopted in time go to the front of the backlog."""
         if self.resumed and time.monotonic() >= self.resume_until:
-            tasks, self.resumed = list(self.resumed.values()), {}
+            tasks, self.resumed, self.unmarked = list(self.resumed.values()), {}, set()
             log.info("%d resumed entries were not adopted; dispatching them again", len(tasks))
             await self.accept(tasks, front=True)
+
+    def unresume(self, task_id: str) -> Task | None:
+        """Take a task out of the resumed entries (adopted, finished or gone)."""
+        self.unmarked.discard(task_id)
+        return self.resumed.pop(task_id, None)
+
+    def latest(self, task: Task, attempt: int, worker: str) -> bool:
+        """Whether ``attempt`` is the latest dispatch of a waiting task. A resumed entry our
+        previous run sent but never marked RUNNING went out as one attempt more than its
+        record says: it is marked now, so that the store takes what its worker reports."""
+        if task.task_id in self.unmarked and attempt == task.attempts + 1:
+            self.unmarked.discard(task.task_id)
+            task.attempts = attempt
+            self.write(Running(task, worker, time.time()))
+        return task.attempts == attempt
 
     def ours(self, task_id: str) -> bool:
         """Whether the task is in our books (waiting, resumed or assigned)."""
@@ -294,7 +312,7 @@ class Dispatcher(ABC):
                 self.write(self._unregistered(task))
         for task in list(self.resumed.values()):
             if task.function_id == function_id:
-                del self.resumed[task.task_id]
+                self.unresume(task.task_id)
                 self.write(self._unregistered(task))
 
     def needed_functions(self) -> set[str]:
@@ -360,9 +378,9 @@ class Dispatcher(ABC):
             waiting = self.backlog.get(task_id) or self.resumed.get(task_id)
             if waiting is None and final:
                 return True, None
-            if waiting is not None and final and waiting.attempts == report.attempt:
+            if waiting is not None and final and self.latest(waiting, report.attempt, worker):
                 self.backlog.remove(task_id)
-                self.resumed.pop(task_id, None)
+                self.unresume(task_id)
                 return True, waiting
         self.stale_reports += 1
         log.info(
@@ -521,7 +539,7 @@ class Dispatcher(ABC):
         """Our claim on a waiting task is gone (finished, or another dispatcher took it over
         after our lease lapsed): stop holding it. An assigned task stays assigned: its
         worker still runs it, and the store checks the attempt of what it reports."""
-        if self.backlog.remove(task.task_id) or self.resumed.pop(task.task_id, None):
+        if self.backlog.remove(task.task_id) or self.unresume(task.task_id):
             log.info("task %s is no longer ours; dropped from the backlog", task.task_id)
 
     async def _housekeeping(self) -> None:

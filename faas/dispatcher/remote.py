@@ -43,7 +43,7 @@ from faas.protocol import (
     Welcome,
     decode,
 )
-from faas.store import Store
+from faas.store import Running, Store
 from faas.worker.pool import JobResult
 
 log = logging.getLogger(__name__)
@@ -217,10 +217,13 @@ class RemoteDispatcher(Dispatcher):
             task = self.resumed.get(task_id) or self.backlog.get(task_id)
             if task is None or attempt < task.attempts:
                 continue
-            self.resumed.pop(task_id, None)
+            marked = task_id not in self.unmarked  # else sent by our previous run, unmarked
+            self.unresume(task_id)
             self.backlog.remove(task_id)
             task.attempts = attempt
             self.assign(Assignment(task, worker_id))
+            if not marked:
+                self.write(Running(task, worker_id, time.time()))
             adopted += 1
         if adopted:
             log.info(

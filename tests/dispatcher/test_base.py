@@ -134,6 +134,42 @@ async def test_a_restarted_dispatcher_adopts_what_its_workers_still_run(
     assert not frames(restarted, "w")
 
 
+@pytest.mark.parametrize("hands_in_first", [False, True], ids=["re-registers", "reports"])
+async def test_a_task_sent_just_before_a_crash_is_adopted_not_run_twice(
+    fake_server: fakeredis.FakeServer, store: Store, settings: Settings, hands_in_first: bool
+) -> None:
+    """A dispatcher killed after sending a task but before its RUNNING mark was written
+    left an entry that looked never handed out: the restart gave it to the first worker to
+    register, while the worker that held it was still running it (a retry in the
+    kill-dispatcher fault run). Now every resumed entry waits for its worker to adopt it
+    or hand in its result, and is marked RUNNING at the attempt the worker runs."""
+    outboxes: dict = {}
+    d = make(fake_server, settings, outboxes=outboxes)
+    await register(d, "holder", processes=1)
+    f = await store.register_function("f", b"code")
+    task_id = await store.submit(f, b"args")
+    await intake(d)
+    [sent] = frames(d, "holder")[0].tasks  # no flush: the RUNNING mark dies with d
+    assert (await status(store, task_id))[b"status"] == b"QUEUED"
+    restarted = make(fake_server, settings, outboxes=outboxes)
+    await restarted._resume()
+    await register(restarted, "other", processes=1)
+    await restarted.dispatch()
+    assert not frames(restarted, "other")  # held back, not handed to the first comer
+    if not hands_in_first:
+        await register(restarted, "holder", processes=1, held=[[task_id, sent.attempt]])
+        assert restarted.inflight[task_id].worker == "holder"
+    await report(restarted, "holder", sent)
+    await restarted.flush()
+    record = await status(store, task_id)
+    assert (record[b"status"], record[b"attempts"]) == (b"COMPLETED", b"1")
+    assert not (restarted.resumed or restarted.unmarked or restarted.inflight)
+    assert restarted.stale_reports == 0
+    restarted.resume_until = 0.0
+    await restarted.release_resumed()
+    assert not frames(restarted, "other") and not frames(restarted, "holder")
+
+
 async def test_the_writer_keeps_a_batch_through_a_transient_error(
     fake_server: fakeredis.FakeServer,
     store: Store,

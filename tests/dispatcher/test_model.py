@@ -76,8 +76,11 @@ class DispatcherModel(RuleBasedStateMachine):
         self.outboxes: dict[str, list[Message]] = {}
         self.workers = {name: FakeWorker(name) for name in WORKERS}
         self.accepted: set[str] = set()
-        #: Tasks whose RUNNING mark died with a crashed dispatcher: the restarted one may
-        #: hand out the same attempt number again (at-least-once; see the README).
+        #: Tasks whose RUNNING mark died with a crashed dispatcher: a restart under the same
+        #: name holds them for their worker to adopt (``unmarked_sent``); if it does not come
+        #: back in time, or another dispatcher took them over, the same attempt number may
+        #: go out again (at-least-once; see the README).
+        self.unmarked_sent: set[str] = set()
         self.crash_dupes: set[str] = set()
         #: Attempts of each task that were really lost (process died, worker declared lost,
         #: frame dropped, resumed entry not adopted): the next dispatch may be one more.
@@ -158,17 +161,28 @@ class DispatcherModel(RuleBasedStateMachine):
 
     @rule()
     def resumed_not_adopted_in_time(self) -> None:
-        for task in self.dispatcher.resumed.values():
-            self._lost(task.task_id, task.attempts)
-        self.dispatcher.resume_until = 0.0
-        self.run(self.dispatcher.release_resumed())
+        self._release_resumed()
+
+    def _release_resumed(self) -> None:
+        d = self.dispatcher
+        for task in d.resumed.values():
+            unmarked = task.task_id in d.unmarked
+            self._lost(task.task_id, task.attempts + unmarked)
+            if task.task_id in self.unmarked_sent:
+                self.crash_dupes.add(task.task_id)
+        d.resume_until = 0.0
+        self.run(d.release_resumed())
 
     @rule(same_name=st.booleans())
     def dispatcher_crash(self, same_name: bool) -> None:
         """SIGKILL: unapplied writes are lost. Restart under the same name (resume), or a
         second dispatcher takes over the dead one's entries once its lease lapsed."""
         old = self.dispatcher
-        self.crash_dupes |= {w.task.task_id for w in old._writes if hasattr(w, "dispatched")}
+        unwritten = {w.task.task_id for w in old._writes if hasattr(w, "dispatched")}
+        if same_name:
+            self.unmarked_sent |= unwritten
+        else:
+            self.crash_dupes |= unwritten | self.unmarked_sent
         self.dispatcher = d = self._new_dispatcher(old.name if same_name else next(self.names))
         self.run(d._retrying(d.store.ensure_group))
         if same_name:
@@ -354,10 +368,7 @@ class DispatcherModel(RuleBasedStateMachine):
     def _drain_and_check(self) -> None:
         d = self.dispatcher
         for _ in range(60):
-            for task in d.resumed.values():
-                self._lost(task.task_id, task.attempts)
-            d.resume_until = 0.0
-            self.run(d.release_resumed())
+            self._release_resumed()
             for worker in self.workers.values():
                 if worker.name not in d.workers:
                     self._register(worker)
