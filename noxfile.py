@@ -1,5 +1,6 @@
 """Sessions: ``nox -s tests`` (the suite), ``nox -s lint``, ``nox -s bench`` (the benchmark
 report), ``nox -s faults`` (fault injection), ``nox -s chaos`` (the chaos soak),
+``nox -s simulate`` (calibrate, validate and run the model beyond one machine),
 ``nox -s up`` (run the platform)."""
 
 from __future__ import annotations
@@ -68,3 +69,11 @@ def loadtest(session: nox.Session) -> None:
     """Run Locust headless against a fresh stack (``-- --mode pull --fault kill-worker``)."""
     session.install("-e", ".[bench,load]")
     session.run("python", "-m", "experiments.loadtest", *session.posargs)
+
+
+@nox.session
+def simulate(session: nox.Session) -> None:
+    """Calibrate the model on this machine, validate it on held-out runs and extrapolate;
+    leaves results/simulation/SIMULATION.md (how long: the README)."""
+    session.install("-e", ".[bench]")
+    session.run("python", "-m", "experiments.simulate", *(session.posargs or ["all"]))

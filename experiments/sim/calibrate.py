@@ -1,0 +1,135 @@
+"""``simulate calibrate``: measure the per-task CPU and step times the model needs.
+
+Per mode, one small stack (local: a pool of 2; pull and push: one worker of 2 processes):
+600 tasks at one client (the step-time distributions), 3 000 no-op tasks at 16 clients (CPU
+per task of every component, from the processes' CPU times before and after), and 2 000
+submissions alone (the API's CPU per ``POST /execute_function``; the rest of its CPU per
+task is the long-poll's). About 40 s per mode on the 2-core machine; then 20 s to measure
+what a heartbeat costs the dispatcher (``message_cpu``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+
+import psutil
+
+from experiments.sim.calibration import Calibration, ModeCalibration, percentiles
+from experiments.sim.measure import Session, effective_cores, stack_for
+from experiments.sim.model import Config
+from experiments.sweep import machine
+from faas.config import Settings
+from faas.models import Mode
+from faas.stack import Stack
+
+log = logging.getLogger(__name__)
+
+#: (start, end) timestamp of each step of a task's life
+STEP_BOUNDS = {
+    "submit": ("sent", "submitted"),
+    "intake": ("submitted", "dispatched"),
+    "hop": ("dispatched", "started"),
+    "run": ("started", "finished"),
+    "back": ("finished", "stored"),
+    "notify": ("stored", "observed"),
+}
+LATENCY_TASKS, LOAD_TASKS, LOAD_CLIENTS, SUBMIT_TASKS = 600, 3000, 16, 2000
+#: idle seconds and heartbeat interval of the heartbeat-cost measurement
+IDLE_S, HEARTBEAT_S = 5.0, 0.05
+
+
+def calibrate(modes: list[Mode], scale: float = 1.0) -> Calibration:
+    """Measure every mode in ``modes`` (``scale`` shrinks the task counts and the idle
+    time, for tests)."""
+    measured = {mode.value: calibrate_mode(mode, scale) for mode in modes}
+    return assemble(measured, message_cpu(idle_s=max(1.0, IDLE_S * scale)))
+
+
+def calibrate_mode(mode: Mode, scale: float = 1.0) -> ModeCalibration:
+    """One mode's measurements, on a fresh stack."""
+    started = time.monotonic()
+    with stack_for(Config(mode.value, workers=1, procs=2)) as stack:
+        measured = asyncio.run(_calibrate_mode(stack, mode, scale))
+    log.info("calibrated %s in %.0f s", mode, time.monotonic() - started)
+    return measured
+
+
+def assemble(modes: dict[str, ModeCalibration], message_s: float) -> Calibration:
+    """A calibration file's contents: the machine, the settings, each mode."""
+    settings = Settings()
+    for mode in modes.values():
+        mode.measured["message_cpu_s"] = round(message_s, 9)
+    return Calibration(
+        machine=machine(),
+        modes=modes,
+        heartbeat_s=settings.heartbeat_s,
+        heartbeat_timeout_s=settings.heartbeat_timeout_s,
+        max_attempts=settings.max_attempts,
+    )
+
+
+def message_cpu(idle_s: float = IDLE_S) -> float:
+    """Dispatcher CPU seconds per worker per heartbeat: idle push stacks of 1 and of 9
+    one-process workers heartbeating every 50 ms; the difference in the dispatcher's CPU
+    over the difference in heartbeats. It holds what a worker costs once a heartbeat: its
+    message in and the reply, and its share of the housekeeping (expiry, published state)."""
+    spent = {}
+    for workers in (1, 9):
+        env = {"FAAS_HEARTBEAT_S": str(HEARTBEAT_S), "FAAS_HEARTBEAT_TIMEOUT_S": "3"}
+        with Stack(Mode.PUSH, workers=workers, procs=1, env=env) as stack:
+            dispatcher = psutil.Process(stack.dispatcher.pid)
+            time.sleep(1.0)  # registrations done
+            before = sum(dispatcher.cpu_times()[:2])
+            time.sleep(idle_s)
+            spent[workers] = sum(dispatcher.cpu_times()[:2]) - before
+    heartbeats = 8 * idle_s / HEARTBEAT_S
+    per_message = max(0.0, (spent[9] - spent[1]) / heartbeats)
+    log.info("dispatcher CPU per heartbeat: %.1f µs", 1e6 * per_message)
+    return per_message
+
+
+async def _calibrate_mode(stack: Stack, mode: Mode, scale: float) -> ModeCalibration:
+    session = Session(stack)
+    n_lat, n_load = max(50, int(LATENCY_TASKS * scale)), max(200, int(LOAD_TASKS * scale))
+    try:
+        await session.setup()
+        lat = await session.run(Config(mode.value, clients=1, tasks=n_lat))
+        load = await session.run(Config(mode.value, clients=LOAD_CLIENTS, tasks=n_load))
+        submit = await session.submit_cpu(max(200, int(SUBMIT_TASKS * scale)))
+    finally:
+        await session.close()
+    cores = os.cpu_count() or 1
+    steps = {step: percentiles(lat.step_ms(*bounds)) for step, bounds in STEP_BOUNDS.items()}
+    summary_1, summary_16 = lat.summary(), load.summary()
+    return ModeCalibration(
+        cpu_s=_demands(load.cpu_s, n_load, submit),
+        cpu_1_s=_demands(lat.cpu_s, n_lat, submit),
+        steps_ms=steps,
+        measured={
+            "cpu_count": cores,
+            "effective_cores": round(effective_cores(load.cpu_s, cores), 3),
+            "load_clients": LOAD_CLIENTS,
+            "probe_s": round((lat.probe_s + load.probe_s) / 2, 6),
+            **{f"c1_{k}": round(v, 4) for k, v in summary_1.items()},
+            **{f"c{LOAD_CLIENTS}_{k}": round(v, 4) for k, v in summary_16.items()},
+        },
+    )
+
+
+def _demands(cpu_s: dict[str, float], tasks: int, submit_s: float) -> dict[str, float]:
+    """CPU seconds per task of each component; the API's split into the submission
+    (measured alone) and the rest (the long-poll)."""
+    per_task = {k: v / tasks for k, v in cpu_s.items()}
+    api_submit = min(submit_s, per_task["api"])
+    demands = {
+        "client": per_task["client"],
+        "api_submit": api_submit,
+        "api_result": per_task["api"] - api_submit,
+        "redis": per_task["redis"],
+        "dispatcher": per_task["dispatcher"],
+        "worker": per_task["worker"],
+    }
+    return {k: round(v, 9) for k, v in demands.items()}

@@ -1,0 +1,263 @@
+"""Closed-loop runs on a real stack: each task's timestamps and each component's CPU time.
+
+The load is what ``simulate predict --clients C`` means: C clients, each submitting one task
+with ``POST /execute_function`` and waiting for it with ``GET /result/{id}?wait=`` before the
+next. CPU times come from the processes themselves (``psutil``; a worker's or the local
+dispatcher's pool children count as ``worker``), read before and after a run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import resource
+import statistics
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+import redis
+
+from experiments import workloads
+from experiments.client import LoadClient, TaskRow
+from experiments.sim.model import Config
+from faas.models import Mode
+from faas.serialize import serialize
+from faas.stack import Stack
+from faas.store import task_key
+
+log = logging.getLogger(__name__)
+
+TIMESTAMPS = ("sent", "submitted", "dispatched", "started", "finished", "stored", "observed")
+
+
+@dataclass
+class RealRun:
+    """One measured run: per-task timestamps (seconds) and CPU seconds per component."""
+
+    config: Config
+    rows: list[dict]
+    cpu_s: dict[str, float]
+    #: the machine-speed probe (:func:`probe`) around the run, seconds
+    probe_s: float = float("nan")
+
+    @property
+    def makespan_s(self) -> float:
+        return max(r["observed"] for r in self.rows) - min(r["sent"] for r in self.rows)
+
+    @property
+    def throughput_tps(self) -> float:
+        return len(self.rows) / self.makespan_s
+
+    def latency_ms(self, q: float) -> float:
+        lat = sorted(1000 * (r["observed"] - r["sent"]) for r in self.rows)
+        return lat[min(len(lat) - 1, int(q * len(lat)))]
+
+    def summary(self) -> dict[str, float]:
+        return {
+            "throughput_tps": self.throughput_tps,
+            "p50_ms": self.latency_ms(0.5),
+            "p99_ms": self.latency_ms(0.99),
+            "makespan_s": self.makespan_s,
+        }
+
+    def step_ms(self, start: str, end: str) -> list[float]:
+        return [1000 * (r[end] - r[start]) for r in self.rows]
+
+
+class CpuMeter:
+    """CPU seconds (user + system) each component of a stack has used so far."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.api = psutil.Process(stack.api.pid)
+        self.dispatcher = psutil.Process(stack.dispatcher.pid)
+        self.redis = psutil.Process(stack.redis.process.pid)
+        self.workers = [psutil.Process(p.pid) for p in stack.worker_procs]
+
+    @staticmethod
+    def _cpu(procs: list[psutil.Process]) -> float:
+        total = 0.0
+        for p in procs:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                t = p.cpu_times()
+                total += t.user + t.system
+        return total
+
+    def sample(self) -> dict[str, float]:
+        pool = self.dispatcher.children(recursive=True)  # local mode's processes
+        workers = [c for w in self.workers for c in (w, *w.children(recursive=True))]
+        me = resource.getrusage(resource.RUSAGE_SELF)
+        return {
+            **host_times(),
+            "client": me.ru_utime + me.ru_stime,
+            "api": self._cpu([self.api]),
+            "redis": self._cpu([self.redis]),
+            "dispatcher": self._cpu([self.dispatcher]),
+            "worker": self._cpu(workers + pool),
+        }
+
+
+def host_times() -> dict[str, float]:
+    """Seconds the machine's CPUs spent busy and stolen by the hypervisor (``/proc/stat``):
+    on a virtual machine, time stolen is capacity the processes' CPU times never see."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
+    tick = os.sysconf("SC_CLK_TCK")
+    return {"host_busy": (user + nice + system + irq + softirq) / tick, "host_steal": steal / tick}
+
+
+def effective_cores(cpu_s: dict[str, float], cores: int) -> float:
+    """Cores the processes really had during a run: the stolen share taken off."""
+    busy, steal = cpu_s["host_busy"], cpu_s["host_steal"]
+    return cores * busy / (busy + steal) if busy + steal > 0 else float(cores)
+
+
+PROBE_LOOPS = 300_000
+
+
+def probe() -> float:
+    """Seconds a fixed pure-Python loop takes here now (median of 3): how fast this
+    machine runs at the moment, platform aside. On a VM whose hypervisor lends the cores
+    out, it moves by tens of per cent within minutes."""
+    times = []
+    for _ in range(3):
+        started = time.perf_counter()
+        total = 0
+        for i in range(PROBE_LOOPS):
+            total += i
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def payload(task_ms: float) -> str:
+    return serialize(((task_ms / 1000,), {}) if task_ms else ((), {}))
+
+
+async def closed_loop(client: LoadClient, function_id: str, body: str, n: int, c: int) -> list:
+    """``c`` clients, each submitting a task and long-polling it before the next; ``n`` tasks."""
+    todo = iter(range(n))
+    rows: list[TaskRow] = []
+
+    async def one_client() -> None:
+        for _ in todo:
+            row = await client.wait(await client.submit(function_id, body), long_poll=True)
+            rows.append(row)
+
+    await asyncio.gather(*(one_client() for _ in range(c)))
+    return rows
+
+
+def _timestamps(r: redis.Redis, rows: list[TaskRow]) -> list[dict]:
+    fields = TIMESTAMPS[1:-1]
+    with r.pipeline(transaction=False) as pipe:
+        for row in rows:
+            pipe.hmget(task_key(row.task_id), fields)
+        records = pipe.execute()
+    out = []
+    for row, values in zip(rows, records, strict=True):
+        out.append(
+            {
+                "sent": row.submitted,
+                **{k: float(v) for k, v in zip(fields, values, strict=True)},
+                "observed": row.observed,
+            }
+        )
+    return out
+
+
+class Session:
+    """A stack plus a load client and CPU meter: measure configurations of its shape."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.meter = CpuMeter(stack)
+        self.client = LoadClient(stack.url, concurrency=64)
+        self.redis = redis.Redis.from_url(stack.redis_url)
+        self.functions: dict[str, str] = {}
+
+    async def setup(self) -> None:
+        self.functions = {
+            "noop": await self.client.register(workloads.noop, "noop"),
+            "sleep": await self.client.register(workloads.sleep, "sleep"),
+        }
+        await closed_loop(self.client, self.functions["noop"], payload(0), 200, 8)  # warm up
+
+    async def run(self, config: Config) -> RealRun:
+        fid = self.functions["sleep" if config.task_ms else "noop"]
+        speed_before = probe()
+        before = self.meter.sample()
+        rows = await closed_loop(
+            self.client, fid, payload(config.task_ms), config.tasks, config.clients
+        )
+        after = self.meter.sample()
+        speed_after = probe()
+        cpu = {k: after[k] - before[k] for k in before}
+        return RealRun(config, _timestamps(self.redis, rows), cpu, (speed_before + speed_after) / 2)
+
+    async def submit_cpu(self, n: int, concurrency: int = 16) -> float:
+        """API CPU seconds per ``POST /execute_function`` alone (the results are collected
+        afterwards, outside the measurement)."""
+        fid, body = self.functions["noop"], payload(0)
+        todo = iter(range(n))
+        rows: list[TaskRow] = []
+
+        async def submitter() -> None:
+            for _ in todo:
+                rows.append(await self.client.submit(fid, body))
+
+        before = self.meter.sample()["api"]
+        await asyncio.gather(*(submitter() for _ in range(concurrency)))
+        spent = self.meter.sample()["api"] - before
+        for row in rows:
+            await self.client.wait(row, long_poll=True)
+        return spent / n
+
+    async def close(self) -> None:
+        await self.client.close()
+        self.redis.close()
+
+
+@contextlib.contextmanager
+def stack_for(config: Config) -> Iterator[Stack]:
+    """A loopback stack of ``config``'s shape."""
+    mode = Mode(config.mode)
+    workers = 1 if mode is Mode.LOCAL else config.workers
+    with Stack(mode, workers=workers, procs=config.procs) as stack:
+        yield stack
+
+
+def measure(configs: list[Config], repeats: int = 1) -> list[RealRun]:
+    """Run every configuration ``repeats`` times, one stack per shape, interleaving repeats."""
+    out: list[RealRun] = []
+    shapes: dict[tuple, list[Config]] = {}
+    for c in configs:
+        shapes.setdefault((c.mode, c.workers, c.procs), []).append(c)
+    for group in shapes.values():
+        with stack_for(group[0]) as stack:
+            out += asyncio.run(_measure_group(stack, group, repeats))
+    return out
+
+
+async def _measure_group(stack: Stack, group: list[Config], repeats: int) -> list[RealRun]:
+    session = Session(stack)
+    try:
+        await session.setup()
+        runs = []
+        for repeat in range(repeats):
+            for config in group:
+                run = await session.run(config)
+                log.info(
+                    "%s #%d: %.0f tasks/s, p50 %.2f ms",
+                    config,
+                    repeat + 1,
+                    run.throughput_tps,
+                    statistics.median(1000 * (r["observed"] - r["sent"]) for r in run.rows),
+                )
+                runs.append(run)
+        return runs
+    finally:
+        await session.close()

@@ -1,0 +1,535 @@
+"""The platform as a discrete-event model (SimPy): clients, API, Redis, dispatcher, workers.
+
+One task's life, as the platform lives it (``docs/design.md``) and as ``tasks.csv`` splits it:
+
+    client --POST /execute_function--> API --submit script--> Redis stream     (submit)
+    dispatcher intake + dispatch ----------------------------------------------- (intake)
+    hop to a process: a pipe (local), a reply to a request (pull), a push (push)  (hop)
+    the process runs it: T ms of sleep ---------------------------------------- (run)
+    result back, the dispatcher settles it and writes the outcome -------------- (back)
+    Redis publishes, the API answers the waiting GET /result?wait=, the client -- (notify)
+
+Each visit to a component costs its calibrated CPU time per task (``Calibration``), spent
+on a :class:`~experiments.sim.stations.Station` with as many servers as the component has
+threads: one for Redis, the dispatcher loop, each worker's messaging loop and the load
+client; ``api_procs`` for the API; ``procs`` for a worker's pool (which sleeps, no CPU).
+In the *shared* regime every station also needs one of the machine's cores (the runs on
+this machine); in the *dedicated* regime each host has its own. What CPU time does not
+explain (wake-ups, system calls, loopback) is a residual per step, drawn from the step's
+measured distribution at one client. A network round trip (``rtt_ms``) and a bandwidth add
+to every dispatcher-worker message.
+
+The modes differ only in how a task reaches a process, as in ``faas/dispatcher``:
+local hands it to a free pool process; push to the worker with the most free slots
+(processes + prefetch); pull answers a worker's request, which asks for as many tasks as it
+has free processes, carries its finished results, is held while an idle worker has nothing
+to do, and is answered empty when a busy one has nothing (it backs off 1 ms doubling to
+50 ms). Heartbeats slow the dispatcher by the fraction of its time they take. A failed
+worker's tasks are requeued when the dispatcher notices (heartbeat timeout), up to
+``max_attempts`` dispatches.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import random
+import statistics
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
+
+import simpy
+
+from experiments.sim.stations import Cores, Station
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Generator
+
+    from experiments.sim.calibration import Calibration, ModeCalibration
+
+REGIMES = ("shared", "dedicated")
+#: Bytes on the wire per task each way between dispatcher and worker (a no-op's frame).
+FRAME_BYTES = 400
+
+
+@dataclass(frozen=True)
+class Config:
+    """One configuration to simulate (the flags of ``simulate predict``)."""
+
+    mode: str
+    workers: int = 1
+    procs: int = 2
+    task_ms: float = 0.0
+    clients: int = 1
+    tasks: int = 1000
+    #: emulated hosts the workers are spread over (0: all on this machine's loopback)
+    hosts: int = 0
+    #: round trip between the dispatcher and a worker host, on top of loopback's
+    rtt_ms: float = 0.0
+    #: each worker host's link, Mbit/s (0: not limiting)
+    bandwidth_mbit: float = 0.0
+    regime: str = "shared"
+    #: cores of the shared machine (0: the calibration machine's)
+    cores: int = 0
+    api_procs: int = 1
+    #: open loop: Poisson arrivals per second (0: closed loop of ``clients``)
+    rate: float = 0.0
+    #: worker failures per minute per 100 workers (remote modes)
+    failures_per_min_per_100: float = 0.0
+    #: a failed worker is back (restarted, registered) this long after it died
+    restart_s: float = 5.0
+    prefetch: int = 0
+    #: how fast the machine runs against the calibration (2: twice as fast); every CPU
+    #: time and residual is divided by it
+    speed: float = 1.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.regime not in REGIMES:
+            raise ValueError(f"regime must be one of {REGIMES}, got {self.regime!r}")
+        if self.workers < 1 or self.procs < 1 or self.tasks < 1 or self.clients < 1:
+            raise ValueError("workers, procs, tasks and clients must be at least 1")
+
+    @property
+    def processes(self) -> int:
+        return self.procs if self.mode == "local" else self.workers * self.procs
+
+
+@dataclass
+class Prediction:
+    """What one simulated run measured (seconds in, milliseconds out)."""
+
+    throughput_tps: float
+    p50_ms: float
+    p99_ms: float
+    makespan_s: float
+    completed: int
+    failed: int
+    retried: int
+    #: busy fraction of each component's servers over the run
+    utilisation: dict[str, float] = field(default_factory=dict)
+    #: the component with the highest utilisation
+    bottleneck: str = ""
+    events: int = 0
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+class Task:
+    """One task: when its client sent it, what to call when it is answered, its attempt."""
+
+    __slots__ = ("answered", "attempt", "failed", "sent", "then", "worker")
+
+    def __init__(self, sent: float, then: Callable[[], None] | None) -> None:
+        self.sent = sent
+        self.then = then
+        self.attempt = 0
+        self.answered = False
+        self.failed = False
+        self.worker: Worker | None = None
+
+
+class Worker:
+    """A worker (local mode: the dispatcher's pool), its processes and messaging loop."""
+
+    def __init__(self, index: int, procs: int, cores: Cores | None) -> None:
+        self.index = index
+        self.procs = procs
+        self.pool = Station(f"pool{index}", procs)  # sleeping processes: no CPU
+        self.loop = Station(f"worker{index}", 1, cores)
+        self.running: set[Task] = set()
+        self.alive = True
+        self.epoch = 0
+        # pull: finished results not yet handed in, and what wakes the request loop
+        self.results: list[Task] = []
+        self.wake: simpy.Event | None = None
+
+    @property
+    def free(self) -> int:
+        return self.procs - len(self.running)
+
+
+class Platform:
+    """The model of one stack; ``run()`` simulates a configuration and returns a Prediction."""
+
+    def __init__(self, config: Config, calibration: Calibration) -> None:
+        self.config = config
+        self.cal = calibration
+        self.m: ModeCalibration = calibration.mode(config.mode)
+        self.env = simpy.Environment()
+        self.rng = random.Random(config.seed)
+        shared = config.regime == "shared"
+        if config.cores:
+            cores = Cores(config.cores)
+        else:  # the calibration machine, as fast as it was then
+            cores = Cores(calibration.cores, self.m.effective_cores / calibration.cores)
+        self.cores = cores if shared else None
+        c = self.cores
+        self.client = Station("client", 1 if shared else None, c)
+        self.api = Station("api", config.api_procs, c)
+        self.redis = Station("redis", 1, c)
+        self.dispatcher = Station("dispatcher", 1, c)
+        n_workers = 1 if config.mode == "local" else config.workers
+        hosts = self._hosts(n_workers)
+        self.workers = [Worker(i, config.procs, hosts[i % len(hosts)]) for i in range(n_workers)]
+        if config.mode == "local":  # the pool's children run the per-task work, in parallel
+            self.workers[0].loop = Station("worker0", config.procs, hosts[0])
+        self.backlog: deque[Task] = deque()
+        self.latencies: list[float] = []
+        self.in_flight = 0  # tasks submitted and not yet answered
+        self.first: float | None = None
+        self.last = 0.0
+        self.failed = self.retried = 0
+        self._heap: list[tuple[int, int, int]] = []  # push: (-free, tie, worker)
+        self._tie = itertools.count()
+        self.idle_requests: deque[tuple[Worker, int, simpy.Event]] = deque()  # pull
+        self._heartbeats()
+        for w in self.workers:
+            self._offer(w)
+
+    def _hosts(self, n_workers: int) -> list[Cores | None]:
+        """The cores each worker runs on: the shared machine's; or, dedicated, its host's
+        (``hosts`` hosts, default one per worker, as many cores as this machine)."""
+        if self.cores is not None:
+            return [self.cores]
+        n = min(self.config.hosts or n_workers, n_workers)
+        return [Cores(self.cal.cores) for _ in range(n)]
+
+    # -- per-step costs -------------------------------------------------------------------
+
+    def cpu(self, component: str) -> float:
+        """CPU seconds per task of ``component`` at the present load."""
+        m = self.m
+        n = self.in_flight if self.in_flight > 1 else 1
+        return (m.base[component] + m.extra[component] / n) / self.config.speed
+
+    def after(self, plan: list[tuple[Station | None, float]], then: Callable[[], None]) -> None:
+        """Do the visits of ``plan`` one after the other, then call ``then``. A visit is a
+        station and the seconds of service it gives, or None and a plain delay.
+
+        Each visit to a station with a bounded number of servers is placed when the task
+        arrives there, on its own event: the station serves first come, first served, and
+        never sits idle for a job that has not arrived (placing a visit ahead of time
+        would block it for the jobs arriving meanwhile). Plain delays, and stations with
+        unbounded servers, ride on the event before them: a task costs about eight events,
+        fast enough for a million tasks."""
+        env = self.env
+
+        def run(start: int) -> None:
+            t, placed = env.now, False
+            for i in range(start, len(plan)):
+                station, seconds = plan[i]
+                if station is None:
+                    t += seconds
+                elif station.servers is None and station.cores is None:
+                    t += station.serve(t, seconds)
+                elif placed:
+                    env.timeout(t - env.now).callbacks.append(lambda _e, i=i: run(i))
+                    return
+                else:
+                    t += station.serve(t, seconds)
+                    placed = True
+            if t > env.now:
+                env.timeout(t - env.now).callbacks.append(lambda _e: then())
+            else:
+                then()
+
+        run(0)
+
+    def residual(self, step: str) -> float:
+        """A draw of the step's time not explained by CPU (measured at one client)."""
+        return self.m.residual(step, self.rng.random()) / self.config.speed
+
+    def wire_s(self) -> float:
+        """One-way time of a dispatcher-worker message beyond loopback."""
+        c = self.config
+        one_way = c.rtt_ms / 2000
+        if c.bandwidth_mbit:
+            one_way += FRAME_BYTES * 8 / (c.bandwidth_mbit * 1e6)
+        return one_way
+
+    def _heartbeats(self) -> None:
+        """Heartbeats take W / interval messages a second of the dispatcher's one thread."""
+        if self.config.mode == "local":
+            return
+        load = len(self.workers) / self.cal.heartbeat_s * self.m.message_cpu_s
+        self.dispatcher.slowdown = 1 / max(1e-3, 1 - load)
+
+    # -- clients ----------------------------------------------------------------------------
+
+    def run(self) -> Prediction:
+        c = self.config
+        self._remaining = c.tasks
+        self._finished = self.env.event()
+        if c.rate:
+            self.env.process(self._open_loop())
+        else:
+            self._unsent = c.tasks
+            for _ in range(c.clients):
+                self._next()
+        if c.failures_per_min_per_100 and c.mode != "local":
+            self.env.process(self._failures())
+        self.env.run(until=self._finished)
+        return self._prediction()
+
+    def _next(self) -> None:
+        """A closed-loop client sends its next task, if any is left."""
+        if self._unsent:
+            self._unsent -= 1
+            self._submit(self._next)
+
+    def _open_loop(self) -> Generator:
+        for _ in range(self.config.tasks):
+            self._submit(None)
+            yield self.env.timeout(self.rng.expovariate(self.config.rate))
+
+    def _submit(self, then: Callable[[], None] | None) -> None:
+        """POST /execute_function: client, API, Redis; then the dispatcher's intake."""
+        task = Task(self.env.now, then)
+        if self.first is None:
+            self.first = task.sent
+        self.in_flight += 1
+        cpu = self.cpu
+        plan = [
+            (self.client, cpu("client") / 2),
+            (self.api, cpu("api_submit")),
+            (self.redis, cpu("redis") / 2),
+            (None, self.residual("submit")),
+            (self.dispatcher, cpu("dispatcher") / 2),
+            (None, self.residual("intake")),
+        ]
+        self.after(plan, lambda: self._queued(task))
+
+    def _queued(self, task: Task) -> None:
+        self.backlog.append(task)
+        self._dispatch()
+
+    def _answer(self, task: Task) -> None:
+        """The outcome is stored: Redis publishes, the API answers the waiting GET."""
+        if task.answered:
+            return
+        task.answered = True
+        cpu = self.cpu
+        plan = [
+            (self.api, cpu("api_result")),
+            (self.client, cpu("client") / 2),
+            (None, self.residual("notify")),
+        ]
+        self.after(plan, lambda: self._observed(task))
+
+    def _observed(self, task: Task) -> None:
+        now = self.env.now
+        self.latencies.append(now - task.sent)
+        self.in_flight -= 1
+        self.last = now
+        self._remaining -= 1
+        if not self._remaining:
+            self._finished.succeed()
+        elif task.then is not None:
+            task.then()
+
+    # -- the dispatcher ---------------------------------------------------------------------
+
+    def _dispatch(self) -> None:
+        """Hand backlog tasks to processes the way the mode does."""
+        if self.config.mode == "pull":
+            while self.backlog and self.idle_requests:
+                worker, epoch, reply = self.idle_requests.popleft()
+                if worker.alive and worker.epoch == epoch:
+                    reply.succeed(self._take(worker))
+            return
+        while self.backlog:
+            worker = self._most_free()
+            if worker is None:
+                return
+            self._send(worker, [self.backlog.popleft()])
+
+    def _take(self, worker: Worker) -> list[Task]:
+        n = min(worker.free, len(self.backlog))
+        tasks = [self.backlog.popleft() for _ in range(n)]
+        for task in tasks:
+            self._assign(task, worker)
+        return tasks
+
+    def _assign(self, task: Task, worker: Worker) -> None:
+        task.attempt += 1
+        task.worker = worker
+        worker.running.add(task)
+
+    def _offer(self, worker: Worker) -> None:
+        """Push/local: note a worker's free slots (lazy heap: stale entries skipped)."""
+        if self.config.mode == "pull":
+            self.env.process(self._pull_loop(worker))
+            return
+        slots = worker.free + (self.config.prefetch if self.config.mode == "push" else 0)
+        heapq.heappush(self._heap, (-slots, next(self._tie), worker.index))
+
+    def _slots(self, worker: Worker) -> int:
+        return worker.free + (self.config.prefetch if self.config.mode == "push" else 0)
+
+    def _most_free(self) -> Worker | None:
+        while self._heap:
+            neg, _, index = self._heap[0]
+            worker = self.workers[index]
+            if not worker.alive or -neg != self._slots(worker):
+                heapq.heappop(self._heap)
+                continue
+            return worker if -neg > 0 else None
+        return None
+
+    def _send(self, worker: Worker, tasks: list[Task]) -> None:
+        for task in tasks:
+            self._assign(task, worker)
+            self._execute(task, worker, worker.epoch)
+        heapq.heapreplace(self._heap, (-self._slots(worker), next(self._tie), worker.index))
+
+    def _execute(self, task: Task, worker: Worker, epoch: int) -> None:
+        """The task travels to the worker and runs; its result is on its way back. The
+        worker's CPU per task (receiving, sending back) is charged on receipt: charged
+        after the run, the visit would come a task's length after the next receipt."""
+        wire = self.wire_s() if self.config.mode != "local" else 0.0
+        plan = [
+            (None, wire),
+            (worker.loop, self.cpu("worker")),
+            (None, self.residual("hop")),
+            (worker.pool, self.config.task_ms / 1000),
+        ]
+        self.after(plan, lambda: self._ran(task, worker, epoch, wire))
+
+    def _ran(self, task: Task, worker: Worker, epoch: int, wire: float) -> None:
+        if worker.epoch != epoch:
+            return  # the worker died meanwhile: the dispatcher requeues the task
+        if self.config.mode == "pull":  # handed in with the next request
+            worker.results.append(task)
+            if worker.wake is not None and not worker.wake.triggered:
+                worker.wake.succeed()
+        elif wire:
+            self.after([(None, wire)], lambda: self._arrived(task, worker, epoch))
+        else:
+            self._arrived(task, worker, epoch)
+
+    def _arrived(self, task: Task, worker: Worker, epoch: int) -> None:
+        if worker.epoch == epoch:
+            self._release([task], worker)
+            self._settle([task])
+
+    def _release(self, tasks: list[Task], worker: Worker) -> None:
+        """Results reached the dispatcher: their processes are free (push, local: refill)."""
+        for task in tasks:
+            worker.running.discard(task)
+        if self.config.mode != "pull":
+            heapq.heappush(self._heap, (-self._slots(worker), next(self._tie), worker.index))
+            self._dispatch()
+
+    def _settle(self, tasks: list[Task]) -> None:
+        """The dispatcher settles results and the writer records their outcomes."""
+        n = len(tasks)
+        plan = [
+            (self.dispatcher, self.cpu("dispatcher") / 2 * n),
+            (self.redis, self.cpu("redis") / 2 * n),
+            (None, self.residual("back")),
+        ]
+        self.after(plan, lambda: [self._answer(t) for t in tasks])
+
+    # -- pull: the worker's request loop --------------------------------------------------
+
+    def _pull_loop(self, worker: Worker) -> Generator:
+        env, backoff, epoch = self.env, 0.0, worker.epoch
+        while worker.alive and worker.epoch == epoch:
+            if not worker.results and not worker.free:  # nothing to hand in or ask for
+                worker.wake = env.event()
+                yield worker.wake
+                continue
+            results, worker.results = worker.results, []
+            idle = len(worker.running) == len(results)  # finished ones run no more
+            wire = self.wire_s()
+            yield env.timeout(wire + self.dispatcher.serve(env.now + wire, self.m.message_cpu_s))
+            if results:
+                self._release(results, worker)
+                self._settle(results)
+            if worker.free and self.backlog:
+                tasks = self._take(worker)
+            elif idle and not worker.results:
+                reply = env.event()
+                self.idle_requests.append((worker, epoch, reply))
+                tasks = yield reply  # held until work arrives
+            else:
+                tasks = []
+            if wire:
+                yield env.timeout(wire)
+            for task in tasks:
+                self._execute(task, worker, epoch)
+            if tasks or worker.results or not worker.free:
+                backoff = 0.0 if tasks else backoff
+                continue
+            backoff = min(0.05, backoff * 2 or 0.001)  # busy, got nothing: ask again later
+            worker.wake = env.event()
+            yield env.any_of([worker.wake, env.timeout(backoff)])
+
+    # -- failures ---------------------------------------------------------------------------
+
+    def _failures(self) -> Generator:
+        c = self.config
+        rate = c.failures_per_min_per_100 / 60 * len(self.workers) / 100
+        while True:
+            yield self.env.timeout(self.rng.expovariate(rate))
+            worker = self.rng.choice(self.workers)
+            if worker.alive:
+                self.env.process(self._fail(worker))
+
+    def _fail(self, worker: Worker) -> Generator:
+        """The worker dies: its tasks are lost until the dispatcher notices, then requeued."""
+        worker.alive, worker.epoch = False, worker.epoch + 1
+        lost, worker.running, worker.results = list(worker.running), set(), []
+        if worker.wake is not None and not worker.wake.triggered:
+            worker.wake.succeed()
+        noticed = self.cal.heartbeat_timeout_s + self.rng.random() * self.cal.heartbeat_s
+        yield self.env.timeout(min(noticed, self.config.restart_s))
+        for task in lost:
+            if task.attempt >= self.cal.max_attempts:
+                self.failed += 1
+                task.failed = True
+                self._answer(task)
+            else:
+                self.retried += 1
+                self.backlog.appendleft(task)
+        self._dispatch()
+        yield self.env.timeout(max(0.0, self.config.restart_s - noticed))
+        worker.alive = True
+        self._offer(worker)
+        self._dispatch()
+
+    # -- the answer -------------------------------------------------------------------------
+
+    def _prediction(self) -> Prediction:
+        elapsed = self.last - self.first
+        lat = sorted(self.latencies)
+        stations = [self.client, self.api, self.redis, self.dispatcher]
+        util = {s.name: s.utilisation(elapsed) for s in stations}
+        util["workers"] = statistics.fmean(w.loop.utilisation(elapsed) for w in self.workers)
+        if self.cores is not None:
+            util["cores"] = self.cores.busy / (elapsed * len(self.cores.free)) if elapsed else 0
+        return Prediction(
+            throughput_tps=len(lat) / elapsed if elapsed > 0 else float("nan"),
+            p50_ms=1000 * _quantile(lat, 0.5),
+            p99_ms=1000 * _quantile(lat, 0.99),
+            makespan_s=elapsed,
+            completed=len(lat) - self.failed,
+            failed=self.failed,
+            retried=self.retried,
+            utilisation={k: round(v, 4) for k, v in util.items()},
+            bottleneck=max(util, key=util.get),
+        )
+
+
+def _quantile(sorted_values: list[float], q: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
+
+
+def simulate(config: Config, calibration: Calibration) -> Prediction:
+    """Simulate ``config`` on a platform calibrated by ``calibration``."""
+    return Platform(config, calibration).run()

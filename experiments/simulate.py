@@ -1,0 +1,134 @@
+"""The simulation half of the harness: a calibrated model of the platform (``experiments/sim``).
+
+    python -m experiments.simulate calibrate [--out results/calibration.json]
+    python -m experiments.simulate predict --mode push --workers 4 --procs 8 --task-ms 10 \\
+        --clients 32 --tasks 2000 [--hosts H] [--rtt-ms R] [--calibration FILE]
+    python -m experiments.simulate validate [--out DIR]   # calibrates each mode, then held-out runs
+    python -m experiments.simulate extrapolate [--calibration FILE] [--out DIR]
+    python -m experiments.simulate all [--out DIR]     # what ``nox -s simulate`` runs
+    python -m experiments.simulate render [DIR]        # re-write SIMULATION.md from DIR's files
+
+``predict`` prints one JSON line (``throughput_tps``, ``p50_ms``, ``p99_ms``, ``makespan_s``,
+and more). Without ``--calibration`` it uses ``results/calibration.json`` if ``calibrate``
+wrote one, else the committed ``docs/simulation/calibration.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from experiments.sim.calibration import Calibration
+from experiments.sim.model import REGIMES, Config, simulate
+from faas.models import Mode
+
+log = logging.getLogger("simulate")
+
+DEFAULT_CALIBRATION = Path("results/calibration.json")
+COMMITTED_CALIBRATION = Path(__file__).resolve().parent.parent / "docs/simulation/calibration.json"
+
+
+def calibration_path(given: Path | None) -> Path:
+    """The calibration to use: the one given, else the last measured, else the committed."""
+    if given is not None:
+        return given
+    return DEFAULT_CALIBRATION if DEFAULT_CALIBRATION.exists() else COMMITTED_CALIBRATION
+
+
+def _positive(kind: type) -> type:
+    def parse(text: str) -> object:
+        value = kind(text)
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"must be at least 0, got {text}")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m experiments.simulate", description=__doc__.split("\n")[0]
+    )
+    p.add_argument("--log-level", default="INFO")
+    sub = p.add_subparsers(dest="command", required=True)
+    cal = sub.add_parser("calibrate", help="measure this machine's stack (about 3 minutes)")
+    cal.add_argument("--out", type=Path, default=DEFAULT_CALIBRATION)
+    cal.add_argument("--modes", default=",".join(Mode), help="comma list (default: all)")
+    pred = sub.add_parser("predict", help="simulate one configuration; one JSON line")
+    pred.add_argument("--mode", required=True, choices=list(Mode))
+    pred.add_argument("--workers", type=int, default=1, help="ignored in local mode")
+    pred.add_argument("--procs", type=int, default=2)
+    pred.add_argument("--task-ms", type=_positive(float), default=0.0)
+    pred.add_argument("--clients", type=int, default=1, help="closed-loop clients")
+    pred.add_argument("--tasks", type=int, default=1000)
+    pred.add_argument("--hosts", type=_positive(int), default=0, help="worker hosts")
+    pred.add_argument("--rtt-ms", type=_positive(float), default=0.0)
+    pred.add_argument("--bandwidth-mbit", type=_positive(float), default=0.0)
+    pred.add_argument("--regime", choices=REGIMES, default="shared")
+    pred.add_argument("--api-procs", type=int, default=1)
+    pred.add_argument("--rate", type=_positive(float), default=0.0, help="open loop, tasks/s")
+    pred.add_argument(
+        "--failures-per-min",
+        type=_positive(float),
+        default=0.0,
+        help="worker failures per minute per 100 workers",
+    )
+    pred.add_argument("--seed", type=int, default=0)
+    pred.add_argument("--calibration", type=Path)
+    for name, text in (
+        ("validate", "calibrate each mode, predict held-out configurations, run them"),
+        ("extrapolate", "the studies beyond one machine"),
+        ("all", "calibrate, validate, extrapolate, write the report"),
+    ):
+        s = sub.add_parser(name, help=text)
+        s.add_argument("--out", type=Path, default=Path("results/simulation"))
+        s.add_argument("--repeats", type=int, default=3)
+        if name == "extrapolate":
+            s.add_argument("--calibration", type=Path)
+    ren = sub.add_parser("render", help="re-write a simulation directory's report and plots")
+    ren.add_argument("dir", type=Path, nargs="?", default=Path("docs/simulation"))
+    return p
+
+
+def predict(args: argparse.Namespace) -> dict:
+    config = Config(
+        args.mode,
+        workers=1 if args.mode == Mode.LOCAL else args.workers,
+        procs=args.procs,
+        task_ms=args.task_ms,
+        clients=args.clients,
+        tasks=args.tasks,
+        hosts=args.hosts,
+        rtt_ms=args.rtt_ms,
+        bandwidth_mbit=args.bandwidth_mbit,
+        regime=args.regime,
+        api_procs=args.api_procs,
+        rate=args.rate,
+        failures_per_min_per_100=args.failures_per_min,
+        seed=args.seed,
+    )
+    calibration = Calibration.load(calibration_path(args.calibration))
+    return simulate(config, calibration).to_json()
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    try:
+        if args.command == "predict":
+            print(json.dumps(predict(args)))  # noqa: T201 - the command's answer
+            return
+        from experiments.sim import pipeline
+
+        pipeline.run(args)
+    except ValueError as error:
+        sys.exit(f"simulate: {error}")
+
+
+if __name__ == "__main__":
+    main()

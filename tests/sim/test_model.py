@@ -1,0 +1,178 @@
+"""The simulator against answers known in closed form, and its own invariants.
+
+The stations (``experiments/sim/stations.py``) are the model's queues: fed Poisson
+arrivals with exponential service they must give M/M/1's and M/M/c's mean waits. The whole
+platform model, with a synthetic calibration whose residuals are zero, must obey Little's
+law on a closed loop and give a deterministic pipeline's makespan exactly.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+import simpy
+
+from experiments.sim.calibration import COMPONENTS, STEPS, Calibration, ModeCalibration
+from experiments.sim.model import Config, Platform, simulate
+from experiments.sim.stations import Cores, Station
+
+
+def _poisson_queue(lam: float, mu: float, servers: int, n: int, cores: int = 0) -> float:
+    """Mean wait in queue of ``n`` Poisson(λ) arrivals at an exponential(μ) station."""
+    env = simpy.Environment()
+    rng = random.Random(7)
+    station = Station("s", servers, Cores(cores) if cores else None)
+    waits: list[float] = []
+
+    def job():
+        service = rng.expovariate(mu)
+        took = station.serve(env.now, service)
+        waits.append(took - service)
+        yield env.timeout(took)
+
+    def arrivals():
+        for _ in range(n):
+            env.process(job())
+            yield env.timeout(rng.expovariate(lam))
+
+    env.process(arrivals())
+    env.run()
+    return sum(waits[n // 10 :]) / len(waits[n // 10 :])  # without the warm-up
+
+
+def test_one_server_gives_mm1_mean_wait() -> None:
+    lam, mu = 0.8, 1.0
+    expected = lam / (mu * (mu - lam))  # Wq = ρ / (μ − λ) = 4.0
+    assert _poisson_queue(lam, mu, 1, 200_000) == pytest.approx(expected, rel=0.05)
+
+
+def _erlang_c_wait(lam: float, mu: float, c: int) -> float:
+    a = lam / mu
+    rho = a / c
+    top = a**c / math.factorial(c) / (1 - rho)
+    p_wait = top / (sum(a**k / math.factorial(k) for k in range(c)) + top)
+    return p_wait / (c * mu - lam)
+
+
+@pytest.mark.parametrize("servers", [2, 4])
+def test_c_servers_give_mmc_mean_wait(servers: int) -> None:
+    lam, mu = 0.85 * servers, 1.0
+    expected = _erlang_c_wait(lam, mu, servers)
+    assert _poisson_queue(lam, mu, servers, 200_000) == pytest.approx(expected, rel=0.05)
+
+
+def test_a_station_on_shared_cores_waits_for_a_core() -> None:
+    """Two single-threaded stations on one core are one M/M/1 queue between them."""
+    env = simpy.Environment()
+    cores = Cores(1)
+    a, b = Station("a", 1, cores), Station("b", 1, cores)
+    assert a.serve(env.now, 1.0) == 1.0
+    assert b.serve(env.now, 1.0) == 2.0  # its own thread is free; the core is not
+    half = Cores(1, speed=0.5)
+    assert Station("c", 1, half).serve(0.0, 1.0) == 2.0  # a core half stolen
+
+
+def synthetic(cpu_ms: dict[str, float] | None = None, residual_ms: float = 0.0) -> Calibration:
+    """A calibration with the given CPU per task and the same constant residual per step."""
+    cpu = {c: (cpu_ms or {}).get(c, 0.0) / 1000 for c in COMPONENTS}
+    steps = {s: [residual_ms] * 101 for s in STEPS}
+    measured = {"cpu_count": 2, "effective_cores": 2.0, "message_cpu_s": 1e-4}
+    modes = {
+        m: ModeCalibration(dict(cpu), dict(cpu), dict(steps), dict(measured))
+        for m in ("local", "pull", "push")
+    }
+    return Calibration(machine={"cpu_count": 2}, modes=modes)
+
+
+CPU_MS = {
+    "client": 0.1,
+    "api_submit": 0.2,
+    "api_result": 0.2,
+    "redis": 0.1,
+    "dispatcher": 0.2,
+    "worker": 0.1,
+}
+
+
+@pytest.mark.parametrize("mode", ["local", "push"])
+def test_a_deterministic_pipeline_has_the_makespan_of_its_steps(mode: str) -> None:
+    """One client, nothing else running: every task takes its five measured steps (the
+    CPU they charge is inside them) and its run time; the makespan is N of them."""
+    cal = synthetic(CPU_MS, residual_ms=0.5)
+    p = simulate(Config(mode, task_ms=3.0, clients=1, tasks=50, regime="dedicated"), cal)
+    per_task_ms = 5 * 0.5 + 3.0  # submit, intake, hop, back, notify; then the run
+    # (push: one heartbeat a second takes 1e-4 of the dispatcher: 20 ns more a task)
+    assert p.p50_ms == pytest.approx(per_task_ms, rel=1e-5)
+    assert p.p99_ms == pytest.approx(per_task_ms, rel=1e-5)
+    assert p.makespan_s == pytest.approx(50 * per_task_ms / 1000, rel=1e-5)
+    assert (p.completed, p.failed, p.retried) == (50, 0, 0)
+
+
+@pytest.mark.parametrize("mode", ["local", "pull", "push"])
+def test_a_closed_loop_obeys_littles_law(mode: str) -> None:
+    """N = X · R: clients = throughput × mean latency, at a load that queues."""
+    config = Config(mode, workers=2, procs=4, task_ms=2.0, clients=12, tasks=20_000)
+    platform = Platform(config, synthetic(CPU_MS, residual_ms=0.3))
+    p = platform.run()
+    mean_latency_s = sum(platform.latencies) / len(platform.latencies)
+    assert p.throughput_tps * mean_latency_s == pytest.approx(12, rel=0.02)
+    assert p.p50_ms > 2.0 + 5 * 0.3  # it queued: more than the unloaded step times
+
+
+def test_the_shared_machine_saturates_at_its_cores_over_the_cpu_per_task() -> None:
+    """Many clients on 2 cores: throughput is cores ÷ CPU per task, and the cores are
+    what saturates."""
+    cal = synthetic(CPU_MS)
+    p = simulate(Config("push", workers=2, procs=4, clients=64, tasks=20_000), cal)
+    assert p.throughput_tps == pytest.approx(2 / (sum(CPU_MS.values()) / 1000), rel=0.05)
+    assert p.bottleneck == "cores" and p.utilisation["cores"] > 0.95
+
+
+def test_open_loop_throughput_is_the_offered_rate_below_capacity() -> None:
+    cal = synthetic(CPU_MS, residual_ms=0.2)
+    p = simulate(Config("pull", workers=4, procs=4, task_ms=5, tasks=5000, rate=300.0), cal)
+    assert p.throughput_tps == pytest.approx(300, rel=0.05)
+
+
+def test_worker_failures_retry_tasks_and_lose_none_within_the_attempts() -> None:
+    cal = synthetic(CPU_MS, residual_ms=0.2)
+    config = Config(
+        "push",
+        workers=20,
+        procs=2,
+        task_ms=500,
+        clients=40,
+        tasks=3000,
+        failures_per_min_per_100=300.0,
+        regime="dedicated",
+        restart_s=1.0,
+    )
+    p = simulate(config, cal)
+    assert p.retried > 0
+    assert p.completed + p.failed == 3000
+    assert 2 * p.failed <= p.retried  # lost for good only after 2 retries (3 attempts)
+    calm = simulate(
+        Config(
+            "push", workers=20, procs=2, task_ms=500, clients=40, tasks=3000, regime="dedicated"
+        ),
+        cal,
+    )
+    assert calm.retried == 0 and p.makespan_s > calm.makespan_s
+
+
+def test_pull_answers_requests_and_push_fills_the_most_free_worker() -> None:
+    """With more workers than clients, push spreads tasks over workers (most free first);
+    pull hands each to a worker whose request waits. Both finish every task."""
+    cal = synthetic(CPU_MS, residual_ms=0.1)
+    for mode in ("pull", "push"):
+        p = simulate(Config(mode, workers=8, procs=2, task_ms=1, clients=4, tasks=2000), cal)
+        assert p.completed == 2000
+
+
+def test_a_bad_configuration_is_refused() -> None:
+    with pytest.raises(ValueError, match="regime"):
+        Config("push", regime="cloud")
+    with pytest.raises(ValueError, match="at least 1"):
+        Config("push", clients=0)

@@ -1,0 +1,109 @@
+"""The simulate command as a user runs it, and the calibration file it reads."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from experiments.sim.calibration import Calibration
+from experiments.simulate import COMMITTED_CALIBRATION
+from tests.sim.test_model import CPU_MS, synthetic
+
+ROOT = Path(__file__).resolve().parents[2]
+KEYS = {"throughput_tps", "p50_ms", "p99_ms", "makespan_s", "completed", "bottleneck"}
+
+
+def simulate(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "experiments.simulate", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        timeout=120,
+    )
+
+
+@pytest.fixture
+def calibration_file(tmp_path: Path) -> Path:
+    path = tmp_path / "calibration.json"
+    synthetic(CPU_MS, residual_ms=0.5).save(path)
+    return path
+
+
+def test_a_calibration_file_round_trips(calibration_file: Path) -> None:
+    loaded = Calibration.load(calibration_file)
+    assert loaded.to_json() == synthetic(CPU_MS, residual_ms=0.5).to_json()
+    assert loaded.mode("push").demand("api_submit", 4) == pytest.approx(0.2e-3)
+
+
+def test_a_calibration_missing_a_component_is_refused(calibration_file: Path) -> None:
+    data = json.loads(calibration_file.read_text())
+    del data["modes"]["pull"]["cpu_s"]["redis"]
+    with pytest.raises(ValueError, match="redis"):
+        Calibration.from_json(data)
+
+
+def test_predict_prints_one_json_line(calibration_file: Path) -> None:
+    args = ["--procs", "4", "--task-ms", "10", "--clients", "8", "--tasks", "400"]
+    done = simulate(
+        "predict", "--mode", "push", "--workers", "2", *args, "--calibration", str(calibration_file)
+    )
+    assert done.returncode == 0, done.stderr
+    [line] = done.stdout.splitlines()
+    answer = json.loads(line)
+    assert set(answer) >= KEYS
+    assert answer["completed"] == 400
+    # 8 processes of 10 ms tasks, 8 clients: below 800 tasks/s, above half of it
+    assert 400 < answer["throughput_tps"] < 800
+    assert 10 < answer["p50_ms"] <= answer["p99_ms"]
+
+
+def test_local_mode_ignores_workers(calibration_file: Path) -> None:
+    answers = [
+        simulate(
+            "predict",
+            "--mode",
+            "local",
+            "--workers",
+            w,
+            "--procs",
+            "2",
+            "--clients",
+            "4",
+            "--tasks",
+            "300",
+            "--calibration",
+            str(calibration_file),
+        ).stdout
+        for w in ("1", "7")
+    ]
+    assert answers[0] == answers[1] and json.loads(answers[0])["completed"] == 300
+
+
+def test_predict_without_a_calibration_uses_the_committed_one(tmp_path: Path) -> None:
+    assert COMMITTED_CALIBRATION.exists()
+    done = simulate("predict", "--mode", "pull", "--tasks", "200", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["completed"] == 200
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--task-ms", "-1"], "must be at least 0"),
+        (["--clients", "0"], "at least 1"),
+        (["--mode", "rocket"], "invalid choice"),
+        (["--calibration", "/nonexistent/calibration.json"], "no calibration at"),
+    ],
+)
+def test_bad_arguments_are_refused_with_the_reason(args: list[str], message: str) -> None:
+    mode = [] if "--mode" in args else ["--mode", "push"]
+    done = simulate("predict", *mode, *args)
+    assert done.returncode != 0
+    assert message in done.stderr
+    assert done.stdout == ""
