@@ -446,6 +446,8 @@ class Platform:
             idle = len(worker.running) == len(results)  # finished ones run no more
             wire = self.wire_s()
             yield env.timeout(wire + self.dispatcher.serve(env.now + wire, self.m.message_cpu_s))
+            if worker.epoch != epoch:
+                return  # died with the request out: what it ran was requeued
             if results:
                 self._release(results, worker)
                 self._settle(results)

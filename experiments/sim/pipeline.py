@@ -207,7 +207,8 @@ def _beyond(frames: dict[str, pd.DataFrame], speed_run: dict) -> str:
         "",
         "![rtt](rtt.png)",
         "",
-        "Pull against push over round trips (100 workers × 10, 10 ms tasks, 1 000 clients):",
+        "Pull against push over round trips (100 workers × 10, 10 ms tasks, 200 clients, "
+        "8 API processes):",
         "",
         "| round trip ms | pull tasks/s | push tasks/s | pull p50 ms | push p50 ms |",
         "|---|---|---|---|---|",

@@ -65,15 +65,17 @@ def scale_configs() -> list[Config]:
 
 
 def rtt_configs() -> list[Config]:
+    """Below saturation (8 API processes, 200 clients), where a round trip shows."""
     return [
         Config(
             mode,
             workers=100,
             procs=PROCS_PER_WORKER,
             task_ms=10,
-            clients=1000,
+            clients=200,
             tasks=20_000,
             rtt_ms=rtt,
+            api_procs=8,
             regime="dedicated",
         )
         for mode in ("pull", "push")
