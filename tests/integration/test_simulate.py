@@ -21,6 +21,7 @@ def test_a_held_out_run_agrees_with_the_prediction(tmp_path: Path) -> None:
     """Calibrated on no-op tasks with one worker of 2 processes, the model predicts 2
     workers of 4 processes running 50 ms tasks for 16 clients: throughput within 15 %,
     p50 within 20 % (the issue's targets)."""
+    before = descendants()  # processes other tests' module-scoped stacks may still hold
     cal = calibrate([Mode.PUSH], scale=0.15)
     cal.save(tmp_path / "calibration.json")
     cal = Calibration.load(tmp_path / "calibration.json")
@@ -33,4 +34,4 @@ def test_a_held_out_run_agrees_with_the_prediction(tmp_path: Path) -> None:
     measured = real.summary()
     assert predicted["throughput_tps"] == pytest.approx(measured["throughput_tps"], rel=0.15)
     assert predicted["p50_ms"] == pytest.approx(measured["p50_ms"], rel=0.20)
-    assert not descendants()
+    assert descendants() <= before  # every stack this test started is gone
