@@ -63,7 +63,7 @@ async def _send(client: LoadClient, run: Run, function_id: str) -> list[TaskRow]
     return [await client.wait(await client.submit(function_id, payload)) for _ in range(run.tasks)]
 
 
-def _server_rows(r: redis.Redis, rows: list[TaskRow]) -> list[dict]:
+def server_rows(r: redis.Redis, rows: list[TaskRow]) -> list[dict]:
     """Each task's server-side timestamps, joined with what the client saw."""
     with r.pipeline(transaction=False) as pipe:
         for row in rows:
@@ -102,7 +102,7 @@ async def _measure_stack(stack: Stack, runs: list[Run], repeats: int, bar: tqdm)
                 f"{run.workload}({run.arg:g}) #{repeat + 1}"
             )
             sent = await _send(client, run, functions[run.workload])
-            for row in _server_rows(r, sent):
+            for row in server_rows(r, sent):
                 rows.append(
                     {
                         **run.__dict__,

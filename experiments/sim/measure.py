@@ -25,14 +25,12 @@ import redis
 from experiments import workloads
 from experiments.client import LoadClient, TaskRow
 from experiments.sim.model import Config
+from experiments.sweep import server_rows
 from faas.models import Mode
 from faas.serialize import serialize
 from faas.stack import Stack
-from faas.store import task_key
 
 log = logging.getLogger(__name__)
-
-TIMESTAMPS = ("sent", "submitted", "dispatched", "started", "finished", "stored", "observed")
 
 
 @dataclass
@@ -151,24 +149,6 @@ async def closed_loop(client: LoadClient, function_id: str, body: str, n: int, c
     return rows
 
 
-def _timestamps(r: redis.Redis, rows: list[TaskRow]) -> list[dict]:
-    fields = TIMESTAMPS[1:-1]
-    with r.pipeline(transaction=False) as pipe:
-        for row in rows:
-            pipe.hmget(task_key(row.task_id), fields)
-        records = pipe.execute()
-    out = []
-    for row, values in zip(rows, records, strict=True):
-        out.append(
-            {
-                "sent": row.submitted,
-                **{k: float(v) for k, v in zip(fields, values, strict=True)},
-                "observed": row.observed,
-            }
-        )
-    return out
-
-
 class Session:
     """A stack plus a load client and CPU meter: measure configurations of its shape."""
 
@@ -176,7 +156,7 @@ class Session:
         self.stack = stack
         self.meter = CpuMeter(stack)
         self.client = LoadClient(stack.url, concurrency=64)
-        self.redis = redis.Redis.from_url(stack.redis_url)
+        self.redis = redis.Redis.from_url(stack.redis_url, decode_responses=True)
         self.functions: dict[str, str] = {}
 
     async def setup(self) -> None:
@@ -196,7 +176,7 @@ class Session:
         after = self.meter.sample()
         speed_after = probe()
         cpu = {k: after[k] - before[k] for k in before}
-        return RealRun(config, _timestamps(self.redis, rows), cpu, (speed_before + speed_after) / 2)
+        return RealRun(config, server_rows(self.redis, rows), cpu, (speed_before + speed_after) / 2)
 
     async def submit_cpu(self, n: int, concurrency: int = 16) -> float:
         """API CPU seconds per ``POST /execute_function`` alone (the results are collected
