@@ -10,6 +10,7 @@ CPU with the platform, so a heavy client would measure itself.
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,11 +37,11 @@ class TaskRow:
 class LoadClient:
     """A pooled async client of one faas API; use inside a running event loop."""
 
-    def __init__(self, url: str, concurrency: int = 16) -> None:
+    def __init__(self, url: str, concurrency: int = 16, connections: int = 0) -> None:
         self.url = url
         self.concurrency = concurrency
         self.http = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=2 * concurrency),
+            connector=aiohttp.TCPConnector(limit=connections or 2 * concurrency),
             timeout=aiohttp.ClientTimeout(total=60),
         )
 
@@ -96,6 +97,52 @@ class LoadClient:
         for _ in collectors:
             submitted.put_nowait(None)
         await asyncio.gather(*collectors)
+        return rows
+
+    async def closed_loop(
+        self, function_id: str, payloads: list[str], clients: int
+    ) -> list[TaskRow]:
+        """``clients`` closed-loop clients: each submits a task, waits for it by long-poll,
+        then submits the next; rows in submission order."""
+        todo = iter(enumerate(payloads))
+        rows: list[TaskRow | None] = [None] * len(payloads)
+
+        async def client() -> None:
+            for i, payload in todo:
+                rows[i] = await self.wait(await self.submit(function_id, payload), long_poll=True)
+
+        await asyncio.gather(*(client() for _ in range(clients)))
+        return rows  # type: ignore[return-value]
+
+    async def poisson(
+        self, function_id: str, payloads: list[str], rate: float, seed: int = 1
+    ) -> list[TaskRow]:
+        """Open loop: submit the payloads at Poisson arrival times of ``rate`` tasks/s, never
+        waiting for results (each task's result is awaited by long-poll on its own).
+
+        The arrival times are a Poisson process conditioned on its count: n = len(payloads)
+        times drawn uniformly over n / rate seconds, sorted, so the offered rate is exactly
+        ``rate`` and the gaps are exponential. A row's ``submitted`` is its scheduled
+        arrival, so time a submission waits in the client counts in its latency."""
+        rng = random.Random(seed)
+        span = len(payloads) / rate
+        offsets = sorted(rng.uniform(0, span) for _ in payloads)
+        loop = asyncio.get_running_loop()
+        start, wall = loop.time() + 0.01, time.time() + 0.01
+        rows: list[TaskRow] = []
+
+        async def one(offset: float, payload: str) -> TaskRow:
+            row = await self.submit(function_id, payload)
+            row.submitted = wall + offset
+            return await self.wait(row, long_poll=True)
+
+        pending = []
+        for offset, payload in zip(offsets, payloads, strict=True):
+            delay = start + offset - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            pending.append(asyncio.create_task(one(offset, payload)))
+        rows = list(await asyncio.gather(*pending))
         return rows
 
     async def invoke(self, function_id: str, payload: str) -> dict[str, Any]:

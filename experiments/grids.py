@@ -1,9 +1,10 @@
-"""The experiment grids: every configuration a sweep runs, declared in one place.
+"""What a sweep runs: :class:`Run` (one configuration) and :class:`Baselines`.
 
 A :class:`Run` is one measurement: a study, a stack shape (mode, workers, processes per
-worker), a workload with its argument, how many tasks, and how they are sent (``open`` loop:
-all at once, results collected concurrently; ``sequential``: one after another, for
-latency). ``repeats`` runs of each give the spread.
+worker, emulated hosts), a workload with its argument, how many tasks, and how they are sent
+(the load). ``repeats`` runs of each give the spread. The grids themselves are data: the
+TOML specs in ``experiments/specs/`` (``full.toml``, the default; ``quick.toml``), read by
+:mod:`experiments.spec`.
 """
 
 from __future__ import annotations
@@ -24,11 +25,23 @@ class Run:
     workload: str  # noop | sleep | cpu | echo
     arg: float  # sleep seconds, cpu iterations, or echo payload bytes
     tasks: int
-    loop: str = "open"  # open | sequential
+    #: how tasks are sent: burst (all at once, 16 concurrent submitters, results collected
+    #: concurrently) | sequential (one at a time) | closed (``clients`` clients, each
+    #: submit then long-poll) | poisson (open loop, arrivals at ``rate`` tasks/s)
+    loop: str = "burst"
     #: emulated hosts (experiments/hosts.py), one worker each; 0: every process on loopback
     hosts: int = 0
     #: each host's link rate (``tc tbf``), e.g. "100mbit"; "unshaped" for none
     link: str = "unshaped"
+    #: a user workload: "path/to/file.py:function" ("" for the built-ins) and the JSON of
+    #: its [args, kwargs]
+    function: str = ""
+    args: str = ""
+    clients: int = 0  # closed loop: clients
+    rate: float = 0.0  # poisson: offered tasks/s
+    #: poisson: skip this study's higher rates (same stack and workload) once one saturates
+    stop_at_saturation: bool = False
+    seed: int = 1  # poisson: the arrival times' random seed
 
     @property
     def processes(self) -> int:
@@ -41,7 +54,7 @@ class Run:
         return self.mode, self.workers, self.procs, self.hosts, self.link
 
 
-def _shape(mode: str, processes: int) -> tuple[int, int]:
+def shape(mode: str, processes: int) -> tuple[int, int]:
     """(workers, procs per worker) giving ``processes``: local has one pool; remote modes
     use up to 4 processes per worker."""
     if mode == Mode.LOCAL:
@@ -51,46 +64,12 @@ def _shape(mode: str, processes: int) -> tuple[int, int]:
 
 
 def grid(quick: bool = False) -> tuple[list[Run], int]:
-    """The runs of the default or quick sweep, and the repeats of each (how long they take:
-    the README's "Benchmark report")."""
-    scale = [1, 2, 4] if quick else [1, 2, 4, 8, 16, 32]
-    noop_tasks, cpu_tasks = (300, 40) if quick else (2000, 200)
-    runs: list[Run] = []
-    for mode in Mode:
-        for processes in [1, 2] if quick else [1, 2, 4]:
-            w, p = _shape(mode, processes)
-            runs.append(Run("throughput", mode, w, p, "noop", 0, noop_tasks))
-            runs.append(Run("throughput", mode, w, p, "cpu", 200_000, cpu_tasks))
-        for processes in scale:  # weak scaling: 4 tasks of 0.2 s per process
-            w, p = _shape(mode, processes)
-            runs.append(Run("weak_scaling", mode, w, p, "sleep", 0.2, 4 * processes))
-        runs.append(Run("latency", mode, 1, 2, "noop", 0, 60 if quick else 300, "sequential"))
-        for size in (
-            [1_000, 100_000, 1_000_000] if quick else [1_000, 10_000, 100_000, 1_000_000, 4_000_000]
-        ):
-            runs.append(Run("payload", mode, 1, 2, "echo", size, 3 if quick else 10, "sequential"))
-    return runs + host_runs(quick), (2 if quick else 3)
+    """The runs of the default (``specs/full.toml``) or quick (``specs/quick.toml``) sweep,
+    and the repeats of each (how long they take: the README's "Benchmark report")."""
+    from experiments.spec import builtin
 
-
-def host_runs(quick: bool = False) -> list[Run]:
-    """The ``hosts`` axis (remote modes, one worker per emulated host): weak scaling
-    (4 x ``sleep(0.2)`` per process, 4 processes per host) and no-op throughput against
-    1-8 hosts; echo latency over links limited to 100 Mbit/s and 1 Gbit/s. The quick grid
-    has one 2-host point per mode."""
-    runs = []
-    for mode in Mode.remote():
-        for hosts in [2] if quick else [1, 2, 4, 8]:
-            runs.append(Run("hosts_weak", mode, hosts, 4, "sleep", 0.2, 16 * hosts, hosts=hosts))
-            if not quick:
-                runs.append(Run("hosts_throughput", mode, hosts, 2, "noop", 0, 2000, hosts=hosts))
-        if quick:
-            continue
-        for rate in ("100mbit", "1gbit"):
-            for size in (1_000, 100_000, 1_000_000, 4_000_000):
-                runs.append(
-                    Run("hosts_payload", mode, 1, 2, "echo", size, 5, "sequential", 1, rate)
-                )
-    return runs
+    spec = builtin(quick)
+    return spec.runs, spec.repeats
 
 
 @dataclass(frozen=True)
@@ -109,8 +88,8 @@ class Baselines:
     hosts_weak: tuple[int, int] | None = None
 
 
-def baselines(quick: bool = False) -> Baselines:
-    """The baseline studies of the default or quick sweep."""
-    if quick:
-        return Baselines(320, 500, 40, 2000, 2)
-    return Baselines(3000, 5000, 300, 20_000, 3, hosts_weak=(8, 32))
+def baselines(quick: bool = False) -> Baselines | None:
+    """The baseline studies of the default or quick sweep (their specs' ``[baselines]``)."""
+    from experiments.spec import builtin
+
+    return builtin(quick).baselines

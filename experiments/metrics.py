@@ -1,8 +1,10 @@
 """Metrics from per-task rows (README: "Benchmark report"), in pandas.
 
-Per task: latency = observed - submitted; overhead = latency - (finished - started); its
-parts: queue = dispatched - submitted, dispatch = started - dispatched, execution =
-finished - started, result = stored - finished, observe = observed - stored.
+Per task: latency = observed - submitted (for a Poisson load: observed - the scheduled
+arrival, so time a submission waited in the client counts); overhead = latency -
+(finished - started); its parts: queue = dispatched - submitted, dispatch = started -
+dispatched, execution = finished - started, result = stored - finished, observe = observed -
+stored.
 Per run: throughput = tasks / (last observed - first submitted); makespan = last stored -
 first submitted (server clocks, not the client's polling); weak-scaling efficiency = ideal
 makespan / makespan, where ideal = tasks per process x task duration.
@@ -17,8 +19,19 @@ import pandas as pd
 #: The columns of one run's identity.
 RUN_KEYS = [
     *("study", "mode", "workers", "procs", "processes", "workload", "arg"),
-    *("hosts", "link", "repeat"),
+    *("hosts", "link", "function", "args", "loop", "clients", "rate", "repeat"),
 ]
+#: Values of the identity columns runs recorded before those columns existed (and of empty
+#: CSV cells, which pandas reads as NaN).
+DEFAULTS = {
+    "hosts": 0,
+    "link": "unshaped",
+    "function": "",
+    "args": "",
+    "loop": "",
+    "clients": 0,
+    "rate": 0.0,
+}
 #: The configuration, across repeats.
 CONFIG_KEYS = [k for k in RUN_KEYS if k != "repeat"]
 PARTS = ["queue", "dispatch", "execution", "result", "observe"]
@@ -26,8 +39,11 @@ PARTS = ["queue", "dispatch", "execution", "result", "observe"]
 
 def per_task(tasks: pd.DataFrame) -> pd.DataFrame:
     """Add latency, overhead and its parts (seconds) to raw task rows."""
-    t = tasks.copy()
+    t = with_defaults(tasks)
     t["latency"] = t["observed"] - t["submitted"]
+    if "sent" in t:
+        poisson = t["loop"] == "poisson"
+        t.loc[poisson, "latency"] = t["observed"] - t["sent"]
     t["execution"] = t["finished"] - t["started"]
     t["overhead"] = t["latency"] - t["execution"]
     t["queue"] = t["dispatched"] - t["submitted"]
@@ -86,10 +102,16 @@ def per_config(runs: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
+def with_defaults(tasks: pd.DataFrame) -> pd.DataFrame:
+    """``tasks`` with every identity column, missing ones and empty cells at their defaults
+    (runs from before the hosts axis ran everything on loopback, with built-in workloads)."""
+    t = tasks.copy()
+    for column, value in DEFAULTS.items():
+        t[column] = t[column].fillna(value) if column in t else value
+    return t
+
+
 def read_tasks(run_dir: Path) -> pd.DataFrame:
     """A run's per-task rows: ``tasks.csv.gz`` (what the sweep writes), else ``tasks.csv``."""
     packed = run_dir / "tasks.csv.gz"
-    tasks = pd.read_csv(packed if packed.exists() else run_dir / "tasks.csv")
-    return tasks.assign(  # runs from before the hosts axis: everything on loopback
-        hosts=tasks.get("hosts", 0), link=tasks.get("link", "unshaped")
-    )
+    return with_defaults(pd.read_csv(packed if packed.exists() else run_dir / "tasks.csv"))

@@ -249,10 +249,113 @@ def partition(timeline: pd.DataFrame, path: Path) -> Path:
     return _save(fig, path)
 
 
+#: The studies of the built-in grids; any other study name is the user's (see spec.py).
+STANDARD = {"throughput", "weak_scaling", "latency", "payload", "load_curve"}
+
+
+def load_curve(summary: pd.DataFrame, path: Path, celery: pd.DataFrame | None = None) -> Path:
+    """Latency (p50, p99) and achieved throughput against the offered Poisson rate, per mode
+    (and Celery's, from ``celery`` rows with the same columns, when given)."""
+    df = summary[summary["study"] == "load_curve"]
+    if celery is not None and not celery.empty:
+        df = pd.concat([df, celery.assign(mode="celery")])
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    for mode, g in df.groupby("mode", sort=False):
+        g = g.sort_values("rate")
+        color = COLORS.get(mode)
+        left.plot(g["rate"], 1000 * g["latency_p50_median"], "o-", color=color, label=f"{mode} p50")
+        left.plot(
+            g["rate"], 1000 * g["latency_p99_median"], "s--", color=color, label=f"{mode} p99"
+        )
+        right.errorbar(
+            g["rate"],
+            g["throughput_median"],
+            yerr=[
+                g["throughput_median"] - g["throughput_min"],
+                g["throughput_max"] - g["throughput_median"],
+            ],
+            marker="o",
+            capsize=3,
+            color=color,
+            label=mode,
+        )
+    top = df["rate"].max() if not df.empty else 1
+    right.plot([0, top], [0, top], color="black", lw=0.8, ls=":", label="achieved = offered")
+    left.set(
+        title="Latency against offered load",
+        xlabel="offered tasks/s (Poisson arrivals)",
+        ylabel="latency ms (median of repeats, log)",
+        yscale="log",
+    )
+    right.set(
+        title="Achieved against offered load",
+        xlabel="offered tasks/s (Poisson arrivals)",
+        ylabel="achieved tasks/s (median, min–max)",
+    )
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+        if not df.empty:
+            ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def config_label(row: pd.Series) -> str:
+    """A configuration in a few characters: mode, workers x procs, hosts, load."""
+    label = f"{row['mode']} {row['workers']}x{row['procs']}"
+    if row.get("hosts", 0):
+        label += f" on {row['hosts']} hosts"
+    if row.get("loop") == "closed":
+        label += f", {row['clients']} clients"
+    elif row.get("loop") == "poisson":
+        label += f", {row['rate']:g}/s"
+    if row.get("workload") in ("sleep", "cpu", "echo"):
+        label += f", {row['workload']}({row['arg']:g})"
+    return label
+
+
+def studies(summary: pd.DataFrame, path: Path) -> Path:
+    """The user's studies (any study of a spec outside the built-in ones): throughput and
+    latency p50/p99 of every configuration, one row of panels per study."""
+    df = summary[~summary["study"].isin(STANDARD) & ~summary["study"].str.startswith("hosts_")]
+    names = list(df["study"].drop_duplicates())
+    fig, axes = plt.subplots(len(names), 2, figsize=(12, 1.5 + 0.45 * len(df)), squeeze=False)
+    for (left, right), name in zip(axes, names, strict=True):
+        g = df[df["study"] == name].reset_index(drop=True)
+        labels = [config_label(row) for _, row in g.iterrows()]
+        y = np.arange(len(g))
+        colors = [COLORS.get(m, "#333333") for m in g["mode"]]
+        left.barh(y, g["throughput_median"], color=colors)
+        left.errorbar(
+            g["throughput_median"],
+            y,
+            xerr=[
+                g["throughput_median"] - g["throughput_min"],
+                g["throughput_max"] - g["throughput_median"],
+            ],
+            fmt="none",
+            color="black",
+            capsize=3,
+        )
+        left.set(title=f"{name}: throughput", xlabel="tasks/s (median, min–max)")
+        left.set_yticks(y, labels)
+        right.scatter(1000 * g["latency_p50_median"], y, color=colors, marker="o", label="p50")
+        right.scatter(
+            1000 * g["latency_p99_median"], y, color=colors, marker="|", s=200, label="p99"
+        )
+        right.set(title=f"{name}: latency", xlabel="ms (median of repeats, log)", xscale="log")
+        right.set_yticks(y, labels)
+        right.legend(fontsize=8)
+        for ax in (left, right):
+            ax.grid(alpha=0.3)
+            ax.invert_yaxis()
+    return _save(fig, path)
+
+
 def all_plots(out: Path) -> dict[str, Path]:
-    """Every plot of the run in ``out``, by name."""
+    """Every plot of the run in ``out``, by name (each only where its study ran)."""
     tasks = read_tasks(out)
     summary = pd.read_csv(out / "summary.csv")
+    present = set(summary["study"])
     plots = {}
     if (out / "peer.csv").exists():
         plots["peer"] = peer(pd.read_csv(out / "peer.csv"), out / "peer.png")
@@ -260,10 +363,20 @@ def all_plots(out: Path) -> dict[str, Path]:
         plots["hosts"] = hosts(summary, out / "hosts.png")
     if (out / "partition.csv").exists():
         plots["partition"] = partition(pd.read_csv(out / "partition.csv"), out / "partition.png")
-    return plots | {
-        "throughput": throughput(summary, out / "throughput.png"),
-        "weak_scaling": weak_scaling(summary, out / "weak_scaling.png"),
-        "latency_cdf": latency_cdf(tasks, out / "latency_cdf.png"),
-        "overhead": overhead_breakdown(tasks, out / "overhead_breakdown.png"),
-        "payload": payload_latency(summary, out / "payload_latency.png"),
-    }
+    if "throughput" in present:
+        plots["throughput"] = throughput(summary, out / "throughput.png")
+    if "weak_scaling" in present:
+        plots["weak_scaling"] = weak_scaling(summary, out / "weak_scaling.png")
+    if "latency" in present:
+        plots["latency_cdf"] = latency_cdf(tasks, out / "latency_cdf.png")
+        plots["overhead"] = overhead_breakdown(tasks, out / "overhead_breakdown.png")
+    if "payload" in present:
+        plots["payload"] = payload_latency(summary, out / "payload_latency.png")
+    if "load_curve" in present:
+        celery = out / "peer_curve.csv"
+        plots["load_curve"] = load_curve(
+            summary, out / "load_curve.png", pd.read_csv(celery) if celery.exists() else None
+        )
+    if (~summary["study"].isin(STANDARD) & ~summary["study"].str.startswith("hosts_")).any():
+        plots["studies"] = studies(summary, out / "studies.png")
+    return plots

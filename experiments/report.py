@@ -469,8 +469,113 @@ def grid_facts(out: Path) -> dict[str, str]:
     }
 
 
+def knees(summary: pd.DataFrame) -> pd.DataFrame:
+    """Per mode of the load curve: the knee — the highest offered rate whose achieved
+    throughput (median of repeats) is at least 90 % of it — with the latency there, and the
+    first rate past it (None: the curve never saturated)."""
+    from experiments.sweep import SUSTAINED
+
+    curve = _pick(summary, "load_curve")
+    rows = []
+    for mode, g in curve.groupby("mode", sort=False):
+        g = g.sort_values("rate")
+        ok = g[g["throughput_median"] >= SUSTAINED * g["rate"]]
+        past = g[g["throughput_median"] < SUSTAINED * g["rate"]]
+        knee = ok.iloc[-1] if len(ok) else None
+        rows.append(
+            {
+                "mode": mode,
+                "knee": knee["rate"] if knee is not None else None,
+                "p50_ms": 1000 * knee["latency_p50_median"] if knee is not None else None,
+                "p99_ms": 1000 * knee["latency_p99_median"] if knee is not None else None,
+                "low_p50_ms": 1000 * g.iloc[0]["latency_p50_median"],
+                "low_rate": g.iloc[0]["rate"],
+                "past": past.iloc[0]["rate"] if len(past) else None,
+                "past_achieved": past.iloc[0]["throughput_median"] if len(past) else None,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _load_curve_text(out: Path, summary: pd.DataFrame, plots: dict[str, Path]) -> str:
+    """The "Latency against offered load" section, if this run had a load curve."""
+    if "load_curve" not in plots:
+        return ""
+    path = out / "grid.json"
+    recorded = json.loads(path.read_text()) if path.exists() else {}
+    curve = [r for r in recorded.get("runs", []) if r["study"] == "load_curve"]
+    duration = {round(r["tasks"] / r["rate"], 1) for r in curve}
+    skipped = recorded.get("skipped", [])
+    parts = []
+    for k in knees(summary).itertuples():
+        if k.knee is None:
+            parts.append(f"{k.mode} sustained none of its rates (lowest {k.low_rate:g}/s)")
+            continue
+        text = (
+            f"{k.mode}: knee at {k.knee:g} tasks/s offered (p50 {k.p50_ms:.1f} ms, p99 "
+            f"{k.p99_ms:.1f} ms there, against p50 {k.low_p50_ms:.1f} ms at {k.low_rate:g}/s)"
+        )
+        if k.past is not None:
+            text += f"; at {k.past:g}/s it achieved only {k.past_achieved:.0f}"
+        else:
+            text += "; it sustained every rate offered"
+        parts.append(text)
+    celery = (
+        " Celery (dashed grey, same client, 2 prefork processes) is on the same plot."
+        if (out / "peer_curve.csv").exists()
+        else ""
+    )
+    return f"""## Latency against offered load
+
+![latency against offered load]({plots["load_curve"].name})
+
+Open loop: Poisson arrivals at each offered rate (submissions never wait for results; each
+result is awaited by long-poll on its own connection), {_listed(duration)} s of arrivals per
+rate, latency counted from each task's scheduled arrival. The rate rises until the achieved
+throughput falls below 90 % of the offered rate; {len(skipped)} higher rates were then
+skipped. The knee is the highest rate still sustained: {"; ".join(parts)}.{celery}
+"""
+
+
+def _studies_text(summary: pd.DataFrame, plots: dict[str, Path]) -> str:
+    """The section of the spec's own studies (any study outside the built-in ones)."""
+    if "studies" not in plots:
+        return ""
+    from experiments.plot import STANDARD, config_label
+
+    df = summary[~summary["study"].isin(STANDARD) & ~summary["study"].str.startswith("hosts_")]
+    rows = [
+        {
+            "study": r["study"],
+            "workload": r["workload"]
+            + (
+                f"(*{json.loads(r['args'])[0]}, **{json.loads(r['args'])[1]})"
+                if r.get("args")
+                else ""
+            ),
+            "configuration": config_label(r),
+            "tasks/s (min–max)": f"{r['throughput_median']:.1f} "
+            f"({r['throughput_min']:.1f}–{r['throughput_max']:.1f})",
+            "p50 ms": f"{1000 * r['latency_p50_median']:.2f}",
+            "p99 ms": f"{1000 * r['latency_p99_median']:.2f}",
+            "repeats": int(r["repeats"]),
+        }
+        for _, r in df.iterrows()
+    ]
+    return f"""## Studies of the spec
+
+![studies]({plots["studies"].name})
+
+Medians over repeats (min–max in brackets) of each configuration the spec (`spec.toml`)
+declared; closed loop: each client submits a task and waits for it by long-poll before the
+next; Poisson: open loop at the offered rate, latency from the scheduled arrival.
+
+{_markdown(pd.DataFrame(rows))}
+"""
+
+
 def render(out: Path) -> Path:
-    """Plots and REPORT.md for the run in ``out``."""
+    """Plots and REPORT.md for the run in ``out`` (each section only where its study ran)."""
     tasks = read_tasks(out)
     summary = pd.read_csv(out / "summary.csv")
     info = json.loads((out / "machine.json").read_text())
@@ -479,6 +584,44 @@ def render(out: Path) -> Path:
     grid = grid_facts(out)
     failed = int((tasks["status"] != "COMPLETED").sum())
     repeats = int(summary["repeats"].max())
+    standard = {"throughput", "weak_scaling", "latency", "payload"} <= set(summary["study"])
+    if standard:
+        method = f"""Tasks go through the REST API with
+an aiohttp client (open loop: {grid["clients"]} submitters and {grid["clients"]} result
+pollers; latency and payload studies: one task at a time)."""
+        definitions = "Throughput = tasks / (last observed − first submitted), with "
+        definitions += f"""{grid["throughput"]}.
+Weak-scaling efficiency = ideal makespan / measured makespan, with {grid["weak"]}, and
+makespan = last stored − first submitted. Latency: {grid["latency"]}. Payload:
+{grid["payload"]}."""
+    else:
+        method = """Tasks go through the REST API with
+an aiohttp client, loaded as the run's `spec.toml` declares for each study."""
+        definitions = """Throughput = tasks / (last observed − first submitted);
+latency = observed − submitted (Poisson loads: observed − scheduled arrival)."""
+    sections = []
+    if "throughput" in plots:
+        sections.append(
+            f"## Throughput\n\n![throughput]({plots['throughput'].name})\n\n"
+            f"{_throughput_text(summary)}\n"
+        )
+    if "weak_scaling" in plots:
+        sections.append(
+            f"## Weak scaling\n\n![weak scaling]({plots['weak_scaling'].name})\n\n"
+            f"{_weak_text(summary)}\n"
+        )
+    if "latency_cdf" in plots:
+        sections.append(
+            f"## Latency\n\n![latency CDF]({plots['latency_cdf'].name})\n\n{_latency_text(tasks)}"
+            f"\n\n![overhead breakdown]({plots['overhead'].name})\n\n{_overhead_text(tasks)}\n"
+        )
+    if "payload" in plots:
+        sections.append(
+            f"## Payload size\n\n![payload latency]({plots['payload'].name})\n\n"
+            f"{_payload_text(summary)}\n"
+        )
+    body = "\n".join(sections)
+    tail = [_load_curve_text(out, summary, plots), _studies_text(summary, plots)]
     text = f"""# faas benchmark report — {out.name}
 
 ## Setup
@@ -492,51 +635,19 @@ def render(out: Path) -> Path:
 
 Each stack shape (mode, workers × processes per worker) runs on a fresh stack: an embedded
 `redis-server`, the API, the dispatcher and its workers as separate processes on 127.0.0.1,
-all sharing this machine's cores with the load client. Tasks go through the REST API with
-an aiohttp client (open loop: {grid["clients"]} submitters and {grid["clients"]} result
-pollers; latency and payload studies: one task at a time). Per task, the API records
+all sharing this machine's cores with the load client. {method} Per task, the API records
 *submitted*, the dispatcher *dispatched* and *stored*, the pool process *started* and
 *finished*, and the client *observed*. Every configuration ran {repeats} times; figures are
 medians over repeats with min–max error bars. {len(tasks)} tasks in all, {failed} not COMPLETED.
 
-Throughput = tasks / (last observed − first submitted), with {grid["throughput"]}.
-Weak-scaling efficiency = ideal makespan / measured makespan, with {grid["weak"]}, and
-makespan = last stored − first submitted. Latency: {grid["latency"]}. Payload:
-{grid["payload"]}.
+{definitions}
 
-## Throughput
-
-![throughput]({plots["throughput"].name})
-
-{_throughput_text(summary)}
-
-## Weak scaling
-
-![weak scaling]({plots["weak_scaling"].name})
-
-{_weak_text(summary)}
-
-## Latency
-
-![latency CDF]({plots["latency_cdf"].name})
-
-{_latency_text(tasks)}
-
-![overhead breakdown]({plots["overhead"].name})
-
-{_overhead_text(tasks)}
-
-## Payload size
-
-![payload latency]({plots["payload"].name})
-
-{_payload_text(summary)}
-
+{body}
 {_hosts_text(out, summary, info, plots)}
 {_baselines_text(out, summary)}
-## Summary
+{"".join(t + chr(10) for t in tail if t)}## Summary
 
-{_markdown(summary_table(summary))}
+{_markdown(summary_table(summary)) if standard else "See the sections above."}
 
 Raw data: `tasks.csv.gz` (one row per task), `runs.csv` (one per run), `summary.csv` (one
 per configuration), `grid.json` (every configuration run), `machine.json`, `peer.csv` and

@@ -1,11 +1,15 @@
 """Run a grid of experiments on real stacks and leave CSVs, plots and a report.
 
-    python -m experiments.sweep [--quick] [--out results/<run-id>]
+    python -m experiments.sweep [--quick | --spec FILE.toml] [--out results/<run-id>]
+
+The grid is a TOML spec (experiments/spec.py): ``experiments/specs/full.toml`` by default,
+``quick.toml`` with ``--quick``, or your own with ``--spec``.
 
 For each stack shape (mode, workers, processes per worker) it starts a fresh stack with an
 embedded Redis, warms it up, runs every configuration of that shape ``repeats`` times through
 the REST API, reads each task's server-side timestamps from Redis, and tears the stack down.
 Writes ``tasks.csv.gz`` (one row per task, compressed), ``grid.json`` (what ran),
+``spec.toml`` (the spec it ran),
 ``runs.csv``, ``summary.csv``, ``machine.json``,
 the plots and ``REPORT.md`` into the run directory, and points ``results/latest`` at it.
 """
@@ -22,17 +26,19 @@ import os
 import platform
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import redis
 from tqdm import tqdm
 
+from experiments import spec as specs
 from experiments import workloads
 from experiments.client import LoadClient, TaskRow
-from experiments.grids import Baselines, Run, baselines, grid
+from experiments.grids import Baselines, Run
 from experiments.metrics import per_config, per_run
 from faas.models import Mode
 from faas.redis_server import find_redis_server
@@ -42,12 +48,20 @@ from faas.store import task_key
 
 log = logging.getLogger("sweep")
 
-#: Concurrent submitters (and as many result pollers) of the open-loop load client.
+#: Concurrent submitters (and as many result pollers) of the burst load.
 CLIENT_CONCURRENCY = 16
+#: Connections of the Poisson load's client: enough that arrivals are not held back by the
+#: client while earlier tasks are long-polled.
+POISSON_CONNECTIONS = 512
+#: A Poisson rate is sustained while the achieved throughput is at least this share of it.
+SUSTAINED = 0.9
 SERVER_FIELDS = ["submitted", "dispatched", "started", "finished", "stored", "worker", "status"]
 
 
 def _payload(run: Run) -> str:
+    if run.function:
+        args, kwargs = json.loads(run.args)
+        return serialize((tuple(args), kwargs))
     if run.workload == "noop":
         return serialize(((), {}))
     if run.workload == "echo":
@@ -57,10 +71,37 @@ def _payload(run: Run) -> str:
 
 
 async def _send(client: LoadClient, run: Run, function_id: str) -> list[TaskRow]:
-    payload = _payload(run)
-    if run.loop == "open":
-        return await client.run_many(function_id, [payload] * run.tasks)
-    return [await client.wait(await client.submit(function_id, payload)) for _ in range(run.tasks)]
+    payloads = [_payload(run)] * run.tasks
+    if run.loop == "burst":
+        return await client.run_many(function_id, payloads)
+    if run.loop == "closed":
+        return await client.closed_loop(function_id, payloads, run.clients)
+    if run.loop == "poisson":
+        opened = LoadClient(client.url, connections=POISSON_CONNECTIONS)
+        try:
+            return await opened.poisson(function_id, payloads, run.rate, run.seed)
+        finally:
+            await opened.close()
+    return [await client.wait(await client.submit(function_id, p)) for p in payloads]
+
+
+def _function(run: Run) -> Callable[..., Any]:
+    """The function a run executes: a built-in workload or the spec's user function."""
+    if run.function:
+        file, _, name = run.function.rpartition(":")
+        return specs.resolve_function(file, name)
+    return getattr(workloads, run.workload)
+
+
+def _curve_key(run: Run) -> tuple:
+    """Runs of one load curve: everything but the rate."""
+    return (run.study, run.stack, run.workload, run.function, run.args, run.arg)
+
+
+def sustained(run: Run, rows: list[TaskRow]) -> bool:
+    """Whether a Poisson run's achieved throughput kept up with its offered rate."""
+    span = max(r.observed for r in rows) - min(r.submitted for r in rows)
+    return len(rows) / span >= SUSTAINED * run.rate
 
 
 def server_rows(r: redis.Redis, rows: list[TaskRow]) -> list[dict]:
@@ -86,22 +127,37 @@ def server_rows(r: redis.Redis, rows: list[TaskRow]) -> list[dict]:
     return out
 
 
-async def _measure_stack(stack: Stack, runs: list[Run], repeats: int, bar: tqdm) -> list[dict]:
+async def _measure_stack(
+    stack: Stack, runs: list[Run], repeats: int, bar: tqdm, skipped: list[Run]
+) -> list[dict]:
+    """Measure ``runs`` on ``stack``; Poisson runs past a saturated rate go to ``skipped``."""
     client = LoadClient(stack.url, concurrency=CLIENT_CONCURRENCY)
     r = redis.Redis.from_url(stack.redis_url, decode_responses=True)
     rows: list[dict] = []
+    saturated: set[tuple] = set()
     try:
-        functions = {
-            name: await client.register(getattr(workloads, name), name)
-            for name in ("noop", "sleep", "cpu", "echo")
-        }
-        await client.run_many(functions["noop"], [_payload(runs[0])] * 50)  # warm up
+        functions = {}
+        for run in runs:
+            key = (run.workload, run.function)
+            if key not in functions:
+                functions[key] = await client.register(_function(run), run.workload)
+        warm = await client.register(workloads.noop, "noop")
+        await client.run_many(warm, [serialize(((), {}))] * 50)  # warm up
         for run, repeat in itertools.product(runs, range(repeats)):
+            if run.stop_at_saturation and _curve_key(run) in saturated:
+                if repeat == 0:
+                    skipped.append(run)
+                bar.update(1)
+                continue
             bar.set_postfix_str(
                 f"{run.study} {run.mode} {run.workers}x{run.procs} "
-                f"{run.workload}({run.arg:g}) #{repeat + 1}"
+                f"{run.workload}({run.arg:g})"
+                + (f" {run.rate:g}/s" if run.rate else "")
+                + f" #{repeat + 1}"
             )
-            sent = await _send(client, run, functions[run.workload])
+            sent = await _send(client, run, functions[(run.workload, run.function)])
+            if run.loop == "poisson" and not sustained(run, sent):
+                saturated.add(_curve_key(run))
             for row in server_rows(r, sent):
                 rows.append(
                     {
@@ -162,13 +218,17 @@ def machine() -> dict:
     }
 
 
-def grid_description(runs: list[Run], repeats: int, extra: Baselines | None) -> dict:
+def grid_description(
+    runs: list[Run], repeats: int, extra: Baselines | None, skipped: list[Run] | None = None
+) -> dict:
     """What the sweep ran, for the report's prose (and a reader): every run, the repeats,
-    the load client's concurrency and the baseline sizes."""
+    the load client's concurrency, the baseline sizes, and the Poisson runs skipped past
+    their curve's saturation."""
     return {
         "repeats": repeats,
         "client_concurrency": CLIENT_CONCURRENCY,
-        "runs": [run.__dict__ for run in runs],
+        "runs": [run.__dict__ for run in runs if run not in (skipped or [])],
+        "skipped": [run.__dict__ for run in skipped or []],
         "baselines": extra.__dict__ if extra else None,
     }
 
@@ -247,22 +307,34 @@ def _stack(mode: str, workers: int, procs: int, hosts: int, link: str) -> Iterat
         yield stack
 
 
-def run_sweep(runs: list[Run], repeats: int, out: Path, extra: Baselines | None = None) -> Path:
-    """Measure ``runs`` (and the ``extra`` baselines); write CSVs, plots and the report."""
+def run_sweep(
+    runs: list[Run],
+    repeats: int,
+    out: Path,
+    extra: Baselines | None = None,
+    spec_text: str | None = None,
+) -> Path:
+    """Measure ``runs`` (and the ``extra`` baselines); write CSVs, plots and the report
+    (and ``spec.toml``, the spec's text, when given)."""
     out.mkdir(parents=True, exist_ok=True)
+    if spec_text is not None:
+        (out / "spec.toml").write_text(spec_text)
     rows: list[dict] = []
+    skipped: list[Run] = []
     runs = _runnable(runs)
     shapes = sorted({run.stack for run in runs}, key=lambda s: (s[3], s[0], s[1] * s[2], s[4]))
     with tqdm(total=len(runs) * repeats, unit="run", desc="sweep") as bar:
         for shape in shapes:
             todo = [run for run in runs if run.stack == shape]
             with _stack(*shape) as stack:
-                rows += asyncio.run(_measure_stack(stack, todo, repeats, bar))
+                rows += asyncio.run(_measure_stack(stack, todo, repeats, bar, skipped))
     if extra:
         run_baselines(extra, out)
     tasks = pd.DataFrame(rows)
     tasks.to_csv(out / "tasks.csv.gz", index=False)
-    (out / "grid.json").write_text(json.dumps(grid_description(runs, repeats, extra), indent=1))
+    (out / "grid.json").write_text(
+        json.dumps(grid_description(runs, repeats, extra, skipped), indent=1)
+    )
     runs_df = per_run(tasks)
     runs_df.to_csv(out / "runs.csv", index=False)
     per_config(runs_df).to_csv(out / "summary.csv", index=False)
@@ -284,7 +356,11 @@ def run_sweep(runs: list[Run], repeats: int, out: Path, extra: Baselines | None 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="the short grid (a few minutes)")
+    choice = parser.add_mutually_exclusive_group()
+    choice.add_argument("--quick", action="store_true", help="the short grid (a few minutes)")
+    choice.add_argument(
+        "--spec", type=Path, default=None, help="the experiment's TOML spec (default: full.toml)"
+    )
     parser.add_argument("--studies", nargs="+", default=None, help="only these studies")
     parser.add_argument("--out", type=Path, default=None, help="run directory")
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
@@ -294,12 +370,17 @@ def main() -> None:
         help="skip the Celery comparison and the dispatcher-direct study",
     )
     args = parser.parse_args()
-    runs, repeats = grid(args.quick)
+    try:
+        spec = specs.load(args.spec) if args.spec else specs.builtin(args.quick)
+    except specs.SpecError as e:
+        parser.exit(2, f"error: {e}\n")
+    runs = spec.runs
     if args.studies:
         runs = [run for run in runs if run.study in args.studies]
     out = args.out or Path("results") / time.strftime("%Y%m%d-%H%M%S")
     started = time.monotonic()
-    run_sweep(runs, repeats, out, None if args.no_baselines else baselines(args.quick))
+    extra = None if args.no_baselines else spec.baselines
+    run_sweep(runs, spec.repeats, out, extra, spec.text)
     print(f"report: {out / 'REPORT.md'} ({time.monotonic() - started:.0f} s)")
 
 

@@ -1,8 +1,9 @@
-"""experiments/grids.py: what the default and quick sweeps run."""
+"""experiments/grids.py: what the default and quick sweeps run (specs/full.toml and
+specs/quick.toml)."""
 
 from __future__ import annotations
 
-from experiments.grids import grid, host_runs
+from experiments.grids import baselines, grid
 
 
 def test_the_quick_grid_has_a_two_host_point_per_remote_mode() -> None:
@@ -17,7 +18,7 @@ def test_the_quick_grid_has_a_two_host_point_per_remote_mode() -> None:
 
 
 def test_the_full_grid_spans_one_to_eight_hosts_and_two_link_rates() -> None:
-    runs = host_runs(quick=False)
+    runs = [r for r in grid(quick=False)[0] if r.hosts]
     weak = {(r.mode, r.hosts) for r in runs if r.study == "hosts_weak"}
     assert weak == {(m, h) for m in ("pull", "push") for h in (1, 2, 4, 8)}
     links = {r.link for r in runs if r.study == "hosts_payload"}
@@ -31,3 +32,28 @@ def test_runs_on_different_hosts_or_links_never_share_a_stack() -> None:
     for r in runs:
         by_stack.setdefault(r.stack, set()).add((r.hosts, r.link, r.workers, r.procs))
     assert all(len(shapes) == 1 for shapes in by_stack.values())
+
+
+def test_the_shipped_grids_keep_their_shapes_and_baselines() -> None:
+    quick, repeats = grid(quick=True)
+    assert repeats == 2 and len(quick) == 35 + 9  # + the load curve's 3 rates x 3 modes
+    weak = sorted((r.mode, r.workers, r.procs, r.tasks) for r in quick if r.study == "weak_scaling")
+    assert weak == sorted(
+        [("local", 1, p, 4 * p) for p in (1, 2, 4)]
+        + [(m, w, p, 4 * w * p) for m in ("pull", "push") for w, p in ((1, 1), (1, 2), (1, 4))]
+    )
+    full, _ = grid(quick=False)
+    assert {
+        (r.workers, r.procs) for r in full if r.study == "weak_scaling" and r.mode == "push"
+    } == {
+        (1, 1),
+        (1, 2),
+        (1, 4),
+        (2, 4),
+        (4, 4),
+        (8, 4),
+    }
+    curve = [r for r in full if r.study == "load_curve"]
+    assert {r.loop for r in curve} == {"poisson"} and all(r.stop_at_saturation for r in curve)
+    assert all(r.tasks == round(3 * r.rate) for r in curve)
+    assert baselines(quick=False).hosts_weak == (8, 32) and baselines(quick=True).hosts_weak is None
