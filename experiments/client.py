@@ -34,6 +34,15 @@ class TaskRow:
     polls: int = 0
 
 
+def arrivals(n: int, rate: float, seed: int = 1) -> list[float]:
+    """Offsets (seconds) of ``n`` Poisson arrivals at ``rate`` per second: a Poisson process
+    conditioned on its count — n times drawn uniformly over n / rate seconds, sorted — so the
+    offered rate is exactly ``rate`` over the run and the gaps are exponential."""
+    rng = random.Random(seed)
+    span = n / rate
+    return sorted(rng.uniform(0, span) for _ in range(n))
+
+
 class LoadClient:
     """A pooled async client of one faas API; use inside a running event loop."""
 
@@ -120,16 +129,11 @@ class LoadClient:
         """Open loop: submit the payloads at Poisson arrival times of ``rate`` tasks/s, never
         waiting for results (each task's result is awaited by long-poll on its own).
 
-        The arrival times are a Poisson process conditioned on its count: n = len(payloads)
-        times drawn uniformly over n / rate seconds, sorted, so the offered rate is exactly
-        ``rate`` and the gaps are exponential. A row's ``submitted`` is its scheduled
+        The arrival times come from :func:`arrivals`. A row's ``submitted`` is its scheduled
         arrival, so time a submission waits in the client counts in its latency."""
-        rng = random.Random(seed)
-        span = len(payloads) / rate
-        offsets = sorted(rng.uniform(0, span) for _ in payloads)
+        offsets = arrivals(len(payloads), rate, seed)
         loop = asyncio.get_running_loop()
         start, wall = loop.time() + 0.01, time.time() + 0.01
-        rows: list[TaskRow] = []
 
         async def one(offset: float, payload: str) -> TaskRow:
             row = await self.submit(function_id, payload)

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from experiments.grids import baselines, grid
+from experiments.grids import grid
 from experiments.hosts import available
 from experiments.metrics import read_tasks
-from experiments.report import render
+from experiments.report import knees, render
+from experiments.spec import builtin
 from experiments.sweep import run_sweep
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]  # the quick sweep: ~2-3 min
@@ -44,31 +46,36 @@ PLOTS = [
     "overhead_breakdown.png",
     "payload_latency.png",
     "peer.png",
+    "load_curve.png",
 ]
 
 
 HOSTS, _ = available()
 
 
-def _grid() -> tuple[list, int]:
-    """The quick grid as this machine runs it (the hosts axis only where namespaces work)."""
+def _grid(run_dir: Path) -> tuple[list[dict], int]:
+    """The runs the quick sweep ran (grid.json): the quick grid, without the hosts axis where
+    namespaces do not work and without the load curve's rates skipped past saturation."""
+    recorded = json.loads((run_dir / "grid.json").read_text())
     runs, repeats = grid(quick=True)
-    return [r for r in runs if HOSTS or not r.hosts], repeats
+    expected = [r.__dict__ for r in runs if HOSTS or not r.hosts]
+    assert recorded["runs"] + recorded["skipped"] == expected
+    assert all(r["study"] == "load_curve" for r in recorded["skipped"])
+    return recorded["runs"], repeats
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    runs, repeats = grid(quick=True)
-    return run_sweep(
-        runs, repeats, tmp_path_factory.mktemp("results") / "quick", baselines(quick=True)
-    )
+    spec = builtin(quick=True)
+    out = tmp_path_factory.mktemp("results") / "quick"
+    return run_sweep(spec.runs, spec.repeats, out, spec.baselines, spec.text)
 
 
 def test_tasks_csv_has_every_task_with_server_timestamps(run_dir: Path) -> None:
     tasks = read_tasks(run_dir)
-    runs, repeats = _grid()
+    runs, repeats = _grid(run_dir)
     assert set(tasks.columns) >= TASK_COLUMNS
-    assert len(tasks) == repeats * sum(run.tasks for run in runs)
+    assert len(tasks) == repeats * sum(run["tasks"] for run in runs)
     assert (tasks["status"] == "COMPLETED").all()
     ordered = ["submitted", "dispatched", "started", "finished", "stored", "observed"]
     for earlier, later in zip(ordered, ordered[1:], strict=False):
@@ -79,10 +86,10 @@ def test_tasks_csv_has_every_task_with_server_timestamps(run_dir: Path) -> None:
 
 def test_summary_has_one_row_per_configuration(run_dir: Path) -> None:
     summary = pd.read_csv(run_dir / "summary.csv")
-    runs, repeats = _grid()
+    runs, repeats = _grid(run_dir)
     assert len(summary) == len(runs)
     assert (summary["repeats"] == repeats).all()
-    studies = {"throughput", "weak_scaling", "latency", "payload"} | (
+    studies = {"throughput", "weak_scaling", "latency", "payload", "load_curve"} | (
         {"hosts_weak"} if HOSTS else set()
     )
     assert set(summary["study"]) == studies
@@ -171,3 +178,24 @@ def test_celery_comparison_and_dispatcher_direct_are_in_the_report(run_dir: Path
     assert f"Celery did {celery_rest.median():.0f} tasks/s" in report
     rows = [line for line in report.splitlines() if line.startswith("| REST ≥ 1.0× Celery")]
     assert len(rows) == 3 and all(row.rstrip(" |").endswith(("yes", "**no**")) for row in rows)
+
+
+def test_the_run_keeps_its_spec_and_the_load_curve_rises_until_saturation(run_dir: Path) -> None:
+    assert (run_dir / "spec.toml").read_text() == builtin(quick=True).text
+    summary = pd.read_csv(run_dir / "summary.csv")
+    curve = summary[summary["study"] == "load_curve"]
+    recorded = json.loads((run_dir / "grid.json").read_text())
+    for mode, g in curve.groupby("mode"):
+        g = g.sort_values("rate")
+        sustained = g["throughput_median"] >= 0.9 * g["rate"]
+        # every rate below the last one measured was sustained; past a saturated one, the
+        # higher rates were skipped, not measured
+        assert sustained.iloc[:-1].all(), g
+        skipped = {r["rate"] for r in recorded["skipped"] if r["mode"] == mode}
+        assert bool(skipped) == (not sustained.iloc[-1])
+        assert all(rate > g["rate"].max() for rate in skipped)
+        assert g["rate"].min() == 50 and g.iloc[0]["throughput_median"] > 0.9 * 50
+    report = (run_dir / "REPORT.md").read_text()
+    assert "## Latency against offered load" in report and "](load_curve.png)" in report
+    for k in knees(curve).itertuples():
+        assert f"{k.mode}: knee at {k.knee:g} tasks/s offered" in report
