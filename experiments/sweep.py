@@ -194,6 +194,7 @@ def machine() -> dict:
         [find_redis_server(), "--version"], capture_output=True, text=True, check=False
     ).stdout.strip()
     return {
+        "hostname": platform.node(),
         "cpu_count": os.cpu_count(),
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),

@@ -93,6 +93,14 @@ def _describe(exc: RequestValidationError) -> str:
     return "; ".join(parts) or "Malformed request"
 
 
+#: Redis connections of one API process. A request that finds them all busy waits up to
+#: ``REDIS_WAIT_S`` for one (backpressure under a burst) instead of failing at once.
+REDIS_CONNECTIONS = 64
+REDIS_WAIT_S = 5.0
+#: What redis-py's blocking pool raises when no connection freed up in time.
+POOL_EXHAUSTED = "No connection available."
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     async def project_error(_: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=_STATUS_OF[type(exc)])
@@ -101,6 +109,13 @@ def _install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": _describe(exc)}, status_code=422)
 
     async def redis_down(_: Request, exc: Exception) -> JSONResponse:
+        if str(exc) == POOL_EXHAUSTED:  # every connection busy for REDIS_WAIT_S: overload
+            detail = (
+                f"the API is overloaded: all its {REDIS_CONNECTIONS} Redis connections stayed "
+                f"busy for {REDIS_WAIT_S:g} s; retry later"
+            )
+            log.warning(detail)
+            return JSONResponse({"detail": detail}, status_code=503)
         log.warning("redis unreachable: %s", exc)
         return JSONResponse({"detail": "Redis is unreachable; retry later"}, status_code=503)
 
@@ -117,7 +132,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        redis = aioredis.from_url(settings.redis, socket_timeout=5, socket_connect_timeout=2)
+        pool = aioredis.BlockingConnectionPool.from_url(
+            settings.redis,
+            max_connections=REDIS_CONNECTIONS,
+            timeout=REDIS_WAIT_S,
+            socket_timeout=5,
+            socket_connect_timeout=2,
+        )
+        redis = aioredis.Redis.from_pool(pool)
         app.state.store = Store(redis)
         app.state.waiters = Waiters(aioredis.from_url(settings.redis, socket_connect_timeout=2))
         app.state.waiters.start()

@@ -49,3 +49,26 @@ def test_body_over_the_limit_is_413_before_it_is_read() -> None:
         assert reply.status_code == 413 and "50000 bytes" in reply.json()["detail"]
         r = redis.Redis.from_url(stack.redis_url)
         assert r.keys("faas:task:*") == []
+
+
+def test_a_burst_beyond_the_apis_redis_connections_waits_instead_of_failing() -> None:
+    """400 requests at once: more than the API's Redis connections, so requests must queue
+    for one (backpressure) rather than get 503s from an exhausted pool."""
+    import asyncio
+
+    from experiments.client import LoadClient
+    from faas.serialize import serialize
+
+    async def burst(url: str) -> list[str]:
+        client = LoadClient(url, connections=400)
+        try:
+            function_id = await client.register(functions.add)
+            payload = serialize(((1,), {"b": 2}))
+            rows = await asyncio.gather(*(client.submit(function_id, payload) for _ in range(400)))
+            done = await asyncio.gather(*(client.wait(row, long_poll=True) for row in rows))
+            return [row.status for row in done]
+        finally:
+            await client.close()
+
+    with Stack("local", procs=2) as stack:
+        assert asyncio.run(burst(stack.url)) == ["COMPLETED"] * 400
