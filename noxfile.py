@@ -1,6 +1,7 @@
 """Sessions: ``nox -s tests`` (the suite), ``nox -s lint``, ``nox -s bench`` (the benchmark
 report), ``nox -s faults`` (fault injection), ``nox -s chaos`` (the chaos soak),
 ``nox -s simulate`` (calibrate, validate and run the model beyond one machine),
+``nox -s compare -- RUN_A RUN_B`` (two runs side by side),
 ``nox -s up`` (run the platform)."""
 
 from __future__ import annotations
@@ -47,6 +48,14 @@ def report(session: nox.Session) -> None:
     (default: the reference run in docs/reference-run; ``-- results/latest`` for your own)."""
     session.install("-e", ".[bench]")
     session.run("python", "-m", "experiments.report", *(session.posargs or ["docs/reference-run"]))
+
+
+@nox.session
+def compare(session: nox.Session) -> None:
+    """Compare two runs (``-- RUN_A RUN_B``): what moved beyond the repeat-to-repeat noise;
+    leaves results/compare-<A>-vs-<B>/COMPARE.md."""
+    session.install("-e", ".[bench]")
+    session.run("python", "-m", "experiments.compare", *session.posargs)
 
 
 @nox.session

@@ -107,7 +107,12 @@ def with_defaults(tasks: pd.DataFrame) -> pd.DataFrame:
     (runs from before the hosts axis ran everything on loopback, with built-in workloads)."""
     t = tasks.copy()
     for column, value in DEFAULTS.items():
-        t[column] = t[column].fillna(value) if column in t else value
+        if column not in t:
+            t[column] = value
+        elif isinstance(value, str):  # an all-empty column reads as float NaN
+            t[column] = t[column].astype(object).where(t[column].notna(), value)
+        else:
+            t[column] = t[column].fillna(value)
     return t
 
 
