@@ -42,6 +42,8 @@ class Run:
     #: poisson: skip this study's higher rates (same stack and workload) once one saturates
     stop_at_saturation: bool = False
     seed: int = 1  # poisson: the arrival times' random seed
+    #: poisson, no-op: run the same arrivals against Celery too (``peer_curve.csv``)
+    peer: bool = False
 
     @property
     def processes(self) -> int:

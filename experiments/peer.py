@@ -46,6 +46,8 @@ from faas.stack import Stack
 
 log = logging.getLogger("peer")
 CONCURRENCY = 16
+#: Threads awaiting Celery results on the load curve.
+COLLECTORS = 32
 #: Worker processes of every system.
 PROCESSES = 2
 
@@ -137,6 +139,72 @@ def measure_celery(tasks: int, batch_tasks: int, latency_tasks: int, repeats: in
                 latencies.append(time.perf_counter() - t)
             rows += _rows("celery", repeat, rest, batch, latencies)
     return rows
+
+
+def celery_curve(
+    rates: list[float], duration_s: float, repeats: int, seed: int = 1
+) -> pd.DataFrame:
+    """Celery on the load curve: at each rate, the same Poisson arrival times the faas runs
+    get (``experiments.client.arrivals``), each an ``apply_async`` of the no-op from one
+    thread, results awaited by ``COLLECTORS`` threads in arrival order; latency from the
+    scheduled arrival. Stops past the first rate not sustained (achieved < 90 % of offered).
+    One row per rate, with the columns of a sweep's summary (``mode`` = "celery")."""
+    import queue
+    import threading
+
+    from experiments.client import arrivals
+    from experiments.sweep import SUSTAINED
+
+    rows = []
+    with EmbeddedRedis() as redis_server, celery_worker(redis_server.url) as capp:
+        for r in [capp.noop.delay() for _ in range(100)]:  # warm up
+            r.get(timeout=60)
+        for rate in rates:
+            runs = []
+            for _ in range(repeats):
+                offsets = arrivals(max(1, round(rate * duration_s)), rate, seed)
+                observed = [0.0] * len(offsets)
+                todo: queue.Queue = queue.Queue()
+
+                def collect(todo: queue.Queue = todo, observed: list[float] = observed) -> None:
+                    while (item := todo.get()) is not None:
+                        i, result = item
+                        result.get(timeout=60)
+                        observed[i] = time.time()
+
+                threads = [threading.Thread(target=collect) for _ in range(COLLECTORS)]
+                for t in threads:
+                    t.start()
+                start, wall = time.monotonic(), time.time()
+                for i, offset in enumerate(offsets):
+                    delay = start + offset - time.monotonic()
+                    if delay > 0:
+                        time.sleep(delay)
+                    todo.put((i, capp.noop.apply_async()))
+                for _ in threads:
+                    todo.put(None)
+                for t in threads:
+                    t.join()
+                latency = np.array(observed) - (wall + np.array(offsets))
+                span = max(observed) - (wall + offsets[0])
+                runs.append((len(offsets) / span, *np.percentile(latency, [50, 99])))
+            thr, p50, p99 = (np.array(x) for x in zip(*runs, strict=True))
+            rows.append(
+                {
+                    "study": "load_curve",
+                    "mode": "celery",
+                    "rate": rate,
+                    "throughput_median": float(np.median(thr)),
+                    "throughput_min": float(thr.min()),
+                    "throughput_max": float(thr.max()),
+                    "latency_p50_median": float(np.median(p50)),
+                    "latency_p99_median": float(np.median(p99)),
+                    "repeats": repeats,
+                }
+            )
+            if np.median(thr) < SUSTAINED * rate:
+                break
+    return pd.DataFrame(rows)
 
 
 def _noop_one(_):  # noqa: ANN001, ANN202

@@ -258,7 +258,7 @@ def load_curve(summary: pd.DataFrame, path: Path, celery: pd.DataFrame | None = 
     (and Celery's, from ``celery`` rows with the same columns, when given)."""
     df = summary[summary["study"] == "load_curve"]
     if celery is not None and not celery.empty:
-        df = pd.concat([df, celery.assign(mode="celery")])
+        df = pd.concat([df, celery[celery["study"] == "load_curve"].assign(mode="celery")])
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     for mode, g in df.groupby("mode", sort=False):
         g = g.sort_values("rate")

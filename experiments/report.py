@@ -508,23 +508,37 @@ def _load_curve_text(out: Path, summary: pd.DataFrame, plots: dict[str, Path]) -
     skipped = recorded.get("skipped", [])
     parts = []
     for k in knees(summary).itertuples():
-        if k.knee is None:
+        if pd.isna(k.knee):
             parts.append(f"{k.mode} sustained none of its rates (lowest {k.low_rate:g}/s)")
             continue
         text = (
             f"{k.mode}: knee at {k.knee:g} tasks/s offered (p50 {k.p50_ms:.1f} ms, p99 "
             f"{k.p99_ms:.1f} ms there, against p50 {k.low_p50_ms:.1f} ms at {k.low_rate:g}/s)"
         )
-        if k.past is not None:
+        if pd.notna(k.past):
             text += f"; at {k.past:g}/s it achieved only {k.past_achieved:.0f}"
         else:
             text += "; it sustained every rate offered"
         parts.append(text)
-    celery = (
-        " Celery (dashed grey, same client, 2 prefork processes) is on the same plot."
-        if (out / "peer_curve.csv").exists()
-        else ""
-    )
+    from experiments.peer import PROCESSES as PEER_PROCESSES
+
+    celery = ""
+    if (out / "peer_curve.csv").exists():
+        peer = pd.read_csv(out / "peer_curve.csv")
+        k = knees(peer[peer["study"] == "load_curve"])
+        if len(k):
+            c = k.iloc[0]
+            celery = (
+                f" Celery (grey; {PEER_PROCESSES} prefork processes, the "
+                "same arrivals, results awaited by threads) "
+                + (
+                    f"has its knee at {c['knee']:g} tasks/s (p50 {c['p50_ms']:.1f} ms, "
+                    f"p99 {c['p99_ms']:.1f} ms there)"
+                    if pd.notna(c["knee"])
+                    else f"sustained none of its rates (lowest {c['low_rate']:g}/s)"
+                )
+                + "."
+            )
     return f"""## Latency against offered load
 
 ![latency against offered load]({plots["load_curve"].name})

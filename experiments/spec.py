@@ -30,7 +30,8 @@ concurrent submitters, results collected concurrently) [default], ``{kind = "seq
 and waiting for it by long-poll before the next), ``{kind = "poisson", rates = [..]}``
 (open loop: Poisson arrivals at each rate, submissions never wait for results; with
 ``stop_at_saturation = true`` the higher rates are skipped once the achieved throughput
-falls below 90 % of the offered rate).
+falls below 90 % of the offered rate); ``peer = true`` (a Poisson load of ``noop``: the same
+arrivals against Celery too, drawn on the same plot) [false].
 
 A bad spec raises :class:`SpecError` naming the key and what is wrong, before anything runs.
 """
@@ -70,6 +71,7 @@ STUDY_KEYS = {
     "tasks_per_process",
     "duration_s",
     "load",
+    "peer",
 }
 LOAD_KEYS = {"kind", "clients", "rates", "stop_at_saturation", "seed"}
 BASELINE_KEYS = {
@@ -199,6 +201,11 @@ def _study(study: dict, base: Path, where: str) -> list[Run]:
     if any(hosts) and any(m == Mode.LOCAL for m in modes):
         raise SpecError(f"{where}: 'hosts' needs remote workers; 'modes' must not have local")
     sizes = _sizes(study, where)
+    peer = study.get("peer", False)
+    if not isinstance(peer, bool):
+        raise SpecError(f"{where}: 'peer' must be true or false")
+    if peer and (kind != "poisson" or workload != "noop"):
+        raise SpecError(f"{where}: 'peer' (Celery on the same load) needs a poisson load of noop")
     runs = []
     if any(hosts) and ("processes" in study or "workers" in study):
         raise SpecError(f"{where}: with 'hosts' each host runs one worker; give only 'procs'")
@@ -230,6 +237,7 @@ def _study(study: dict, base: Path, where: str) -> list[Run]:
                 rate=rate,
                 stop_at_saturation=stop,
                 seed=seed,
+                peer=peer,
             )
         )
     return runs

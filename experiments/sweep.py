@@ -254,6 +254,25 @@ def run_baselines(b: Baselines, out: Path) -> None:
         bar.update(1)
 
 
+def _peer_curves(runs: list[Run], repeats: int, out: Path) -> None:
+    """Celery on the load curve of every Poisson study that asks for it (``peer = true``):
+    ``peer_curve.csv``, one row per rate, the same arrivals as the faas runs."""
+    from experiments.peer import celery_curve
+
+    curves = {}
+    for run in runs:
+        if run.peer:
+            curves.setdefault((run.study, run.tasks / run.rate, run.seed), set()).add(run.rate)
+    if not curves:
+        return
+    frames = []
+    with tqdm(total=len(curves), desc="Celery load curve", unit="curve") as bar:
+        for (study, duration, seed), rates in curves.items():
+            frames.append(celery_curve(sorted(rates), duration, repeats, seed).assign(study=study))
+            bar.update(1)
+    pd.concat(frames).to_csv(out / "peer_curve.csv", index=False)
+
+
 def _hosts_weak(b: Baselines, out: Path) -> None:
     """The large weak-scaling point on emulated hosts, per remote mode (``hosts_weak.csv``,
     py-spy profiles in ``profile/hosts-<mode>/``), and a host partition's timeline
@@ -331,6 +350,7 @@ def run_sweep(
                 rows += asyncio.run(_measure_stack(stack, todo, repeats, bar, skipped))
     if extra:
         run_baselines(extra, out)
+    _peer_curves(runs, repeats, out)
     tasks = pd.DataFrame(rows)
     tasks.to_csv(out / "tasks.csv.gz", index=False)
     (out / "grid.json").write_text(

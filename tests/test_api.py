@@ -234,3 +234,27 @@ def test_failed_result_deserializes_to_the_exception(client: TestClient) -> None
     assert reply["status"] == "FAILED"
     exc = deserialize(reply["result"])
     assert isinstance(exc, ZeroDivisionError) and str(exc) == "division by zero"
+
+
+def test_an_exhausted_redis_pool_is_503_saying_the_api_is_overloaded() -> None:
+    """Every Redis connection stayed busy past the wait: overload, not an unreachable Redis."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from faas.api.app import POOL_EXHAUSTED, REDIS_CONNECTIONS
+
+    class Exhausted:
+        def __getattr__(self, name: str):  # noqa: ANN204
+            async def call(*args: object, **kwargs: object) -> None:
+                raise RedisConnectionError(POOL_EXHAUSTED)
+
+            return call
+
+    app = create_app(Settings(redis_url="redis://127.0.0.1:1/0"))
+    app.dependency_overrides[get_store] = Exhausted
+    with TestClient(app) as client:
+        reply = client.get(f"/status/{uuid.uuid4()}")
+    assert reply.status_code == 503
+    assert reply.json()["detail"] == (
+        f"the API is overloaded: all its {REDIS_CONNECTIONS} Redis connections stayed busy "
+        "for 5 s; retry later"
+    )
