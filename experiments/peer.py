@@ -54,12 +54,11 @@ PROCESSES = 2
 
 @contextmanager
 def celery_worker(redis_url: str) -> Iterator[object]:
-    """A Celery prefork worker with ``PROCESSES`` processes on ``redis_url``; yields the
-    app."""
-    os.environ["FAAS_PEER_REDIS_URL"] = redis_url
-    from experiments import celery_app
+    """A Celery prefork worker with ``PROCESSES`` processes on ``redis_url``; yields a fresh
+    client app on it (``.app``, ``.noop``)."""
+    from experiments.celery_app import make_app
 
-    celery_app.app.conf.broker_url = celery_app.app.conf.result_backend = redis_url
+    client = make_app(redis_url)
     worker = subprocess.Popen(
         [
             sys.executable,
@@ -84,11 +83,12 @@ def celery_worker(redis_url: str) -> Iterator[object]:
     )
     try:
         deadline = time.monotonic() + 60
-        while not celery_app.app.control.ping(timeout=0.5):
+        while not client.app.control.ping(timeout=0.5):
             if time.monotonic() > deadline or worker.poll() is not None:
                 raise RuntimeError("celery worker did not come up")
-        yield celery_app
+        yield client
     finally:
+        client.app.close()
         stop_process(worker, grace_s=10)
 
 
