@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from experiments.metrics import PARTS, per_task, read_tasks  # noqa: E402
+from experiments.metrics import PARTS, per_task, read_tasks, with_defaults  # noqa: E402
 
 COLORS = {"local": "#1b9e77", "pull": "#d95f02", "push": "#7570b3", "celery": "#666666"}
 
@@ -316,7 +316,8 @@ def config_label(row: pd.Series) -> str:
 def studies(summary: pd.DataFrame, path: Path) -> Path:
     """The user's studies (any study of a spec outside the built-in ones): throughput and
     latency p50/p99 of every configuration, one row of panels per study."""
-    df = summary[~summary["study"].isin(STANDARD) & ~summary["study"].str.startswith("hosts_")]
+    df = with_defaults(summary)
+    df = df[~df["study"].isin(STANDARD) & ~df["study"].str.startswith("hosts_")]
     names = list(df["study"].drop_duplicates())
     fig, axes = plt.subplots(len(names), 2, figsize=(12, 1.5 + 0.45 * len(df)), squeeze=False)
     for (left, right), name in zip(axes, names, strict=True):

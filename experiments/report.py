@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from experiments.metrics import PARTS, per_task, read_tasks
+from experiments.metrics import PARTS, per_task, read_tasks, with_defaults
 from experiments.plot import all_plots
 from faas.models import Mode
 
@@ -557,7 +557,8 @@ def _studies_text(summary: pd.DataFrame, plots: dict[str, Path]) -> str:
         return ""
     from experiments.plot import STANDARD, config_label
 
-    df = summary[~summary["study"].isin(STANDARD) & ~summary["study"].str.startswith("hosts_")]
+    df = with_defaults(summary)  # built-in workloads have no args (read back as NaN)
+    df = df[~df["study"].isin(STANDARD) & ~df["study"].str.startswith("hosts_")]
     rows = [
         {
             "study": r["study"],

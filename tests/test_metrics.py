@@ -109,3 +109,17 @@ def test_per_config_takes_median_and_spread_over_repeats() -> None:
         config["throughput_min"],
         config["throughput_max"],
     ) == pytest.approx((5.0, 2.5, 10.0))
+
+
+def test_a_poisson_run_counts_from_the_scheduled_arrival() -> None:
+    """Open loop: time a submission waited in the client counts in latency and throughput."""
+    rows = [
+        _task(loop="poisson", rate=2.0, sent=0.0, submitted=0.3, stored=0.9, observed=1.0),
+        _task(loop="poisson", rate=2.0, sent=0.5, submitted=0.6, stored=1.9, observed=2.0),
+    ]
+    t = per_task(pd.DataFrame(rows))
+    assert list(t["latency"]) == pytest.approx([1.0, 1.5])
+    run = per_run(pd.DataFrame(rows)).iloc[0]
+    assert run["throughput"] == pytest.approx(2 / 2.0)  # from sent 0.0, not submitted 0.3
+    burst = per_run(pd.DataFrame([{**r, "loop": "burst"} for r in rows])).iloc[0]
+    assert burst["throughput"] == pytest.approx(2 / 1.7)
