@@ -10,15 +10,17 @@ import pytest
 
 from experiments.report import render
 
-REFERENCE = Path(__file__).resolve().parent.parent / "docs" / "reference-run"
+DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 
 @pytest.mark.timeout(120)
-def test_the_reference_report_rerenders_identically(tmp_path: Path) -> None:
-    run = tmp_path / REFERENCE.name
-    shutil.copytree(REFERENCE, run)
+@pytest.mark.parametrize("name", ["reference-run", "load-curve"])
+def test_a_committed_report_rerenders_identically(tmp_path: Path, name: str) -> None:
+    reference = DOCS / name
+    run = tmp_path / reference.name
+    shutil.copytree(reference, run)
     for derived in [run / "REPORT.md", *run.glob("*.png")]:
         derived.unlink()
     render(run)
-    assert (run / "REPORT.md").read_text() == (REFERENCE / "REPORT.md").read_text()
-    assert {p.name for p in run.glob("*.png")} == {p.name for p in REFERENCE.glob("*.png")}
+    assert (run / "REPORT.md").read_text() == (reference / "REPORT.md").read_text()
+    assert {p.name for p in run.glob("*.png")} == {p.name for p in reference.glob("*.png")}
