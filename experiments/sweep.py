@@ -372,10 +372,11 @@ def run_sweep(
     from experiments.report import render
 
     render(out)
-    latest = out.parent / "latest"
-    if latest.is_symlink() or latest.exists():
-        latest.unlink()
-    latest.symlink_to(out.name)
+    if out.resolve().parent.name == "results":  # results/latest: the newest run
+        latest = out.parent / "latest"
+        if latest.is_symlink() or latest.exists():
+            latest.unlink()
+        latest.symlink_to(out.name)
     return out
 
 
