@@ -6,8 +6,8 @@ arguments, results) ride inside as msgpack ``bin``, as they are. Messages::
     worker → dispatcher                          dispatcher → worker
     REGISTER(worker_id, processes, held)         WELCOME(heartbeat_s) | REJECT(reason)
     REQUEST(want, idle, held, results, seen)     TASKS(tasks, seq)    reply (pull) / push
-    RESULTS(results)                    push     RECONNECT            unknown worker: register
-    HEARTBEAT(held, seen)               push     HEARTBEAT            push: dispatcher alive
+    RESULTS(results, seq)               push     RECONNECT            unknown worker: register
+    HEARTBEAT(held, seen)               push     HEARTBEAT(acked)     push: dispatcher alive
 
 ``TaskMsg(task_id, entry_id, attempt, function_id, fn, args, timeout_s)``: ``fn`` is empty
 when the dispatcher believes the worker has that function already. ``ResultMsg(task_id,
@@ -21,7 +21,17 @@ echoes the highest ``seq`` it received as ``seen`` in REQUEST and HEARTBEAT, nex
 it ``held``. A task sent in a frame the worker has acknowledged (``seq <= seen``) that it
 neither holds nor reports was lost on the way, and is retried. REGISTER's ``held`` lists
 ``[task_id, attempt]`` of every task the worker still runs, so a restarted dispatcher adopts
-them instead of running them again. A frame that does not decode is a
+them instead of running them again.
+
+Push results are kept until acknowledged: each RESULTS frame carries the worker's ``seq``
+(1, 2, ... per worker), the dispatcher's HEARTBEAT answer carries ``acked``, the highest
+RESULTS ``seq`` of that worker whose outcomes it has written to Redis, and the worker keeps
+the final results (COMPLETED, FAILED) of every frame not acknowledged yet and sends them
+again after each REGISTER — so a result in flight when the dispatcher dies is handed to its
+successor instead of being lost (the store drops a result it already has as a duplicate).
+(Pull needs none of this: a REQUEST's results are kept until its reply comes.)
+
+A frame that does not decode is a
 :class:`ProtocolError`: log it, drop it.
 """
 
@@ -36,7 +46,7 @@ import msgpack
 from faas.exceptions import ProtocolError, ProtocolVersionError
 
 #: Bumped on any incompatible change; a dispatcher rejects workers of another version.
-VERSION = 2
+VERSION = 3
 
 
 class MessageType(IntEnum):
@@ -193,18 +203,24 @@ class Tasks(Message):
 
 @dataclass
 class Results(Message):
+    """Push: finished results; ``seq`` numbers the worker's RESULTS frames (0: no ack)."""
+
     type = MessageType.RESULTS
     _nested = {"results": ResultMsg}
     results: list[ResultMsg] = field(default_factory=list)
+    seq: int = 0
 
 
 @dataclass
 class Heartbeat(Message):
-    """Push: the worker's ids held and highest TASKS ``seq`` seen (the dispatcher's: empty)."""
+    """Push. The worker's: the ids it holds and the highest TASKS ``seq`` it saw. The
+    dispatcher's: ``seen``, the last TASKS ``seq`` it sent, and ``acked``, the highest
+    RESULTS ``seq`` of this worker whose outcomes are written."""
 
     type = MessageType.HEARTBEAT
     held: list[str] = field(default_factory=list)
     seen: int = 0
+    acked: int = 0
 
 
 @dataclass

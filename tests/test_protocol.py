@@ -87,7 +87,7 @@ def test_other_version_is_a_version_error() -> None:
 def test_a_result_status_outside_the_protocol_is_refused(status: str) -> None:
     """A RUNNING (or any other) status used to be accepted and written as final."""
     frame = msgpack.packb(
-        [VERSION, int(MessageType.RESULTS), [["t", "0-1", 1, status, b"", 0.0, 0.0]]]
+        [VERSION, int(MessageType.RESULTS), [["t", "0-1", 1, status, b"", 0.0, 0.0]], 1]
     )
     with pytest.raises(ProtocolError, match="status must be one of"):
         decode(frame)

@@ -86,6 +86,9 @@ class Dispatcher(ABC):
         self._stale_counted = 0  # of those, added to the ``stale`` counter in Redis
         self._room = asyncio.Event()
         self._writes: list[Running | Requeued | Outcome] = []
+        #: writes ever queued and ever applied: a write queued as number n is in Redis once
+        #: ``writes_applied >= n`` (push acknowledges results by it)
+        self.writes_queued = self.writes_applied = 0
         self._writes_ready = asyncio.Event()
         #: When Redis last failed us: while we could not work, workers could not be heard.
         self.redis_failed_at = -float("inf")
@@ -463,6 +466,7 @@ class Dispatcher(ABC):
         """Queue writes for the writer, which applies them in order, batched."""
         if writes:
             self._writes.extend(writes)
+            self.writes_queued += len(writes)
             self._writes_ready.set()
 
     async def _writer(self) -> None:
@@ -479,6 +483,7 @@ class Dispatcher(ABC):
             batch = list(self._writes)
             flags = await self._retrying(lambda b=batch: self.store.write_batch(b, self.mode))
             del self._writes[: len(batch)]
+            self.writes_applied += len(batch)
             outcomes = [w for w in batch if isinstance(w, Outcome)]
             for outcome, flag in zip(outcomes, flags, strict=True):
                 if flag == 0:

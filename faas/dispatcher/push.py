@@ -5,7 +5,9 @@ Workers are DEALERs whose identity is their worker id; results stream back unpro
 slot (processes + FAAS_PREFETCH) gets nothing. A worker's HEARTBEAT lists what it holds and
 the last frame it received; our HEARTBEAT answer carries the seq of the last TASKS frame we
 sent it, so a frame lost on the way is noticed at the next heartbeat
-(``RemoteDispatcher.reconcile``).
+(``RemoteDispatcher.reconcile``), and ``acked``, the last of its RESULTS frames whose
+outcomes are written: until then the worker keeps those results, and sends them again when
+it registers (with a restarted dispatcher, say).
 """
 
 from __future__ import annotations
@@ -61,6 +63,8 @@ class PushDispatcher(RemoteDispatcher):
         peer = self.heard_from(identity)
         if isinstance(message, Results):
             await self.on_result_msgs(worker_id, message.results)
+            if peer is not None and message.seq:  # acknowledged once its writes are applied
+                peer.unacked.append((message.seq, self.writes_queued))
         elif not isinstance(message, Heartbeat):
             log.warning("dropped unexpected %s from %r", type(message).__name__, identity)
             return
@@ -68,4 +72,6 @@ class PushDispatcher(RemoteDispatcher):
             await self.unknown(identity)
         elif isinstance(message, Heartbeat):
             await self.reconcile(worker_id, message.held, message.seen)
-            await self.reply(identity, Heartbeat(seen=self.seq))
+            await self.reply(
+                identity, Heartbeat(seen=self.seq, acked=peer.ack(self.writes_applied))
+            )

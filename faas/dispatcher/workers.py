@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -26,6 +26,16 @@ class Peer:
     known_functions: OrderedDict[str, None] = field(default_factory=OrderedDict)
     #: When the worker last got a task, for round-robin among equals.
     last_assigned: int = -1
+    #: Push: (RESULTS seq, writes queued by then) of result frames not acknowledged yet,
+    #: and the highest seq acknowledged (its outcomes are written).
+    unacked: deque[tuple[int, int]] = field(default_factory=deque)
+    acked: int = 0
+
+    def ack(self, applied: int) -> int:
+        """The highest RESULTS seq whose outcomes are written once ``applied`` writes are."""
+        while self.unacked and self.unacked[0][1] <= applied:
+            self.acked = max(self.acked, self.unacked.popleft()[0])
+        return self.acked
 
     def knows(self, function_id: str) -> bool:
         """Whether the worker was sent this function already; from now on it is."""

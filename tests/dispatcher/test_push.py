@@ -59,3 +59,35 @@ async def test_a_worker_that_cannot_be_reached_gets_nothing_counted(
     await _submit(store, 2)
     await intake(d)
     assert d.load("a") == 0 and len(d.backlog) == 2 and d.inflight == {}
+
+
+async def test_results_are_acknowledged_only_once_their_outcome_is_written(
+    fake_server: fakeredis.FakeServer, store: Store
+) -> None:
+    """The worker drops a result when acknowledged, so the ack must wait for the write:
+    acknowledged before it, a result would die with the dispatcher on both sides."""
+    from faas.protocol import Heartbeat, ResultMsg, Results
+    from tests.fakes import status
+
+    d = make(fake_server, Settings(backlog=32))
+    await register(d, "w", processes=1)
+    await _submit(store, 1)
+    await intake(d)
+    [task] = frames(d, "w")[0].tasks
+    done = ResultMsg(task.task_id, task.entry_id, task.attempt, "COMPLETED", b"ok")
+    await d.handle(b"w", Results([done], seq=5))
+
+    async def acked() -> int:
+        await d.handle(b"w", Heartbeat([], 0))
+        return [m for m in d.outboxes["w"] if isinstance(m, Heartbeat)][-1].acked
+
+    assert await acked() == 0  # queued for the writer, not in Redis yet
+    assert (await status(store, task.task_id))[b"status"] != b"COMPLETED"
+    await d.flush()
+    assert await acked() == 5
+    assert (await status(store, task.task_id))[b"status"] == b"COMPLETED"
+    await d.handle(b"w", Results([done], seq=5))  # handed in again (after a re-register)
+    await d.flush()
+    assert await acked() == 5
+    record = await status(store, task.task_id)
+    assert record[b"status"] == b"COMPLETED" and record[b"attempts"] == b"1"
