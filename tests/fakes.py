@@ -48,13 +48,32 @@ class FakePull(_Outboxes, PullDispatcher):
 
 
 class FakeWorker:
-    """What a worker holds: tasks by id, the code it has, the last frame seen."""
+    """What a worker holds: tasks by id, the code it has, the last frame seen, and (as a
+    push worker does) the final results of RESULTS frames not acknowledged yet."""
 
     def __init__(self, name: str, processes: int = 2) -> None:
         self.name, self.processes = name, processes
         self.held: dict[str, TaskMsg] = {}
         self.code: set[str] = set()
         self.seen = 0
+        self.result_seq = 0
+        self.unacked: dict[int, list[ResultMsg]] = {}
+
+    def results(self, results: list[ResultMsg]) -> Results:
+        """The next RESULTS frame; its final results are kept until acknowledged."""
+        self.result_seq += 1
+        final = [r for r in results if r.status in ("COMPLETED", "FAILED")]
+        if final:
+            self.unacked[self.result_seq] = final
+        return Results(results, self.result_seq)
+
+    def acked(self, seq: int) -> None:
+        for done in [s for s in self.unacked if s <= seq]:
+            del self.unacked[done]
+
+    def resend(self) -> list[Results]:
+        """What it hands in again after registering."""
+        return [Results(results, seq) for seq, results in sorted(self.unacked.items())]
 
 
 def make(

@@ -2,7 +2,8 @@
 
 The real :class:`~faas.dispatcher.push.PushDispatcher` runs on fakeredis with in-memory fake
 workers (no sockets, no processes): its ``reply`` puts frames in per-worker outboxes that a
-rule delivers, drops or leaves in flight. Rules: register functions, submit, read the queue,
+rule delivers, drops or leaves in flight. Workers keep the final results of RESULTS frames
+until a delivered HEARTBEAT acknowledges them, and hand them in again after registering. Rules: register functions, submit, read the queue,
 deliver or drop a frame, complete a task, lose a process, heartbeat, a worker silent past
 the timeout (then its late results), re-registration, the writer flushing, a dispatcher
 crash and restart under the same name or a second dispatcher taking over, Redis flushed,
@@ -44,7 +45,7 @@ from hypothesis.stateful import (
 import faas.store.records
 from faas.config import Settings
 from faas.models import TaskStatus
-from faas.protocol import Heartbeat, Message, Register, ResultMsg, Results, Tasks
+from faas.protocol import Heartbeat, Message, Register, ResultMsg, Tasks
 from faas.store import Outcome, Store, task_key
 from tests.fakes import FakePush, FakeWorker
 
@@ -199,10 +200,12 @@ class DispatcherModel(RuleBasedStateMachine):
         d = self.dispatcher
         held = [[t.task_id, t.attempt] for t in worker.held.values()]
         self.run(d.handle(worker.name.encode(), Register(worker.name, worker.processes, held)))
+        for frame in worker.resend():  # results not acknowledged as written, again
+            self.run(d.handle(worker.name.encode(), frame))
         self._answer_nocode(worker)
 
     def _report(self, worker: FakeWorker, results: list[ResultMsg]) -> None:
-        self.run(self.dispatcher.handle(worker.name.encode(), Results(results)))
+        self.run(self.dispatcher.handle(worker.name.encode(), worker.results(results)))
 
     def _answer_nocode(self, worker: FakeWorker) -> None:
         """Deliver every frame now (used by register and the drain)."""
@@ -234,6 +237,7 @@ class DispatcherModel(RuleBasedStateMachine):
                 self._report(worker, nocode)
         elif isinstance(frame, Heartbeat):
             worker.seen = max(worker.seen, frame.seen)
+            worker.acked(frame.acked)
 
     def _with_frames(self) -> list[str]:
         return sorted(w for w, frames in self.outboxes.items() if frames)
