@@ -351,6 +351,11 @@ class DispatcherModel(RuleBasedStateMachine):
             for task_id, task in worker.held.items():
                 if task_id in self.crash_dupes:
                     continue
+                if task.attempt in self.lost_attempts.get(task_id, ()):
+                    # an attempt declared lost (its worker silent past the timeout) whose
+                    # frame reached the worker late: it may run while the task waits to be
+                    # dispatched again (at-least-once; its result counts only if first)
+                    continue
                 a = d.inflight.get(task_id)
                 waiting = d.backlog.get(task_id) or d.resumed.get(task_id)
                 if a is not None and a.task.attempts == task.attempt:
