@@ -4,8 +4,9 @@ The real :class:`~faas.dispatcher.push.PushDispatcher` runs on fakeredis with in
 workers (no sockets, no processes): its ``reply`` puts frames in per-worker outboxes that a
 rule delivers, drops or leaves in flight. Workers keep the final results of RESULTS frames
 until a delivered HEARTBEAT acknowledges them, and hand them in again after registering.
-Rules: register functions, submit, read the queue, deliver or drop a frame, complete a task, lose a process, heartbeat, a worker silent past
-the timeout (then its late results), re-registration, the writer flushing, a dispatcher
+Rules: register functions, submit, read the queue, deliver or drop a frame, complete a
+task, lose a process, heartbeat, a worker silent past the timeout (then its late results),
+re-registration, the writer flushing, a dispatcher
 crash and restart under the same name or a second dispatcher taking over, Redis flushed,
 a function deleted, a worker forgetting code.
 
