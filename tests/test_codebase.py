@@ -34,7 +34,7 @@ def _tracked_texts() -> dict[str, str]:
 
 
 #: Markdown files the harness writes into a run directory (not part of the repository).
-GENERATED = {"REPORT.md", "summary.md", "SIMULATION.md"}
+GENERATED = {"REPORT.md", "summary.md", "SIMULATION.md", "COMPARE.md"}
 
 
 def test_nothing_refers_to_a_file_outside_the_repository() -> None:
