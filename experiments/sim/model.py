@@ -31,6 +31,7 @@ worker's tasks are requeued when the dispatcher notices (heartbeat timeout), up 
 
 from __future__ import annotations
 
+import gc
 import heapq
 import itertools
 import random
@@ -533,5 +534,17 @@ def _quantile(sorted_values: list[float], q: float) -> float:
 
 
 def simulate(config: Config, calibration: Calibration) -> Prediction:
-    """Simulate ``config`` on a platform calibrated by ``calibration``."""
-    return Platform(config, calibration).run()
+    """Simulate ``config`` on a platform calibrated by ``calibration``.
+
+    Python's cyclic garbage collector is paused meanwhile: the model's objects are freed by
+    reference counting as tasks end, and the collector's passes over millions of live
+    objects cost more than the model itself (1 000 000 tasks over 10 000 processes, measured
+    once minutes apart on the 2-core VM: 164 s with it, 73 s without). Whatever cycles
+    remain are collected after."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return Platform(config, calibration).run()
+    finally:
+        if paused:
+            gc.enable()

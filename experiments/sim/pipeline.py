@@ -237,7 +237,14 @@ def _beyond(frames: dict[str, pd.DataFrame], speed_run: dict) -> str:
     lines += [
         "",
         f"Simulator speed: {speed_run['tasks']:,} no-op tasks over {speed_run['processes']:,} "
-        f"processes in {speed_run['wall_s']} s ({speed_run['simulated_tasks_per_wall_s']:,} "
-        "simulated tasks per wall-second).",
+        f"processes in {speed_run['wall_s']} s"
+        + (
+            f" (median of {len(speed_run['wall_s_runs'])} runs: "
+            + ", ".join(f"{w} s" for w in speed_run["wall_s_runs"])
+            + ")"
+            if "wall_s_runs" in speed_run
+            else ""
+        )
+        + f", {speed_run['simulated_tasks_per_wall_s']:,} simulated tasks per wall-second.",
     ]
     return "\n".join(lines)

@@ -167,3 +167,24 @@ def test_a_bad_configuration_is_refused() -> None:
         Config("push", regime="cloud")
     with pytest.raises(ValueError, match="at least 1"):
         Config("push", clients=0)
+
+
+def test_simulate_pauses_the_garbage_collector_and_gives_it_back() -> None:
+    """The collector is off during a run (for speed) and on again after, whatever happens;
+    the prediction is the one a run with the collector on gives."""
+    import gc
+
+    cal = synthetic(CPU_MS, residual_ms=0.2)
+    config = Config("push", workers=3, procs=2, task_ms=2, clients=8, tasks=2000)
+    seen = []
+    original = Platform.run
+    try:
+        Platform.run = lambda self: seen.append(gc.isenabled()) or original(self)
+        paused = simulate(config, cal)
+    finally:
+        Platform.run = original
+    assert seen == [False] and gc.isenabled()
+    assert paused == Platform(config, cal).run()
+    with pytest.raises(ZeroDivisionError):
+        simulate(Config("push", workers=1, procs=1, tasks=1, speed=0.0), cal)
+    assert gc.isenabled()
