@@ -88,6 +88,8 @@ class Baselines:
     #: (hosts, processes per host) of the large weak-scaling point on emulated hosts
     #: (``python -m experiments.hosts weak-scaling``); None: not run
     hosts_weak: tuple[int, int] | None = None
+    #: seconds per measurement of the API alone (``experiments/api_bench.py``); 0: not run
+    api_seconds: float = 0.0
 
 
 def baselines(quick: bool = False) -> Baselines | None:

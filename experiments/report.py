@@ -175,7 +175,10 @@ def _payload_text(summary: pd.DataFrame) -> str:
 
 
 def targets(
-    summary: pd.DataFrame, peer_rows: pd.DataFrame | None, direct: pd.DataFrame | None
+    summary: pd.DataFrame,
+    peer_rows: pd.DataFrame | None,
+    direct: pd.DataFrame | None,
+    api: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Each performance target of the project, per mode: measured value and whether met."""
     rows = []
@@ -247,6 +250,11 @@ def targets(
         for mode, g in direct.groupby("mode", sort=False):
             rate = g["tasks_per_s"].median()
             add("fed directly ≥ 5 000 tasks/s", mode, rate, f"{rate:.0f} tasks/s", rate >= 5000)
+    if api is not None and not api.empty:
+        busy = api[api["connections"] == api["connections"].max()]
+        for endpoint, g in busy.groupby("endpoint", sort=False):
+            us = g["api_cpu_us"].median()
+            add("API CPU ≤ 400 µs per request", f"{endpoint} (API)", us, f"{us:.0f} µs", us <= 400)
     weak = _pick(summary, "weak_scaling")
     for mode, g in weak.groupby("mode", sort=False):
         last = g.sort_values("processes").iloc[-1]
@@ -381,7 +389,7 @@ def _peer_config(out: Path) -> dict:
 def _baselines_text(out: Path, summary: pd.DataFrame) -> str:
     peer_rows = pd.read_csv(out / "peer.csv") if (out / "peer.csv").exists() else None
     direct = pd.read_csv(out / "direct.csv") if (out / "direct.csv").exists() else None
-    if peer_rows is None and direct is None:
+    if peer_rows is None and direct is None and not (out / "api.csv").exists():
         return ""
     parts = ["## Against Celery, and the dispatcher alone\n"]
     if peer_rows is not None:
@@ -427,7 +435,28 @@ def _baselines_text(out: Path, summary: pd.DataFrame) -> str:
                 top = "; ".join(f"{100 * share:.1f}% {fn}" for share, fn in top_functions(raw, 6))
                 parts.append(f"- **{raw.stem}**: {top}")
             parts.append("")
-    t = targets(summary, peer_rows, direct)
+    api = pd.read_csv(out / "api.csv") if (out / "api.csv").exists() else None
+    if api is not None:
+        from experiments.api_bench import table as api_table
+        from experiments.dispatcher_bench import top_functions
+
+        parts.append("### The API alone\n")
+        parts.append(
+            "`POST /execute_function` and `GET /result/{id}` of a finished task, sent back to "
+            "back by 1 or 32 aiohttp connections for a few seconds each (a local stack of "
+            "1 process; `python -m experiments.api_bench`); CPU per request = the API "
+            f"process's CPU time over the run ÷ requests answered; medians of "
+            f"{int(api['repeat'].max()) + 1} repeats:\n"
+        )
+        parts.append(api_table(api) + "\n")
+        spied = sorted((out / "profile" / "api").glob("*.txt"))
+        if spied:
+            parts.append("Where the API's time goes (py-spy, 32 connections, own time):\n")
+            for raw in spied:
+                top = "; ".join(f"{100 * share:.1f}% {fn}" for share, fn in top_functions(raw, 6))
+                parts.append(f"- **{raw.stem}**: {top}")
+            parts.append("")
+    t = targets(summary, peer_rows, direct, api)
     if not t.empty:
         parts.append("### Performance targets\n")
         parts.append(_markdown(t[["target", "mode", "measured", "met"]]))

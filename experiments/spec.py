@@ -81,6 +81,7 @@ BASELINE_KEYS = {
     "direct_tasks",
     "repeats",
     "hosts_weak",
+    "api_seconds",
 }
 
 
@@ -379,4 +380,5 @@ def _baselines(table: Any, source: str) -> Baselines:
         direct_tasks=_int(table, "direct_tasks", where),
         repeats=_int(table, "repeats", where),
         hosts_weak=tuple(hosts_weak) if hosts_weak else None,  # type: ignore[arg-type]
+        api_seconds=float(_axis(table, "api_seconds", where, [0.0], float, 0)[0]),
     )

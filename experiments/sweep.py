@@ -239,12 +239,13 @@ def grid_description(
 
 
 def run_baselines(b: Baselines, out: Path) -> None:
-    """faas against Celery (``peer.csv``) and the dispatcher fed directly (``direct.csv``,
-    with py-spy profiles in ``profile/``)."""
+    """faas against Celery (``peer.csv``), the dispatcher fed directly (``direct.csv``, with
+    py-spy profiles in ``profile/``) and the API alone (``api.csv``, profiles likewise)."""
+    from experiments.api_bench import measure_api
     from experiments.dispatcher_bench import measure_direct
     from experiments.peer import run_peer
 
-    with tqdm(total=3, desc="baselines", unit="study") as bar:
+    with tqdm(total=4, desc="baselines", unit="study") as bar:
         bar.set_postfix_str("faas vs Celery")
         run_peer(b.peer_tasks, b.peer_batch_tasks, b.peer_latency_tasks, b.repeats, out)
         bar.update(1)
@@ -252,6 +253,12 @@ def run_baselines(b: Baselines, out: Path) -> None:
         measure_direct(list(Mode), b.direct_tasks, b.repeats, out / "profile").to_csv(
             out / "direct.csv", index=False
         )
+        bar.update(1)
+        bar.set_postfix_str("the API alone")
+        if b.api_seconds:
+            measure_api(b.api_seconds, b.repeats, out / "profile" / "api").to_csv(
+                out / "api.csv", index=False
+            )
         bar.update(1)
         bar.set_postfix_str("weak scaling on emulated hosts")
         _hosts_weak(b, out)

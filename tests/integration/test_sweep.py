@@ -201,3 +201,23 @@ def test_the_run_keeps_its_spec_and_the_load_curve_rises_until_saturation(run_di
     assert "## Latency against offered load" in report and "](load_curve.png)" in report
     for k in knees(curve).itertuples():
         assert f"{k.mode}: knee at {k.knee:g} tasks/s offered" in report
+
+
+def test_the_api_alone_is_measured_and_reported(run_dir: Path) -> None:
+    api = pd.read_csv(run_dir / "api.csv")
+    assert set(zip(api["endpoint"], api["connections"], strict=True)) == {
+        (e, c) for e in ("submit", "result") for c in (1, 32)
+    }
+    assert len(api) == 2 * 2 * 2  # endpoints x connections x repeats
+    assert (api["requests"] > 0).all() and (api["api_cpu_us"] > 0).all()
+    assert (api["requests_per_s"] == api["requests_per_s"]).all()  # no NaN
+    report = (run_dir / "REPORT.md").read_text()
+    assert "### The API alone" in report
+    busy = api[api["connections"] == 32]
+    for endpoint, g in busy.groupby("endpoint"):
+        row = next(
+            line
+            for line in report.splitlines()
+            if line.startswith(f"| API CPU ≤ 400 µs per request | {endpoint} (API) |")
+        )
+        assert f"| {g['api_cpu_us'].median():.0f} µs |" in row

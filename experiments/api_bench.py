@@ -1,0 +1,151 @@
+"""The API alone: requests per second and the API's CPU per request of the two requests
+every task pays, ``POST /execute_function`` and ``GET /result/{id}`` (of a finished task).
+
+    python -m experiments.api_bench [--seconds 3] [--repeats 3] [--out DIR] [--profile]
+
+One fresh stack (local mode, 1 process: the dispatcher runs the submitted no-ops out of the
+API's way). Per endpoint, per number of connections (1 and 32) and per repeat, that many
+aiohttp clients send the request back to back for ``--seconds``; requests/s counts the
+answered ones, and CPU per request is the API process's user + system CPU time over the run
+(psutil) divided by them — the API's own cost, whatever else shares the cores. With
+``--profile`` py-spy records the API during one more 32-connection run per endpoint (raw
+files ``api-<endpoint>.txt`` in DIR). Writes ``api.csv`` into DIR (default
+``results/api-<time>``) and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import time
+from pathlib import Path
+
+import aiohttp
+import pandas as pd
+import psutil
+
+from experiments.client import LoadClient
+from experiments.workloads import noop
+from faas.serialize import serialize
+from faas.stack import Stack
+
+log = logging.getLogger("api_bench")
+ENDPOINTS = ("submit", "result")
+CONNECTIONS = (1, 32)
+
+
+async def _hammer(
+    url: str, method: str, path: str, body: dict | None, clients: int, seconds: float
+) -> int:
+    """``clients`` loops sending the request back to back for ``seconds``: answers (200)."""
+    done = 0
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=clients)) as http:
+
+        async def loop(deadline: float) -> None:
+            nonlocal done
+            while time.monotonic() < deadline:
+                async with http.request(method, url + path, json=body) as reply:
+                    await reply.read()
+                    if reply.status != 200:
+                        raise RuntimeError(f"{method} {path}: {reply.status}")
+                    done += 1
+
+        deadline = time.monotonic() + seconds
+        await asyncio.gather(*(loop(deadline) for _ in range(clients)))
+    return done
+
+
+async def _requests(url: str) -> dict[str, tuple[str, str, dict | None]]:
+    """(method, path, body) per endpoint: a registered no-op, and one finished task."""
+    client = LoadClient(url)
+    try:
+        function_id = await client.register(noop, "noop")
+        payload = serialize(((), {}))
+        row = await client.wait(await client.submit(function_id, payload), long_poll=True)
+    finally:
+        await client.close()
+    return {
+        "submit": ("POST", "/execute_function", {"function_id": function_id, "payload": payload}),
+        "result": ("GET", f"/result/{row.task_id}", None),
+    }
+
+
+def _cpu(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return times.user + times.system
+
+
+def measure_api(
+    seconds: float = 3.0, repeats: int = 3, profile_dir: Path | None = None
+) -> pd.DataFrame:
+    """Rows (endpoint, connections, repeat, requests, requests_per_s, api_cpu_us)."""
+    rows = []
+    with Stack("local", procs=1) as stack:
+        api = psutil.Process(stack.api.pid)
+        requests = asyncio.run(_requests(stack.url))
+        for endpoint in ENDPOINTS:  # warm up
+            asyncio.run(_hammer(stack.url, *requests[endpoint], 4, 0.5))
+        for repeat in range(repeats):
+            for endpoint in ENDPOINTS:
+                for connections in CONNECTIONS:
+                    cpu, started = _cpu(api), time.monotonic()
+                    n = asyncio.run(_hammer(stack.url, *requests[endpoint], connections, seconds))
+                    wall, used = time.monotonic() - started, _cpu(api) - cpu
+                    rows.append(
+                        {
+                            "endpoint": endpoint,
+                            "connections": connections,
+                            "repeat": repeat,
+                            "requests": n,
+                            "requests_per_s": n / wall,
+                            "api_cpu_us": 1e6 * used / n,
+                        }
+                    )
+        if profile_dir is not None:
+            from experiments.dispatcher_bench import _profile
+
+            profile_dir.mkdir(parents=True, exist_ok=True)
+            for endpoint in ENDPOINTS:
+                spy = _profile(api.pid, seconds, profile_dir / f"api-{endpoint}.txt")
+                time.sleep(0.5)  # py-spy attaches
+                asyncio.run(_hammer(stack.url, *requests[endpoint], 32, seconds))
+                spy.wait(30)
+    return pd.DataFrame(rows)
+
+
+def table(df: pd.DataFrame) -> str:
+    """Medians (min–max) per endpoint and connections, as Markdown."""
+    lines = [
+        "| request | connections | requests/s (min–max) | API CPU µs per request (min–max) |",
+        "|---|---|---|---|",
+    ]
+    names = {"submit": "`POST /execute_function`", "result": "`GET /result/{id}` (finished)"}
+    for (endpoint, connections), g in df.groupby(["endpoint", "connections"], sort=False):
+        rate, cpu = g["requests_per_s"], g["api_cpu_us"]
+        lines.append(
+            f"| {names[endpoint]} | {connections} | {rate.median():.0f} "
+            f"({rate.min():.0f}–{rate.max():.0f}) | {cpu.median():.0f} "
+            f"({cpu.min():.0f}–{cpu.max():.0f}) |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=3.0, help="per measurement")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=None, help="where to write api.csv")
+    parser.add_argument("--profile", action="store_true", help="py-spy the API (raw files)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    out = args.out or Path("results") / f"api-{time.strftime('%Y%m%d-%H%M%S')}"
+    out.mkdir(parents=True, exist_ok=True)
+    df = measure_api(args.seconds, args.repeats, out if args.profile else None)
+    df.to_csv(out / "api.csv", index=False)
+    print(table(df))
+    print(f"api.csv: {out / 'api.csv'}")
+
+
+if __name__ == "__main__":
+    main()
