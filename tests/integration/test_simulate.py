@@ -4,6 +4,7 @@ the calibration never ran, run it for real, compare (the CI-sized version of
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from tests.integration.conftest import descendants
 def test_a_held_out_run_agrees_with_the_prediction(tmp_path: Path) -> None:
     """Calibrated on no-op tasks with one worker of 2 processes, the model predicts 2
     workers of 4 processes running 50 ms tasks for 16 clients: throughput within 15 %,
-    p50 within 20 % (the issue's targets)."""
+    p50 within 20 % (the issue's targets), at the machine speed of the run."""
     before = descendants()  # processes other tests' module-scoped stacks may still hold
     cal = calibrate([Mode.PUSH], scale=0.15)
     cal.save(tmp_path / "calibration.json")
@@ -30,8 +31,12 @@ def test_a_held_out_run_agrees_with_the_prediction(tmp_path: Path) -> None:
     assert push.message_cpu_s > 0 and 0 < push.effective_cores <= push.measured["cpu_count"]
     held_out = Config("push", workers=2, procs=4, task_ms=50, clients=16, tasks=320)
     [real] = measure([held_out])
-    predicted = predict(held_out, cal, seeds=3)
+    # at the machine's speed during the run (the speed probe around it against the one at
+    # calibration, as the validation's "at the run's speed"): this VM's speed drifts
+    speed = push.measured["probe_s"] / real.probe_s
+    predicted = predict(replace(held_out, speed=speed), cal, seeds=3)
     measured = real.summary()
-    assert predicted["throughput_tps"] == pytest.approx(measured["throughput_tps"], rel=0.15)
-    assert predicted["p50_ms"] == pytest.approx(measured["p50_ms"], rel=0.20)
+    why = f"speed {speed:.2f}, predicted {predicted}, measured {measured}"
+    assert predicted["throughput_tps"] == pytest.approx(measured["throughput_tps"], rel=0.15), why
+    assert predicted["p50_ms"] == pytest.approx(measured["p50_ms"], rel=0.20), why
     assert descendants() <= before  # every stack this test started is gone
