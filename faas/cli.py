@@ -130,6 +130,7 @@ def _api(args: argparse.Namespace) -> int:
         loop="uvloop",
         http="httptools",
         access_log=False,
+        proxy_headers=False,  # the API never uses the client's address
         log_level=logging.getLogger().level,
     )
     return 0

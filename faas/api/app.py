@@ -16,6 +16,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from faas.api.fastpath import FastPath
 from faas.api.routes import health_router, router
 from faas.api.waiters import Waiters
 from faas.archive import Archive, Archiver
@@ -162,4 +163,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     _install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(FastPath)  # added last: it runs first (docs in faas/api/fastpath.py)
     return app

@@ -13,7 +13,7 @@ from faas.exceptions import FunctionNotFoundError, TaskNotFoundError
 from faas.models import TaskStatus
 from faas.store.keys import QUEUE_KEY, STATS_KEY, function_key, task_key
 from faas.store.replies import text
-from faas.store.scripts import pipelined, queue_script
+from faas.store.scripts import pipelined, queue_script, run_script
 
 
 class Records:
@@ -53,7 +53,12 @@ class Records:
 
     async def submit(self, function_id: str, args: bytes, timeout_s: float | None = None) -> str:
         """Create a QUEUED task and enqueue it in one round trip; returns the task id."""
-        return (await self.submit_many(function_id, [args], timeout_s))[0]
+        task_id = str(uuid.uuid4())
+        keys = [function_key(function_id), task_key(task_id), QUEUE_KEY, STATS_KEY]
+        values = [task_id, function_id, args, time.time(), timeout_s or 0]
+        if await run_script(self.redis, "submit", keys, values) is None:
+            raise FunctionNotFoundError(function_id)
+        return task_id
 
     async def submit_many(
         self, function_id: str, args: Sequence[bytes], timeout_s: float | None = None
@@ -94,6 +99,9 @@ class Records:
     ) -> list[tuple[TaskStatus, bytes | None] | None]:
         """Status and result of several tasks, in order (None where Redis has no such task),
         in one round trip."""
+        if len(task_ids) == 1:  # the common case, without a pipeline object
+            status, result = await self.redis.hmget(task_key(task_ids[0]), ["status", "result"])
+            return [None if status is None else (TaskStatus(text(status)), result)]
         async with self.redis.pipeline(transaction=False) as pipe:
             for task_id in task_ids:
                 pipe.hmget(task_key(task_id), ["status", "result"])

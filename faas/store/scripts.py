@@ -1,4 +1,4 @@
-"""The store's Lua scripts, and how they are run: by SHA alone, inside pipelines.
+"""The store's Lua scripts, and how they are run: by SHA alone, mostly inside pipelines.
 
 Each script is one atomic step of a task's life: submit (check the function, write the
 task record, enqueue), transition (mark RUNNING), finish (the attempt-guarded check-and-set
@@ -108,6 +108,19 @@ SHAS = {name: hashlib.sha1(source.encode()).hexdigest() for name, source in SOUR
 def queue_script(pipe: Pipeline, name: str, keys: Sequence[str], args: Sequence[object]) -> None:
     """Queue one of our Lua scripts on ``pipe`` by its SHA."""
     pipe.evalsha(SHAS[name], len(keys), *keys, *args)
+
+
+async def run_script(
+    redis: aioredis.Redis, name: str, keys: Sequence[str], args: Sequence[object]
+) -> object:
+    """Run one of our Lua scripts by SHA, outside a pipeline (the cheaper call for a single
+    script: no pipeline object); loads the scripts and runs once more if Redis lost them."""
+    try:
+        return await redis.evalsha(SHAS[name], len(keys), *keys, *args)
+    except NoScriptError:
+        for source in SOURCES.values():
+            await redis.script_load(source)
+        return await redis.evalsha(SHAS[name], len(keys), *keys, *args)
 
 
 async def pipelined(redis: aioredis.Redis, build: Callable[[Pipeline], None]) -> list:

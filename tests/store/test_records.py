@@ -7,6 +7,7 @@ import pytest
 from faas.exceptions import FunctionNotFoundError, TaskNotFoundError
 from faas.models import TaskStatus
 from faas.store import QUEUE_KEY, Store
+from faas.store.scripts import SHAS
 from tests.helpers import task_fields
 
 
@@ -60,3 +61,22 @@ async def test_lookup_functions_fetches_payloads_and_checks_existence(store: Sto
     assert payloads == {kept: b"code", "missing": None}
     assert alive == {kept}
     assert await store.lookup_functions([]) == ({}, set())
+
+
+async def test_submit_and_batches_load_the_scripts_again_after_redis_lost_them(
+    store: Store,
+) -> None:
+    """A restarted Redis has no scripts: the next submit (one script call, no pipeline) and
+    the next batch (a pipeline) load them and go on."""
+    await store.ensure_group()
+    function_id = await store.register_function("f", b"code")
+    for submit in (
+        lambda: store.submit(function_id, b"a"),
+        lambda: store.submit_many(function_id, [b"b", b"c"]),
+    ):
+        await store.redis.script_flush()
+        assert await store.redis.script_exists(*SHAS.values()) == [False] * len(SHAS)
+        await submit()
+    assert await store.redis.xlen(QUEUE_KEY) == 3
+    with pytest.raises(FunctionNotFoundError):
+        await store.submit("no-such-function", b"a")
