@@ -2,21 +2,24 @@
 every task pays, ``POST /execute_function`` and ``GET /result/{id}`` (of a finished task).
 
     python -m experiments.api_bench [--seconds 3] [--repeats 3] [--out DIR] [--profile]
+                                    [--against OTHER_CHECKOUT]
 
-One fresh stack (local mode, 1 process: the dispatcher runs the submitted no-ops out of the
+A fresh stack per repeat (local mode, 1 process: the dispatcher runs the submitted no-ops out of the
 API's way). Per endpoint, per number of connections (1 and 32) and per repeat, that many
 aiohttp clients send the request back to back for ``--seconds``; requests/s counts the
 answered ones, and CPU per request is the API process's user + system CPU time over the run
 (psutil) divided by them — the API's own cost, whatever else shares the cores. With
 ``--profile`` py-spy records the API during one more 32-connection run per endpoint (raw
-files ``api-<endpoint>.txt`` in DIR). Writes ``api.csv`` into DIR (default
-``results/api-<time>``) and prints a table.
+files ``api-<endpoint>.txt`` in DIR). ``--against`` measures another checkout's API too,
+interleaved repeat by repeat, and prints both side by side with their ratio. Writes
+``api.csv`` into DIR (default ``results/api-<time>``) and prints a table.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import time
 from pathlib import Path
@@ -77,45 +80,74 @@ def _cpu(process: psutil.Process) -> float:
 
 
 def measure_api(
-    seconds: float = 3.0, repeats: int = 3, profile_dir: Path | None = None
+    seconds: float = 3.0,
+    repeats: int = 3,
+    profile_dir: Path | None = None,
+    against: Path | None = None,
 ) -> pd.DataFrame:
-    """Rows (endpoint, connections, repeat, requests, requests_per_s, api_cpu_us)."""
-    rows = []
-    with Stack("local", procs=1) as stack:
-        api = psutil.Process(stack.api.pid)
-        requests = asyncio.run(_requests(stack.url))
-        for endpoint in ENDPOINTS:  # warm up
-            asyncio.run(_hammer(stack.url, *requests[endpoint], 4, 0.5))
-        for repeat in range(repeats):
-            for endpoint in ENDPOINTS:
-                for connections in CONNECTIONS:
-                    cpu, started = _cpu(api), time.monotonic()
-                    n = asyncio.run(_hammer(stack.url, *requests[endpoint], connections, seconds))
-                    wall, used = time.monotonic() - started, _cpu(api) - cpu
-                    rows.append(
-                        {
-                            "endpoint": endpoint,
-                            "connections": connections,
-                            "repeat": repeat,
-                            "requests": n,
-                            "requests_per_s": n / wall,
-                            "api_cpu_us": 1e6 * used / n,
-                        }
-                    )
-        if profile_dir is not None:
-            from experiments.dispatcher_bench import _profile
+    """Rows (endpoint, connections, repeat, requests, requests_per_s, api_cpu_us, code).
 
-            profile_dir.mkdir(parents=True, exist_ok=True)
-            for endpoint in ENDPOINTS:
-                spy = _profile(api.pid, seconds, profile_dir / f"api-{endpoint}.txt")
-                time.sleep(0.5)  # py-spy attaches
-                asyncio.run(_hammer(stack.url, *requests[endpoint], 32, seconds))
-                spy.wait(30)
+    With ``against`` (another checkout of the repository, e.g. a ``git worktree`` of an
+    older commit) each repeat also measures that checkout's API, on a stack started in its
+    directory, right before this one's: the two sides interleaved, so a change of the
+    machine's speed falls on both (``code`` is "against" or "this")."""
+    rows: list[dict] = []
+    for repeat in range(repeats):
+        for code, where in ((("against", against),) if against else ()) + (("this", None),):
+            with contextlib.chdir(where or Path.cwd()):  # `python -m faas` imports from here
+                stack = Stack("local", procs=1)
+                stack.start()
+            try:
+                rows += _measure_stack(stack, seconds, repeat, code)
+                if profile_dir is not None and repeat == repeats - 1 and code == "this":
+                    _profile_stack(stack, seconds, profile_dir)
+            finally:
+                stack.stop()
     return pd.DataFrame(rows)
 
 
+def _measure_stack(stack: Stack, seconds: float, repeat: int, code: str) -> list[dict]:
+    """One repeat: every endpoint at every number of connections, on a started stack."""
+    api, rows = psutil.Process(stack.api.pid), []
+    requests = asyncio.run(_requests(stack.url))
+    for endpoint in ENDPOINTS:  # warm up
+        asyncio.run(_hammer(stack.url, *requests[endpoint], 4, 0.5))
+    for endpoint in ENDPOINTS:
+        for connections in CONNECTIONS:
+            cpu, started = _cpu(api), time.monotonic()
+            n = asyncio.run(_hammer(stack.url, *requests[endpoint], connections, seconds))
+            wall, used = time.monotonic() - started, _cpu(api) - cpu
+            rows.append(
+                {
+                    "endpoint": endpoint,
+                    "connections": connections,
+                    "repeat": repeat,
+                    "requests": n,
+                    "requests_per_s": n / wall,
+                    "api_cpu_us": 1e6 * used / n,
+                    "code": code,
+                }
+            )
+    return rows
+
+
+def _profile_stack(stack: Stack, seconds: float, profile_dir: Path) -> None:
+    """py-spy the API during one more 32-connection run per endpoint."""
+    from experiments.dispatcher_bench import _profile
+
+    requests = asyncio.run(_requests(stack.url))
+    profile_dir.mkdir(parents=True, exist_ok=True)
+    for endpoint in ENDPOINTS:
+        spy = _profile(stack.api.pid, seconds, profile_dir / f"api-{endpoint}.txt")
+        time.sleep(0.5)  # py-spy attaches
+        asyncio.run(_hammer(stack.url, *requests[endpoint], 32, seconds))
+        spy.wait(30)
+
+
 def table(df: pd.DataFrame) -> str:
-    """Medians (min–max) per endpoint and connections, as Markdown."""
+    """Medians (min–max) per endpoint and connections of this checkout, as Markdown."""
+    if "code" in df:
+        df = df[df["code"] == "this"]
     lines = [
         "| request | connections | requests/s (min–max) | API CPU µs per request (min–max) |",
         "|---|---|---|---|",
@@ -131,19 +163,44 @@ def table(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def ratio_table(df: pd.DataFrame) -> str:
+    """This checkout against the other one (``--against``), as Markdown: medians of the API
+    CPU per request over the interleaved repeats, and their ratio."""
+    lines = [
+        "| request | connections | API CPU µs, against (min–max) | this (min–max) "
+        "| this ÷ against |",
+        "|---|---|---|---|---|",
+    ]
+    names = {"submit": "`POST /execute_function`", "result": "`GET /result/{id}` (finished)"}
+    for (endpoint, connections), g in df.groupby(["endpoint", "connections"], sort=False):
+        cpu = {code: g.loc[g["code"] == code, "api_cpu_us"] for code in ("against", "this")}
+        spans = [f"{c.median():.0f} ({c.min():.0f}–{c.max():.0f})" for c in cpu.values()]
+        ratio = cpu["this"].median() / cpu["against"].median()
+        lines.append(f"| {names[endpoint]} | {connections} | {' | '.join(spans)} | {ratio:.2f} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=3.0, help="per measurement")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=None, help="where to write api.csv")
     parser.add_argument("--profile", action="store_true", help="py-spy the API (raw files)")
+    parser.add_argument(
+        "--against",
+        type=Path,
+        default=None,
+        help="another checkout (e.g. a git worktree of an older commit), measured interleaved",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     out = args.out or Path("results") / f"api-{time.strftime('%Y%m%d-%H%M%S')}"
     out.mkdir(parents=True, exist_ok=True)
-    df = measure_api(args.seconds, args.repeats, out if args.profile else None)
+    df = measure_api(args.seconds, args.repeats, out if args.profile else None, args.against)
     df.to_csv(out / "api.csv", index=False)
     print(table(df))
+    if args.against:
+        print(ratio_table(df))
     print(f"api.csv: {out / 'api.csv'}")
 
 

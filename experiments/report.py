@@ -250,6 +250,8 @@ def targets(
         for mode, g in direct.groupby("mode", sort=False):
             rate = g["tasks_per_s"].median()
             add("fed directly ≥ 5 000 tasks/s", mode, rate, f"{rate:.0f} tasks/s", rate >= 5000)
+    if api is not None and "code" in api:
+        api = api[api["code"] == "this"]  # not another checkout's (api_bench --against)
     if api is not None and not api.empty:
         busy = api[api["connections"] == api["connections"].max()]
         for endpoint, g in busy.groupby("endpoint", sort=False):
@@ -443,8 +445,8 @@ def _baselines_text(out: Path, summary: pd.DataFrame) -> str:
         parts.append("### The API alone\n")
         parts.append(
             "`POST /execute_function` and `GET /result/{id}` of a finished task, sent back to "
-            "back by 1 or 32 aiohttp connections for a few seconds each (a local stack of "
-            "1 process; `python -m experiments.api_bench`); CPU per request = the API "
+            "back by 1 or 32 aiohttp connections for a few seconds each (a fresh local stack of "
+            "1 process per repeat; `python -m experiments.api_bench`); CPU per request = the API "
             f"process's CPU time over the run ÷ requests answered; medians of "
             f"{int(api['repeat'].max()) + 1} repeats:\n"
         )
