@@ -2,12 +2,14 @@
 
     python -m experiments.dispatcher_bench [--tasks 20000] [--modes local pull push]
                                            [--repeats 3] [--profile DIR]
+                                           [--against OTHER_CHECKOUT] [--out CSV]
 
 A fresh stack per mode (2 processes: a local pool, or 1 pull/push worker x 2). Each repeat
 queues ``--tasks`` no-op tasks straight into Redis (the store's batch submit, no HTTP), then
 waits until every outcome is recorded; rate = tasks / (last stored - first submitted), from
 the store's own timestamps. ``--profile DIR`` records the dispatcher (and the worker) with
-py-spy during one more repeat and writes the top functions by own time.
+py-spy during one more repeat and writes the top functions by own time. ``--against``
+measures another checkout too, interleaved repeat by repeat, with the ratio of medians.
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import contextlib
 import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -94,30 +98,75 @@ def top_functions(raw: Path, n: int = 15) -> list[tuple[float, str]]:
 
 
 def measure_direct(
-    modes: list[str], tasks: int, repeats: int, profile_dir: Path | None = None
+    modes: list[str],
+    tasks: int,
+    repeats: int,
+    profile_dir: Path | None = None,
+    against: Path | None = None,
 ) -> pd.DataFrame:
-    """Rows (mode, repeat, tasks_per_s); with ``profile_dir``, py-spy raw profiles of the
-    dispatcher and worker during one more run (skipped if py-spy cannot attach)."""
+    """Rows (mode, repeat, processes, tasks_per_s, code); with ``profile_dir``, py-spy raw
+    profiles of the dispatcher and worker during one more run (skipped if py-spy cannot
+    attach). With ``against`` (another checkout, e.g. a ``git worktree`` of an older
+    commit) every repeat of every mode runs on a fresh stack of that checkout, then on one of
+    this: interleaved, so a change of the machine's speed falls on both sides."""
     rows = []
     for mode in modes:
-        with Stack(mode, workers=1, procs=2) as stack:
-            asyncio.run(_queue_and_wait(stack.redis_url, 1000))  # warm up
-            for repeat in range(repeats):
-                rate = asyncio.run(_queue_and_wait(stack.redis_url, tasks))
-                rows.append({"mode": mode, "repeat": repeat, "processes": 2, "tasks_per_s": rate})
-            if profile_dir:
-                profile_dir.mkdir(parents=True, exist_ok=True)
-                targets = [("dispatcher", stack.dispatcher)] + [
-                    ("worker", w) for w in stack.worker_procs[:1]
-                ]
-                spies = [
-                    _profile(p.pid, 4, profile_dir / f"{mode}-{name}.txt") for name, p in targets
-                ]
-                time.sleep(0.5)
-                asyncio.run(_queue_and_wait(stack.redis_url, tasks))
-                for spy in spies:
-                    spy.wait(30)
+        if against is None:
+            with _stack(None, mode) as stack:
+                for repeat in range(repeats):
+                    rows.append(_row(stack, mode, repeat, tasks, "this"))
+                if profile_dir:
+                    _profile_stack(stack, mode, tasks, profile_dir)
+            continue
+        for repeat in range(repeats):
+            for code, where in (("against", against), ("this", None)):
+                with _stack(where, mode) as stack:
+                    rows.append(_row(stack, mode, repeat, tasks, code))
     return pd.DataFrame(rows)
+
+
+@contextlib.contextmanager
+def _stack(where: Path | None, mode: str) -> Iterator[Stack]:
+    """A started stack of 1 worker × 2 processes (a pool of 2 in local mode) of the checkout
+    in ``where`` (``python -m faas`` imports from the working directory), warmed up."""
+    with contextlib.chdir(where or Path.cwd()):
+        stack = Stack(mode, workers=1, procs=2)
+        stack.start()
+    try:
+        asyncio.run(_queue_and_wait(stack.redis_url, 1000))  # warm up
+        yield stack
+    finally:
+        stack.stop()
+
+
+def _row(stack: Stack, mode: str, repeat: int, tasks: int, code: str) -> dict:
+    rate = asyncio.run(_queue_and_wait(stack.redis_url, tasks))
+    return {"mode": mode, "repeat": repeat, "processes": 2, "tasks_per_s": rate, "code": code}
+
+
+def _profile_stack(stack: Stack, mode: str, tasks: int, profile_dir: Path) -> None:
+    profile_dir.mkdir(parents=True, exist_ok=True)
+    targets = [("dispatcher", stack.dispatcher)] + [("worker", w) for w in stack.worker_procs[:1]]
+    spies = [_profile(p.pid, 4, profile_dir / f"{mode}-{name}.txt") for name, p in targets]
+    time.sleep(0.5)
+    asyncio.run(_queue_and_wait(stack.redis_url, tasks))
+    for spy in spies:
+        spy.wait(30)
+
+
+def ratio_table(df: pd.DataFrame) -> str:
+    """This checkout against the other (``--against``), as Markdown: median tasks/s over the
+    interleaved repeats, and their ratio."""
+    lines = [
+        "| mode | tasks/s, against (min–max) | this (min–max) | this ÷ against |",
+        "|---|---|---|---|",
+    ]
+    for mode, g in df.groupby("mode", sort=False):
+        rate = {code: g.loc[g["code"] == code, "tasks_per_s"] for code in ("against", "this")}
+        spans = [f"{r.median():.0f} ({r.min():.0f}–{r.max():.0f})" for r in rate.values()]
+        ratio = rate["this"].median() / rate["against"].median()
+        lines.append(f"| {mode} | {' | '.join(spans)} | {ratio:.2f} |")
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -126,10 +175,22 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--modes", nargs="+", default=list(Mode))
     parser.add_argument("--profile", type=Path, default=None)
+    parser.add_argument(
+        "--against",
+        type=Path,
+        default=None,
+        help="another checkout (e.g. a git worktree of an older commit), measured interleaved",
+    )
+    parser.add_argument("--out", type=Path, default=None, help="write the rows to this CSV")
     args = parser.parse_args()
-    df = measure_direct(args.modes, args.tasks, args.repeats, args.profile)
+    df = measure_direct(args.modes, args.tasks, args.repeats, args.profile, args.against)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        df.to_csv(args.out, index=False)
+    if args.against:
+        print(ratio_table(df))
     print("| mode | tasks/s (median) | min–max |\n|---|---|---|")
-    for mode, g in df.groupby("mode", sort=False):
+    for mode, g in df[df["code"] == "this"].groupby("mode", sort=False):
         print(
             f"| {mode} | {g['tasks_per_s'].median():.0f} | "
             f"{g['tasks_per_s'].min():.0f}–{g['tasks_per_s'].max():.0f} |"

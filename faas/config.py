@@ -58,8 +58,11 @@ class Settings(BaseSettings):
     max_workers: int = 0
     #: Tasks a dispatcher claims beyond its running ones (at least one per process).
     backlog: int = 256
-    #: Tasks a push worker may hold beyond its processes (prefetch).
+    #: Tasks a push worker may hold beyond its processes (prefetch), whatever their length.
     prefetch: int = 0
+    #: Tasks of a function whose running mean execution time is below this (ms) may also wait
+    #: at a pull or push worker ahead of a free process, up to one per process; 0: never.
+    prefetch_short_ms: float = 1.0
     #: Bytes of function code a dispatcher or worker keeps cached beyond what its live tasks
     #: need (least recently used first out; code a live task needs is never evicted).
     function_cache_bytes: int = 64 * 1024 * 1024

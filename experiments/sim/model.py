@@ -21,11 +21,13 @@ to every dispatcher-worker message.
 
 The modes differ only in how a task reaches a process, as in ``faas/dispatcher``:
 local hands it to a free pool process; push to the worker with the most free slots
-(processes + prefetch); pull answers a worker's request, which asks for as many tasks as it
-has free processes, carries its finished results, is held while an idle worker has nothing
-to do, and is answered empty when a busy one has nothing (it backs off 1 ms doubling to
-50 ms). Heartbeats slow the dispatcher by the fraction of its time they take. A failed
-worker's tasks are requeued when the dispatcher notices (heartbeat timeout), up to
+(processes + prefetch, and one more per process when tasks are shorter than
+``prefetch_short_ms``: the adaptive prefetch of faas/runtimes.py); pull answers a worker's
+request, which asks for as many tasks as it has free processes (and, for short tasks, as
+many again to queue), carries its finished results, is held while an idle worker has
+nothing to do, and is answered empty when a busy one has nothing (it backs off 1 ms
+doubling to 50 ms). Heartbeats slow the dispatcher by the fraction of its time they take.
+A failed worker's tasks are requeued when the dispatcher notices (heartbeat timeout), up to
 ``max_attempts`` dispatches.
 """
 
@@ -81,6 +83,8 @@ class Config:
     #: a failed worker is back (restarted, registered) this long after it died
     restart_s: float = 5.0
     prefetch: int = 0
+    #: tasks shorter than this (ms) also queue at a worker, one per process (faas/runtimes.py)
+    prefetch_short_ms: float = 1.0
     #: how fast the machine runs against the calibration (2: twice as fast); every CPU
     #: time and residual is divided by it
     speed: float = 1.0
@@ -348,7 +352,7 @@ class Platform:
             self._send(worker, [self.backlog.popleft()])
 
     def _take(self, worker: Worker) -> list[Task]:
-        n = min(worker.free, len(self.backlog))
+        n = min(self._slots(worker), len(self.backlog))
         tasks = [self.backlog.popleft() for _ in range(n)]
         for task in tasks:
             self._assign(task, worker)
@@ -364,11 +368,16 @@ class Platform:
         if self.config.mode == "pull":
             self.env.process(self._pull_loop(worker))
             return
-        slots = worker.free + (self.config.prefetch if self.config.mode == "push" else 0)
-        heapq.heappush(self._heap, (-slots, next(self._tie), worker.index))
+        heapq.heappush(self._heap, (-self._slots(worker), next(self._tie), worker.index))
 
     def _slots(self, worker: Worker) -> int:
-        return worker.free + (self.config.prefetch if self.config.mode == "push" else 0)
+        """Tasks the worker can take now: its free processes, and in the remote modes room
+        to queue (push's fixed prefetch; one per process for short tasks)."""
+        if self.config.mode == "local":
+            return worker.free
+        c = self.config
+        queued = worker.procs if c.task_ms < c.prefetch_short_ms else 0
+        return worker.free + queued + (c.prefetch if c.mode == "push" else 0)
 
     def _most_free(self) -> Worker | None:
         while self._heap:
@@ -439,7 +448,7 @@ class Platform:
     def _pull_loop(self, worker: Worker) -> Generator:
         env, backoff, epoch = self.env, 0.0, worker.epoch
         while worker.alive and worker.epoch == epoch:
-            if not worker.results and not worker.free:  # nothing to hand in or ask for
+            if not worker.results and self._slots(worker) <= 0:  # nothing to hand in or ask for
                 worker.wake = env.event()
                 yield worker.wake
                 continue
@@ -452,7 +461,7 @@ class Platform:
             if results:
                 self._release(results, worker)
                 self._settle(results)
-            if worker.free and self.backlog:
+            if self._slots(worker) > 0 and self.backlog:
                 tasks = self._take(worker)
             elif idle and not worker.results:
                 reply = env.event()
@@ -464,7 +473,7 @@ class Platform:
                 yield env.timeout(wire)
             for task in tasks:
                 self._execute(task, worker, epoch)
-            if tasks or worker.results or not worker.free:
+            if tasks or worker.results or self._slots(worker) <= 0:
                 backoff = 0.0 if tasks else backoff
                 continue
             backoff = min(0.05, backoff * 2 or 0.001)  # busy, got nothing: ask again later

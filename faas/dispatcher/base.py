@@ -43,6 +43,7 @@ from faas.config import Settings
 from faas.dispatcher.books import Assignment, Backlog, FunctionCache
 from faas.executor import error_payload
 from faas.models import DispatcherState, Mode, Task, TaskStatus, WorkerInfo
+from faas.runtimes import Runtimes
 from faas.store import Outcome, Requeued, Running, Store, is_transient, lost_group
 from faas.worker.pool import JobResult
 
@@ -81,6 +82,8 @@ class Dispatcher(ABC):
         self.unmarked: set[str] = set()
         self.resume_until = 0.0
         self.code = FunctionCache(settings.function_cache_bytes)
+        #: Execution times per function: short ones may wait at a worker (faas/runtimes.py).
+        self.runtimes = Runtimes(settings.prefetch_short_ms / 1000)
         #: Reports that settled nothing (a lost worker's, an earlier attempt's).
         self.stale_reports = 0
         self._stale_counted = 0  # of those, added to the ``stale`` counter in Redis
@@ -122,6 +125,11 @@ class Dispatcher(ABC):
         here is not lost if we die)."""
         processes = self.state().processes
         return processes + max(processes, self.settings.backlog) if processes else 0
+
+    def queued_per_process(self, task: Task | None) -> int:
+        """How many tasks like ``task`` may wait at a worker per process, beyond the ones
+        running: one if its function is short, else none."""
+        return 1 if task is not None and self.runtimes.short(task.function_id) else 0
 
     def worker_info(self) -> list[WorkerInfo]:
         """Live workers and their load (none in local mode)."""
@@ -308,6 +316,7 @@ class Dispatcher(ABC):
         """Forget a deleted function and fail the tasks still waiting for it."""
         log.info("function %s was deleted; failing its waiting tasks", function_id)
         self.code.drop(function_id)
+        self.runtimes.forget(function_id)
         self.forget_function(function_id)
         for task in self.backlog:
             if task.function_id == function_id:
@@ -410,6 +419,8 @@ class Dispatcher(ABC):
             elif r.lost:
                 lost.append((task, worker))
             else:
+                if task is not None:
+                    self.runtimes.observe(task.function_id, r.started, r.finished)
                 entry = task.entry_id if task else r.entry_id
                 outcomes.append(
                     Outcome(

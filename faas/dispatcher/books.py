@@ -60,6 +60,10 @@ class Backlog:
         for task in reversed(list(tasks)):
             self.appendleft(task)
 
+    def first(self) -> Task | None:
+        """The task that waited longest, left in place (None if there is none)."""
+        return next(iter(self._tasks.values()), None)
+
     def popleft(self) -> Task:
         """The task that waited longest."""
         return self._tasks.popitem(last=False)[1]

@@ -53,11 +53,27 @@ class PullDispatcher(RemoteDispatcher):
             worker_id = identity.decode(errors="replace")
             if worker_id not in self.workers:
                 continue
-            batch, todo = todo[: parked.want], todo[parked.want :]
+            peer_processes = self.workers[worker_id].processes
+            batch = self._fitting(todo, parked.want, self.load(worker_id), peer_processes)
+            if not batch:
+                self.parked[identity] = parked  # nothing it has room for: still waiting
+                continue
+            todo = todo[len(batch) :]
             frame = self.tasks_frame(worker_id, batch)
             if await self.reply(identity, frame):
                 assigned += [Assignment(task, worker_id, frame.seq) for task in batch]
         return assigned
+
+    def _fitting(self, tasks: Sequence[Task], want: int, load: int, processes: int) -> list[Task]:
+        """The first of ``tasks`` a worker asking for ``want`` takes, in order: a short task
+        while it holds fewer than twice its processes, any other only while a process is
+        free (faas/runtimes.py)."""
+        batch: list[Task] = []
+        for task in tasks[:want]:
+            if load + len(batch) >= processes * (1 + self.queued_per_process(task)):
+                break
+            batch.append(task)
+        return batch
 
     async def answer_empty(self, identity: bytes) -> None:
         """An empty reply (it still carries a seq: everything sent before it was sent)."""
@@ -91,7 +107,7 @@ class PullDispatcher(RemoteDispatcher):
             await self.unknown(identity)
             return
         await self.reconcile(worker_id, message.held, message.seen)
-        want = min(message.want, peer.processes)
+        want = min(message.want, 2 * peer.processes)  # room for short tasks included
         if want <= 0:  # a heartbeat, or results only
             await self.answer_empty(identity)
             return

@@ -31,17 +31,19 @@ class PushDispatcher(RemoteDispatcher):
     mode = Mode.PUSH
 
     def free_slots(self) -> int:
-        prefetch = self.settings.prefetch
+        prefetch, queued = self.settings.prefetch, self.queued_per_process(self.backlog.first())
         return sum(
-            max(0, w.processes + prefetch - self.load(w.worker_id)) for w in self.workers.values()
+            max(0, w.processes * (1 + queued) + prefetch - self.load(w.worker_id))
+            for w in self.workers.values()
         )
 
     async def send(self, tasks: Sequence[Task]) -> list[Assignment]:
         batches: dict[str, list[Task]] = defaultdict(list)
         planned = {w: self.load(w) for w in self.workers}
         for task in tasks:
-            worker = most_free(self.workers.values(), planned, self.settings.prefetch)
-            if worker is None:
+            queued = self.queued_per_process(task)
+            worker = most_free(self.workers.values(), planned, self.settings.prefetch, queued)
+            if worker is None:  # the rest waits, in order (a long task for a free process)
                 break
             batches[worker.worker_id].append(task)
             planned[worker.worker_id] = planned.get(worker.worker_id, 0) + 1

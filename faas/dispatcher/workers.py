@@ -51,12 +51,14 @@ class Peer:
         self.known_functions.pop(function_id, None)
 
 
-def most_free(workers: Iterable[Peer], load: Mapping[str, int], prefetch: int = 0) -> Peer | None:
-    """The worker with the most free slots (``processes + prefetch - load``), the longest
-    unassigned among equals; None when every worker is full."""
+def most_free(
+    workers: Iterable[Peer], load: Mapping[str, int], prefetch: int = 0, per_process: int = 0
+) -> Peer | None:
+    """The worker with the most free slots (``processes × (1 + per_process) + prefetch -
+    load``), the longest unassigned among equals; None when every worker is full."""
 
     def free(w: Peer) -> int:
-        return w.processes + prefetch - load.get(w.worker_id, 0)
+        return w.processes * (1 + per_process) + prefetch - load.get(w.worker_id, 0)
 
     best = max(workers, key=lambda w: (free(w), -w.last_assigned), default=None)
     if best is None or free(best) <= 0:

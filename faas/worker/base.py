@@ -16,6 +16,7 @@ import zmq
 from faas.code_cache import FunctionCache
 from faas.config import Settings
 from faas.protocol import Message, Register, ResultMsg, TaskMsg, Tasks
+from faas.runtimes import Runtimes
 from faas.worker.pool import Job, JobResult, ProcessPool
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,8 @@ class Worker(ABC):
         self.seen = 0
         #: Reports of tasks that arrived without code we have (sent with the next results).
         self.nocode: list[ResultMsg] = []
+        #: How long this worker's tasks run, all functions together (faas/runtimes.py).
+        self.runtimes = Runtimes(settings.prefetch_short_ms / 1000)
         self.poller = zmq.Poller()
         self._watched: list[int] = []
         self._generation = -1
@@ -160,6 +163,8 @@ class Worker(ABC):
         for r in results:
             task = self.held.pop(r.task_id, None)
             attempt = task.attempt if task else 0
+            if not r.lost:
+                self.runtimes.observe("", r.started, r.finished)
             status = "LOST" if r.lost else r.status.value
             out.append(
                 ResultMsg(r.task_id, r.entry_id, attempt, status, r.payload, r.started, r.finished)

@@ -73,6 +73,13 @@ class PullWorker(Worker):
                 x.give_up()
         return EXIT_OK
 
+    def want(self) -> int:
+        """Tasks we could start now; while our tasks are short, also as many again to queue
+        (the dispatcher sends only short ones into that room): no process idles for a
+        round trip between short tasks."""
+        room = self.processes if self.runtimes.short("") else 0
+        return max(0, self.pool.free + room - len(self.queue))
+
     def _connect(self) -> zmq.Socket:
         sock = self.context.socket(zmq.REQ)
         sock.setsockopt(zmq.IDENTITY, self.worker_id.encode())

@@ -86,3 +86,50 @@ async def test_an_unknown_worker_is_told_to_register(pull: FakePull) -> None:
     await pull.handle(b"stranger", Request(want=1, idle=True))
     [reply] = _replies(pull, "stranger")
     assert isinstance(reply, Reconnect) and pull.parked == {}
+
+
+async def _functions(pull: FakePull, store: Store) -> tuple[str, str]:
+    short = await store.register_function("short", b"code")
+    long = await store.register_function("long", b"code")
+    pull.runtimes.observe(short, 1.0, 1.0002)  # 0.2 ms
+    pull.runtimes.observe(long, 1.0, 1.05)  # 50 ms
+    return short, long
+
+
+async def _queue(pull: FakePull, store: Store, function_ids: list[str]) -> None:
+    for function_id in function_ids:
+        await store.submit(function_id, b"args")
+    await pull.accept(await pull.store.read_queue(pull.name, 100, None), fresh=True)
+
+
+async def test_short_tasks_fill_the_room_a_request_asks_for_beyond_free_processes(
+    pull: FakePull, store: Store
+) -> None:
+    await register(pull, "w", processes=2)
+    _replies(pull, "w")
+    short, long = await _functions(pull, store)
+    await _queue(pull, store, [short] * 6)
+    await pull.handle(b"w", Request(want=10, idle=True))  # asks beyond 2 x processes
+    [reply] = _replies(pull, "w")
+    assert len(reply.tasks) == 4 and pull.load("w") == 4
+
+
+async def test_long_tasks_go_only_to_free_processes(pull: FakePull, store: Store) -> None:
+    await register(pull, "w", processes=2)
+    _replies(pull, "w")
+    short, long = await _functions(pull, store)
+    await _queue(pull, store, [long] * 4)
+    await pull.handle(b"w", Request(want=4, idle=True))
+    [reply] = _replies(pull, "w")
+    assert len(reply.tasks) == 2
+    # busy now, asking for its queue room: long tasks do not go there, it is answered empty
+    await pull.handle(b"w", Request(want=2, idle=False, held=[t.task_id for t in reply.tasks]))
+    [reply] = _replies(pull, "w")
+    assert reply.tasks == [] and pull.parked == {} and pull.load("w") == 2
+    # a short task behind the long ones does not overtake them
+    await _queue(pull, store, [short])
+    assert _replies(pull, "w") == [] and [t.function_id for t in pull.backlog] == [
+        long,
+        long,
+        short,
+    ]

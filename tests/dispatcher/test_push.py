@@ -91,3 +91,52 @@ async def test_results_are_acknowledged_only_once_their_outcome_is_written(
     assert await acked() == 5
     record = await status(store, task.task_id)
     assert record[b"status"] == b"COMPLETED" and record[b"attempts"] == b"1"
+
+
+async def _short_and_long(d: FakePush, store: Store) -> tuple[str, str]:
+    await store.ensure_group()
+    short = await store.register_function("short", b"code")
+    long = await store.register_function("long", b"code")
+    d.runtimes.observe(short, 1.0, 1.0002)  # 0.2 ms
+    d.runtimes.observe(long, 1.0, 1.05)  # 50 ms
+    return short, long
+
+
+@pytest.mark.parametrize(("kind", "expected"), [("short", 4), ("long", 2)])
+async def test_short_tasks_also_queue_one_per_process_long_ones_only_fill_processes(
+    fake_server: fakeredis.FakeServer, store: Store, kind: str, expected: int
+) -> None:
+    d = make(fake_server, Settings(backlog=32))
+    await register(d, "a", processes=2)
+    short, long = await _short_and_long(d, store)
+    for _ in range(10):
+        await store.submit(short if kind == "short" else long, b"args")
+    await intake(d)
+    assert _sent(d, ["a"]) == {"a": expected}
+    assert d.free_slots() == 0
+
+
+async def test_a_long_task_first_in_line_waits_for_a_free_process_and_the_rest_behind_it(
+    fake_server: fakeredis.FakeServer, store: Store
+) -> None:
+    d = make(fake_server, Settings(backlog=32))
+    await register(d, "a", processes=1)
+    short, long = await _short_and_long(d, store)
+    for function_id in (short, long, short, short):
+        await store.submit(function_id, b"args")
+    await intake(d)
+    # the short one runs; the long one has no free process, and nothing overtakes it
+    assert [t.function_id for f in frames(d, "a") for t in f.tasks] == [short]
+    assert [t.function_id for t in d.backlog] == [long, short, short]
+
+
+async def test_short_tasks_are_not_queued_when_turned_off(
+    fake_server: fakeredis.FakeServer, store: Store
+) -> None:
+    d = make(fake_server, Settings(backlog=32, prefetch_short_ms=0))
+    await register(d, "a", processes=2)
+    short, _ = await _short_and_long(d, store)
+    for _ in range(5):
+        await store.submit(short, b"args")
+    await intake(d)
+    assert _sent(d, ["a"]) == {"a": 2}

@@ -80,3 +80,26 @@ def test_nothing_is_sent_while_there_is_nothing_to_say(worker: PullWorker) -> No
     x.last_request -= 1.0  # a heartbeat is due
     worker._maybe_send(None, x)
     assert isinstance(worker.sent[-1], Request) and worker.sent[-1].want == 0
+
+
+def test_a_worker_whose_tasks_are_short_asks_for_room_to_queue_as_many_again(
+    worker: PullWorker,
+) -> None:
+    assert worker.want() == 2  # nothing seen yet: only the free processes
+    short = ResultMsg("t0", "0-0", 1, "COMPLETED", b"r", started=5.0, finished=5.0002)
+    worker.runtimes.observe("", short.started, short.finished)
+    assert worker.want() == 4
+    worker.accept(Tasks([_task("t1"), _task("t2"), _task("t3")], 4))  # 2 run, 1 queued
+    assert worker.pool.free == 0 and len(worker.queue) == 1 and worker.want() == 1
+    worker.runtimes.observe("", 5.0, 5.5)  # a long run: the mean is long now
+    assert worker.want() == 0
+
+
+def test_a_finished_task_updates_the_workers_runtime_estimate(worker: PullWorker) -> None:
+    worker.accept(Tasks([_task("t1", seconds=0.0)], 1))
+    deadline, results = time.monotonic() + 10, []
+    while not results and time.monotonic() < deadline:
+        results = worker.finished(worker.pool.collect(0.05))
+    [result] = results
+    assert result.status == "COMPLETED"
+    assert worker.runtimes.mean_s[""] == pytest.approx(result.finished - result.started)
