@@ -15,6 +15,12 @@ entry_id, attempt, status, payload, started, finished)``: ``status`` is COMPLETE
 LOST (its process died) or NOCODE (``fn`` was empty but the worker does not have the
 function: never run, send it again with the code).
 
+REQUEST's ``want`` is how many tasks the worker can take: its free processes, and while its
+recent tasks are short (faas/runtimes.py) as many again to queue; the dispatcher sends no
+more than ``want`` and at most twice the worker's processes, and puts only short tasks in
+the part beyond its free processes (a worker of an earlier release asks for free processes
+only, which stays valid).
+
 Reconciliation: every TASKS frame carries ``seq``, increasing per dispatcher (it starts at
 the dispatcher's start time in microseconds, so it also grows across restarts); a worker
 echoes the highest ``seq`` it received as ``seen`` in REQUEST and HEARTBEAT, next to the ids
