@@ -4,12 +4,11 @@ a list of what it sends."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import dill
 import pytest
 
-from faas.config import Settings
 from faas.protocol import Register, Request, ResultMsg, TaskMsg, Tasks, Welcome
 from faas.worker.pull import PullWorker, _Exchange
 from tests import functions
@@ -19,12 +18,8 @@ CODE = dill.dumps(functions.sleep_for, recurse=True)
 
 
 @pytest.fixture
-def worker(monkeypatch: pytest.MonkeyPatch) -> Iterator[PullWorker]:
-    w = PullWorker(2, "tcp://127.0.0.1:1", Settings(heartbeat_s=1.0))
-    w.sent = []
-    monkeypatch.setattr(w, "send", lambda sock, message: w.sent.append(message) or True)
-    yield w
-    w.close()
+def worker(make_worker: Callable[[type], PullWorker]) -> PullWorker:
+    return make_worker(PullWorker)
 
 
 def _task(task_id: str, code: bytes = CODE, seconds: float = 5.0) -> TaskMsg:

@@ -3,11 +3,10 @@ what it sends — results kept until the dispatcher acknowledges them as written
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import pytest
 
-from faas.config import Settings
 from faas.protocol import Heartbeat, Reconnect, Register, ResultMsg, Results
 from faas.worker.push import PushWorker
 
@@ -18,12 +17,8 @@ NOCODE = ResultMsg("t4", "e-4", 1, "NOCODE", b"")
 
 
 @pytest.fixture
-def worker(monkeypatch: pytest.MonkeyPatch) -> Iterator[PushWorker]:
-    w = PushWorker(2, "tcp://127.0.0.1:1", Settings(heartbeat_s=1.0))
-    w.sent = []
-    monkeypatch.setattr(w, "send", lambda sock, message: w.sent.append(message) or True)
-    yield w
-    w.close()
+def worker(make_worker: Callable[[type], PushWorker]) -> PushWorker:
+    return make_worker(PushWorker)
 
 
 def _kinds(sent: list) -> list:
