@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import time
 from pathlib import Path
@@ -28,6 +27,7 @@ import aiohttp
 import pandas as pd
 import psutil
 
+from experiments.against import add_option, compared, sides, stack_in
 from experiments.client import LoadClient
 from experiments.workloads import noop
 from faas.serialize import serialize
@@ -93,16 +93,11 @@ def measure_api(
     machine's speed falls on both (``code`` is "against" or "this")."""
     rows: list[dict] = []
     for repeat in range(repeats):
-        for code, where in ((("against", against),) if against else ()) + (("this", None),):
-            with contextlib.chdir(where or Path.cwd()):  # `python -m faas` imports from here
-                stack = Stack("local", procs=1)
-                stack.start()
-            try:
+        for code, where in sides(against):
+            with stack_in(where, "local", procs=1) as stack:
                 rows += _measure_stack(stack, seconds, repeat, code)
                 if profile_dir is not None and repeat == repeats - 1 and code == "this":
                     _profile_stack(stack, seconds, profile_dir)
-            finally:
-                stack.stop()
     return pd.DataFrame(rows)
 
 
@@ -173,9 +168,7 @@ def ratio_table(df: pd.DataFrame) -> str:
     ]
     names = {"submit": "`POST /execute_function`", "result": "`GET /result/{id}` (finished)"}
     for (endpoint, connections), g in df.groupby(["endpoint", "connections"], sort=False):
-        cpu = {code: g.loc[g["code"] == code, "api_cpu_us"] for code in ("against", "this")}
-        spans = [f"{c.median():.0f} ({c.min():.0f}–{c.max():.0f})" for c in cpu.values()]
-        ratio = cpu["this"].median() / cpu["against"].median()
+        spans, ratio = compared(g, "api_cpu_us")
         lines.append(f"| {names[endpoint]} | {connections} | {' | '.join(spans)} | {ratio:.2f} |")
     return "\n".join(lines)
 
@@ -186,12 +179,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=None, help="where to write api.csv")
     parser.add_argument("--profile", action="store_true", help="py-spy the API (raw files)")
-    parser.add_argument(
-        "--against",
-        type=Path,
-        default=None,
-        help="another checkout (e.g. a git worktree of an older commit), measured interleaved",
-    )
+    add_option(parser)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     out = args.out or Path("results") / f"api-{time.strftime('%Y%m%d-%H%M%S')}"

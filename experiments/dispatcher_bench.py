@@ -28,6 +28,7 @@ from pathlib import Path
 import pandas as pd
 import redis.asyncio as aioredis
 
+from experiments.against import add_option, compared, sides, stack_in
 from experiments.workloads import noop
 from faas.models import Mode
 from faas.serialize import dumps
@@ -119,7 +120,7 @@ def measure_direct(
                     _profile_stack(stack, mode, tasks, profile_dir)
             continue
         for repeat in range(repeats):
-            for code, where in (("against", against), ("this", None)):
+            for code, where in sides(against):
                 with _stack(where, mode) as stack:
                     rows.append(_row(stack, mode, repeat, tasks, code))
     return pd.DataFrame(rows)
@@ -129,14 +130,9 @@ def measure_direct(
 def _stack(where: Path | None, mode: str) -> Iterator[Stack]:
     """A started stack of 1 worker × 2 processes (a pool of 2 in local mode) of the checkout
     in ``where`` (``python -m faas`` imports from the working directory), warmed up."""
-    with contextlib.chdir(where or Path.cwd()):
-        stack = Stack(mode, workers=1, procs=2)
-        stack.start()
-    try:
+    with stack_in(where, mode, workers=1, procs=2) as stack:
         asyncio.run(_queue_and_wait(stack.redis_url, 1000))  # warm up
         yield stack
-    finally:
-        stack.stop()
 
 
 def _row(stack: Stack, mode: str, repeat: int, tasks: int, code: str) -> dict:
@@ -162,9 +158,7 @@ def ratio_table(df: pd.DataFrame) -> str:
         "|---|---|---|---|",
     ]
     for mode, g in df.groupby("mode", sort=False):
-        rate = {code: g.loc[g["code"] == code, "tasks_per_s"] for code in ("against", "this")}
-        spans = [f"{r.median():.0f} ({r.min():.0f}–{r.max():.0f})" for r in rate.values()]
-        ratio = rate["this"].median() / rate["against"].median()
+        spans, ratio = compared(g, "tasks_per_s")
         lines.append(f"| {mode} | {' | '.join(spans)} | {ratio:.2f} |")
     return "\n".join(lines)
 
@@ -175,12 +169,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--modes", nargs="+", default=list(Mode))
     parser.add_argument("--profile", type=Path, default=None)
-    parser.add_argument(
-        "--against",
-        type=Path,
-        default=None,
-        help="another checkout (e.g. a git worktree of an older commit), measured interleaved",
-    )
+    add_option(parser)
     parser.add_argument("--out", type=Path, default=None, help="write the rows to this CSV")
     args = parser.parse_args()
     df = measure_direct(args.modes, args.tasks, args.repeats, args.profile, args.against)

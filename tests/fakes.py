@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import fakeredis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
+from faas.api.app import POOL_EXHAUSTED
 from faas.config import Settings
 from faas.dispatcher.pull import PullDispatcher
 from faas.dispatcher.push import PushDispatcher
@@ -123,3 +125,14 @@ async def report(
 
 async def status(store: Store, task_id: str) -> dict[bytes, bytes]:
     return await store.redis.hgetall(task_key(task_id))
+
+
+class ExhaustedStore:
+    """A store every call of which fails as redis-py's blocking pool does when no connection
+    freed up in time (for ``app.dependency_overrides[get_store]``)."""
+
+    def __getattr__(self, name: str):  # noqa: ANN204
+        async def call(*args: object, **kwargs: object) -> None:
+            raise RedisConnectionError(POOL_EXHAUSTED)
+
+        return call

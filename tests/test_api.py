@@ -13,6 +13,7 @@ from faas.api.app import create_app
 from faas.api.deps import get_store, key_matches
 from faas.config import Settings
 from faas.serialize import deserialize, serialize
+from tests.fakes import ExhaustedStore
 from tests.functions import add, args_of, payload_of
 
 
@@ -238,19 +239,10 @@ def test_failed_result_deserializes_to_the_exception(client: TestClient) -> None
 
 def test_an_exhausted_redis_pool_is_503_saying_the_api_is_overloaded() -> None:
     """Every Redis connection stayed busy past the wait: overload, not an unreachable Redis."""
-    from redis.exceptions import ConnectionError as RedisConnectionError
-
-    from faas.api.app import POOL_EXHAUSTED, REDIS_CONNECTIONS
-
-    class Exhausted:
-        def __getattr__(self, name: str):  # noqa: ANN204
-            async def call(*args: object, **kwargs: object) -> None:
-                raise RedisConnectionError(POOL_EXHAUSTED)
-
-            return call
+    from faas.api.app import REDIS_CONNECTIONS
 
     app = create_app(Settings(redis_url="redis://127.0.0.1:1/0"))
-    app.dependency_overrides[get_store] = Exhausted
+    app.dependency_overrides[get_store] = ExhaustedStore
     with TestClient(app) as client:
         reply = client.get(f"/status/{uuid.uuid4()}")
     assert reply.status_code == 503

@@ -17,6 +17,7 @@ from faas.api.app import create_app
 from faas.api.deps import get_store
 from faas.config import Settings
 from faas.store import Store
+from tests.fakes import ExhaustedStore
 from tests.functions import add, args_of, payload_of
 
 #: A content type FastAPI reads as JSON but the fast path leaves to FastAPI.
@@ -164,19 +165,8 @@ def test_a_declared_body_over_the_limit_is_413_before_the_fast_path(
 
 
 def test_an_exhausted_redis_pool_on_the_fast_path_is_the_same_503() -> None:
-    from redis.exceptions import ConnectionError as RedisConnectionError
-
-    from faas.api.app import POOL_EXHAUSTED
-
-    class Exhausted:
-        def __getattr__(self, name: str):  # noqa: ANN204
-            async def call(*args: object, **kwargs: object) -> None:
-                raise RedisConnectionError(POOL_EXHAUSTED)
-
-            return call
-
     app = create_app(Settings(redis_url="redis://127.0.0.1:1/0"))
-    app.dependency_overrides[get_store] = Exhausted
+    app.dependency_overrides[get_store] = ExhaustedStore
     body = {"function_id": str(uuid.uuid4()), "payload": args_of(1)}
     with TestClient(app) as client:
         fast, full = _post(client, body, full=False), _post(client, body, full=True)
