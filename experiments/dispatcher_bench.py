@@ -7,7 +7,9 @@
 A fresh stack per mode (2 processes: a local pool, or 1 pull/push worker x 2). Each repeat
 queues ``--tasks`` no-op tasks straight into Redis (the store's batch submit, no HTTP), then
 waits until every outcome is recorded; rate = tasks / (last stored - first submitted), from
-the store's own timestamps. ``--profile DIR`` records the dispatcher (and the worker) with
+the store's own timestamps; each row also has the cores every component kept busy meanwhile
+(``cores_api``, ``cores_dispatcher``, ..., ``cores_host`` for the whole machine).
+``--profile DIR`` records the dispatcher (and the worker) with
 py-spy during one more repeat and writes the top functions by own time. ``--against``
 measures another checkout too, interleaved repeat by repeat, with the ratio of medians.
 """
@@ -29,6 +31,7 @@ import pandas as pd
 import redis.asyncio as aioredis
 
 from experiments.against import add_option, compared, sides, stack_in
+from experiments.cpu import CpuMeter, cores_used
 from experiments.workloads import noop
 from faas.models import Mode
 from faas.serialize import dumps
@@ -136,8 +139,14 @@ def _stack(where: Path | None, mode: str) -> Iterator[Stack]:
 
 
 def _row(stack: Stack, mode: str, repeat: int, tasks: int, code: str) -> dict:
+    """One repeat's rate, and the cores each component kept busy meanwhile
+    (:func:`experiments.cpu.cores_used`; ``client`` is this process queueing the tasks)."""
+    meter = CpuMeter(stack)
+    before, started = meter.sample(), time.perf_counter()
     rate = asyncio.run(_queue_and_wait(stack.redis_url, tasks))
-    return {"mode": mode, "repeat": repeat, "processes": 2, "tasks_per_s": rate, "code": code}
+    cores = cores_used(before, meter.sample(), time.perf_counter() - started)
+    row = {"mode": mode, "repeat": repeat, "processes": 2, "tasks_per_s": rate, "code": code}
+    return row | {k: round(v, 3) for k, v in cores.items()}
 
 
 def _profile_stack(stack: Stack, mode: str, tasks: int, profile_dir: Path) -> None:

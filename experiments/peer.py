@@ -4,7 +4,9 @@
                                [--repeats 3] [--out results/peer-<time>]
 
 Every system gets the same machine, a fresh embedded redis-server and 2 worker processes
-(Celery: prefork ``-c 2``; faas: local pool of 2, or 1 pull/push worker x 2). Per repeat:
+(Celery: prefork ``-c 2``; faas: local pool of 2, or 1 pull/push worker x 2). Repeats are
+interleaved: each repeat measures every system once on a fresh stack (the order rotated by
+one per repeat). Per repeat:
 
 - ``rest``: no-op tasks, one request per task, 16 concurrent clients (Celery: ``.delay()``
   then ``.get()`` from 16 threads; faas: 16 aiohttp submitters, results by long-poll);
@@ -14,7 +16,8 @@ Every system gets the same machine, a fresh embedded redis-server and 2 worker p
   both as two requests (execute, then long-poll the result) and as one (``POST /invoke``),
   the latter reported as ``invoke``.
 
-Writes ``peer.csv`` (one row per system, path and repeat) in the output directory.
+Writes ``peer.csv`` (one row per system, path and repeat; faas's ``rest`` and ``batch`` rows also
+carry the cores each component kept busy, ``cores_api`` ... ``cores_host``) in the output directory.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from experiments.client import LoadClient
+from experiments.cpu import CpuMeter, cores_used
 from experiments.workloads import noop
 from faas.client import Executor, FaaSClient
 from faas.models import Mode
@@ -113,8 +117,8 @@ def _rows(
     ]
 
 
-def measure_celery(tasks: int, batch_tasks: int, latency_tasks: int, repeats: int) -> list[dict]:
-    rows = []
+def measure_celery(tasks: int, batch_tasks: int, latency_tasks: int, repeat: int) -> list[dict]:
+    """One repeat of Celery's three paths on a fresh broker and worker."""
     with EmbeddedRedis() as redis_server, celery_worker(redis_server.url) as capp:
         from celery import group
 
@@ -124,21 +128,19 @@ def measure_celery(tasks: int, batch_tasks: int, latency_tasks: int, repeats: in
                 r.get(timeout=60)
 
         delay_and_get(100)  # warm up
-        for repeat in range(repeats):
-            started = time.perf_counter()
-            with ThreadPoolExecutor(CONCURRENCY) as pool:
-                list(pool.map(delay_and_get, [tasks // CONCURRENCY] * CONCURRENCY))
-            rest = (tasks // CONCURRENCY * CONCURRENCY) / (time.perf_counter() - started)
-            started = time.perf_counter()
-            group(capp.noop.s() for _ in range(batch_tasks))().get(timeout=120)
-            batch = batch_tasks / (time.perf_counter() - started)
-            latencies = []
-            for _ in range(latency_tasks):
-                t = time.perf_counter()
-                capp.noop.delay().get(timeout=10)
-                latencies.append(time.perf_counter() - t)
-            rows += _rows("celery", repeat, rest, batch, latencies)
-    return rows
+        started = time.perf_counter()
+        with ThreadPoolExecutor(CONCURRENCY) as pool:
+            list(pool.map(delay_and_get, [tasks // CONCURRENCY] * CONCURRENCY))
+        rest = (tasks // CONCURRENCY * CONCURRENCY) / (time.perf_counter() - started)
+        started = time.perf_counter()
+        group(capp.noop.s() for _ in range(batch_tasks))().get(timeout=120)
+        batch = batch_tasks / (time.perf_counter() - started)
+        latencies = []
+        for _ in range(latency_tasks):
+            t = time.perf_counter()
+            capp.noop.delay().get(timeout=10)
+            latencies.append(time.perf_counter() - t)
+        return _rows("celery", repeat, rest, batch, latencies)
 
 
 def celery_curve(
@@ -226,16 +228,17 @@ def _sdk_map(url: str, n: int) -> float:
 
 
 async def _faas_rest(
-    url: str, tasks: int, latency_tasks: int
-) -> tuple[float, list[float], list[float]]:
+    url: str, tasks: int, latency_tasks: int, meter: CpuMeter
+) -> tuple[float, dict[str, float], list[float], list[float]]:
     client = LoadClient(url, CONCURRENCY)
     try:
         function_id = await client.register(noop)
         payload = serialize(((), {}))
         await client.run_many(function_id, [payload] * 100, long_poll=True)
-        started = time.perf_counter()
+        before, started = meter.sample(), time.perf_counter()
         await client.run_many(function_id, [payload] * tasks, long_poll=True)
-        rest = tasks / (time.perf_counter() - started)
+        wall = time.perf_counter() - started
+        rest, cores = tasks / wall, cores_used(before, meter.sample(), wall)
         latencies = []
         for _ in range(latency_tasks):
             t = time.perf_counter()
@@ -246,21 +249,29 @@ async def _faas_rest(
             t = time.perf_counter()
             assert (await client.invoke(function_id, payload))["status"] == "COMPLETED"
             invoked.append(time.perf_counter() - t)
-        return rest, latencies, invoked
+        return rest, cores, latencies, invoked
     finally:
         await client.close()
 
 
 def measure_faas(
-    mode: str, tasks: int, batch_tasks: int, latency_tasks: int, repeats: int
+    mode: str, tasks: int, batch_tasks: int, latency_tasks: int, repeat: int
 ) -> list[dict]:
-    rows = []
+    """One repeat of faas's paths in ``mode`` on a fresh stack; the REST row also has the
+    cores each component kept busy (:func:`experiments.cpu.cores_used`)."""
     with Stack(mode, workers=1, procs=2) as stack:
         _sdk_map(stack.url, 200)  # warm up
-        for repeat in range(repeats):
-            rest, latencies, invoked = asyncio.run(_faas_rest(stack.url, tasks, latency_tasks))
-            rows += _rows(f"faas-{mode}", repeat, rest, _sdk_map(stack.url, batch_tasks), latencies)
-            rows.append(_latency_row(f"faas-{mode}", repeat, "invoke", invoked))
+        meter = CpuMeter(stack)
+        rest, cores, latencies, invoked = asyncio.run(
+            _faas_rest(stack.url, tasks, latency_tasks, meter)
+        )
+        before, started = meter.sample(), time.perf_counter()
+        batch = _sdk_map(stack.url, batch_tasks)
+        batch_cores = cores_used(before, meter.sample(), time.perf_counter() - started)
+        rows = _rows(f"faas-{mode}", repeat, rest, batch, latencies)
+        rows[0] |= {k: round(v, 3) for k, v in cores.items()}
+        rows[1] |= {k: round(v, 3) for k, v in batch_cores.items()}
+        rows.append(_latency_row(f"faas-{mode}", repeat, "invoke", invoked))
     return rows
 
 
@@ -272,10 +283,19 @@ def run_peer(
     out: Path,
     modes: tuple[str, ...] = tuple(Mode),
 ) -> pd.DataFrame:
-    """Measure Celery and faas in ``modes``; write and answer ``peer.csv``'s rows."""
-    rows = measure_celery(tasks, batch_tasks, latency_tasks, repeats)
-    for mode in modes:
-        rows += measure_faas(mode, tasks, batch_tasks, latency_tasks, repeats)
+    """Measure Celery and faas in ``modes``; write and answer ``peer.csv``'s rows.
+
+    Interleaved: every repeat measures every system once, each on a fresh stack, in an order
+    rotated by one per repeat, so a change of this VM's speed falls on all of them."""
+    systems = ["celery", *modes]
+    rows = []
+    for repeat in range(repeats):
+        turn = repeat % len(systems)
+        for system in systems[turn:] + systems[:turn]:
+            if system == "celery":
+                rows += measure_celery(tasks, batch_tasks, latency_tasks, repeat)
+            else:
+                rows += measure_faas(system, tasks, batch_tasks, latency_tasks, repeat)
     df = pd.DataFrame(rows)
     out.mkdir(parents=True, exist_ok=True)
     df.to_csv(out / "peer.csv", index=False)
@@ -296,6 +316,7 @@ def configuration(tasks: int, batch_tasks: int, latency_tasks: int) -> dict:
         "rest_tasks": tasks,
         "batch_tasks": batch_tasks,
         "latency_tasks": latency_tasks,
+        "interleaved": True,
     }
 
 
@@ -324,6 +345,7 @@ def peer_summary(df: pd.DataFrame) -> pd.DataFrame:
     base = summary.loc["celery"]
     summary["rest_vs_celery"] = summary["rest_tasks_per_s"] / base["rest_tasks_per_s"]
     summary["batch_vs_celery"] = summary["batch_tasks_per_s"] / base["rest_tasks_per_s"]
+    summary["batch_vs_group"] = summary["batch_tasks_per_s"] / base["batch_tasks_per_s"]
     summary["p50_vs_celery"] = summary["p50_ms"] / base["p50_ms"]
     summary["p99_vs_celery"] = summary["p99_ms"] / base["p99_ms"]
     summary["invoke_p50_vs_celery"] = summary["invoke_p50_ms"] / base["p50_ms"]

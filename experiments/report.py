@@ -174,22 +174,107 @@ def _payload_text(summary: pd.DataFrame) -> str:
     )
 
 
+#: What each target asks (issue #14's table), as the report's rows name it.
+REST_X, P50_X, BATCH_X, P99_X, DIRECT_TPS, WEAK, API_US = 2.0, 0.8, 5.0, 2.0, 5000, 0.95, 400
+COMPONENT_NAMES = {
+    "api": "API",
+    "redis": "Redis",
+    "dispatcher": "dispatcher",
+    "worker": "workers",
+    "client": "load client",
+}
+
+
+def cores_text(rows: pd.DataFrame) -> str:
+    """Medians of the ``cores_*`` columns (:func:`experiments.cpu.cores_used`) in words: how
+    busy the machine was and which component kept how many cores busy."""
+    if rows is None or "cores_host" not in rows or rows["cores_host"].isna().all():
+        return ""
+    med = rows[[c for c in rows if c.startswith("cores_")]].median()
+    parts = ", ".join(
+        f"{name} {med[f'cores_{key}']:.2f}"
+        for key, name in COMPONENT_NAMES.items()
+        if f"cores_{key}" in med
+    )
+    return (
+        f"the machine was busy {med['cores_host']:.2f} cores of the {med['cores_had']:.2f} it "
+        f"had ({parts})"
+    )
+
+
+def package_shares(raw: Path, n: int = 6) -> str:
+    """A py-spy profile's samples by the package of the frame running (own time)."""
+    from experiments.dispatcher_bench import top_functions
+
+    shares: dict[str, float] = {}
+    for share, fn in top_functions(raw, 10_000):
+        where = fn.rpartition("(")[2].split("/")[0].split(".py")[0].split(":")[0]
+        shares[where] = shares.get(where, 0.0) + share
+    top = sorted(shares.items(), key=lambda kv: -kv[1])[:n]
+    return ", ".join(f"{name} {100 * share:.0f} %" for name, share in top)
+
+
+def _round_trip_text(tasks: pd.DataFrame | None, mode: str) -> str:
+    """Where a sequential round trip's time goes in ``mode`` (the latency study, medians of
+    each step from the server's timestamps)."""
+    if tasks is None or "latency" not in set(tasks["study"]):
+        return ""
+    lat = per_task(tasks[(tasks["study"] == "latency") & (tasks["mode"] == mode)])
+    if lat.empty:
+        return ""
+    steps = {"request in": lat["submitted"] - lat["sent"]} | {p: lat[p] for p in PARTS}
+    return "a sequential round trip's steps (latency study, medians): " + ", ".join(
+        f"{name} {1000 * v.median():.2f} ms" for name, v in steps.items()
+    )
+
+
+def _first_wave_text(tasks: pd.DataFrame | None, mode: str, processes: int) -> str:
+    """How long the API took to accept the first wave of a weak-scaling run (one task per
+    process), against the makespan the target allows beyond the ideal."""
+    if tasks is None:
+        return ""
+    w = tasks[
+        (tasks["study"] == "weak_scaling")
+        & (tasks["mode"] == mode)
+        & (tasks["processes"] == processes)
+    ]
+    if w.empty:
+        return ""
+    waves, extra = [], []
+    for _, g in w.groupby("repeat"):
+        start = g["submitted"].min()
+        waves.append(g["submitted"].sort_values().iloc[min(processes, len(g)) - 1] - start)
+        extra.append(g["stored"].max() - start - len(g) / processes * g["arg"].iloc[0])
+    budget = (1 / WEAK - 1) * len(g) / processes * g["arg"].iloc[0]
+    return (
+        f"the API accepted the first {processes} tasks, one per process, over "
+        f"{1000 * pd.Series(waves).median():.0f} ms and the makespan exceeded the ideal by "
+        f"{1000 * pd.Series(extra).median():.0f} ms, medians of repeats, where the target "
+        f"allows {1000 * budget:.0f} ms"
+    )
+
+
 def targets(
     summary: pd.DataFrame,
     peer_rows: pd.DataFrame | None,
     direct: pd.DataFrame | None,
     api: pd.DataFrame | None = None,
+    tasks: pd.DataFrame | None = None,
+    profiles: Path | None = None,
 ) -> pd.DataFrame:
-    """Each performance target of the project, per mode: measured value and whether met."""
+    """Each performance target of the project, per mode: measured value, whether met, and
+    for a target missed, what bounds it, from the run's own data (the cores each component
+    kept busy, the py-spy profiles, the server's timestamps)."""
     rows = []
 
-    def add(target: str, mode: str, value: float, text: str, met: bool) -> None:
+    def add(target: str, mode: str, value: float, text: str, met: bool, bound: str = "") -> None:
         rows.append(
             {
                 "target": target,
                 "mode": mode,
                 "measured": text,
                 "met": "yes" if met else "**no**",
+                "bound": "" if met else bound,
                 "value": value,
             }
         )
@@ -200,34 +285,46 @@ def targets(
         p = peer_summary(peer_rows).set_index("system")
         for mode in tuple(Mode):
             r = p.loc[f"faas-{mode}"]
+            mine = peer_rows[peer_rows["system"] == f"faas-{mode}"]
             add(
-                "REST ≥ 1.0× Celery",
+                f"REST ≥ {REST_X:g}× Celery",
                 mode,
                 r["rest_vs_celery"],
                 f"{r['rest_tasks_per_s']:.0f} tasks/s = {r['rest_vs_celery']:.2f}×",
-                r["rest_vs_celery"] >= 1.0,
+                r["rest_vs_celery"] >= REST_X,
+                cores_text(mine[mine["path"] == "rest"]),
             )
             add(
-                "batch ≥ 3× Celery",
+                f"batch ≥ {BATCH_X:g}× Celery one-per-task",
                 mode,
                 r["batch_vs_celery"],
                 f"{r['batch_tasks_per_s']:.0f} tasks/s = {r['batch_vs_celery']:.2f}×",
-                r["batch_vs_celery"] >= 3.0,
+                r["batch_vs_celery"] >= BATCH_X,
+                cores_text(mine[mine["path"] == "batch"]),
+            )
+            add(
+                "batch against Celery's `group` (ratio only)",
+                mode,
+                r["batch_vs_group"],
+                f"{r['batch_vs_group']:.2f}× Celery's group",
+                True,
             )
             for label, key in (("execute + long-poll", ""), ("one request, /invoke", "invoke_")):
                 add(
-                    f"p50 ≤ Celery's ({label})",
+                    f"p50 ≤ {P50_X:g}× Celery's ({label})",
                     mode,
                     r[f"{key}p50_vs_celery"],
                     f"{r[f'{key}p50_ms']:.2f} ms = {r[f'{key}p50_vs_celery']:.2f}×",
-                    r[f"{key}p50_vs_celery"] <= 1.0,
+                    r[f"{key}p50_vs_celery"] <= P50_X,
+                    _round_trip_text(tasks, mode),
                 )
                 add(
-                    f"p99 ≤ 2× Celery's ({label})",
+                    f"p99 ≤ {P99_X:g}× Celery's ({label})",
                     mode,
                     r[f"{key}p99_vs_celery"],
                     f"{r[f'{key}p99_ms']:.2f} ms = {r[f'{key}p99_vs_celery']:.2f}×",
-                    r[f"{key}p99_vs_celery"] <= 2.0,
+                    r[f"{key}p99_vs_celery"] <= P99_X,
+                    _round_trip_text(tasks, mode),
                 )
         for path_name in ("rest", "batch"):
             ratio = (
@@ -247,25 +344,51 @@ def targets(
             )
             add(f"local ≥ push ({path_name})", "local", ratio, f"{ratio:.2f}× push", ratio >= 1.0)
     if direct is not None and not direct.empty:
+        if "code" in direct:
+            direct = direct[direct["code"] == "this"]
         for mode, g in direct.groupby("mode", sort=False):
             rate = g["tasks_per_s"].median()
-            add("fed directly ≥ 5 000 tasks/s", mode, rate, f"{rate:.0f} tasks/s", rate >= 5000)
+            bound = cores_text(g)
+            spied = profiles / f"{mode}-dispatcher.txt" if profiles else None
+            if spied is not None and spied.exists():
+                bound += f"; the dispatcher's thread busy {100 * _busy(spied):.0f} % of samples"
+            add(
+                f"fed directly ≥ {DIRECT_TPS} tasks/s",
+                mode,
+                rate,
+                f"{rate:.0f} tasks/s",
+                rate >= DIRECT_TPS,
+                bound,
+            )
     if api is not None and "code" in api:
         api = api[api["code"] == "this"]  # not another checkout's (api_bench --against)
     if api is not None and not api.empty:
         busy = api[api["connections"] == api["connections"].max()]
         for endpoint, g in busy.groupby("endpoint", sort=False):
             us = g["api_cpu_us"].median()
-            add("API CPU ≤ 400 µs per request", f"{endpoint} (API)", us, f"{us:.0f} µs", us <= 400)
+            spied = profiles / "api" / f"api-{endpoint}.txt" if profiles else None
+            bound = ""
+            if spied is not None and spied.exists():
+                bound = "the API's samples by package: " + package_shares(spied)
+            add(
+                f"API CPU ≤ {API_US} µs per request",
+                f"{endpoint} (API)",
+                us,
+                f"{us:.0f} µs",
+                us <= API_US,
+                bound,
+            )
     weak = _pick(summary, "weak_scaling")
     for mode, g in weak.groupby("mode", sort=False):
         last = g.sort_values("processes").iloc[-1]
+        processes = int(last["processes"])
         add(
-            f"weak scaling ≥ 95 % at {int(last['processes'])}",
+            f"weak scaling ≥ {100 * WEAK:g} % at {processes}",
             mode,
             last["efficiency_median"],
             f"{100 * last['efficiency_median']:.1f} %",
-            last["efficiency_median"] >= 0.95,
+            last["efficiency_median"] >= WEAK,
+            _first_wave_text(tasks, mode, processes),
         )
     return pd.DataFrame(rows)
 
@@ -388,7 +511,7 @@ def _peer_config(out: Path) -> dict:
     return dict.fromkeys(("celery", "broker", "celery_pool", "processes", "clients"), unknown)
 
 
-def _baselines_text(out: Path, summary: pd.DataFrame) -> str:
+def _baselines_text(out: Path, summary: pd.DataFrame, tasks: pd.DataFrame | None = None) -> str:
     peer_rows = pd.read_csv(out / "peer.csv") if (out / "peer.csv").exists() else None
     direct = pd.read_csv(out / "direct.csv") if (out / "direct.csv").exists() else None
     if peer_rows is None and direct is None and not (out / "api.csv").exists():
@@ -410,8 +533,14 @@ def _baselines_text(out: Path, summary: pd.DataFrame) -> str:
             f"long-poll results). Celery did {c['rest_tasks_per_s']:.0f} tasks/s one per task "
             f"and {c['batch_tasks_per_s']:.0f} as a group, with round trips of "
             f"p50 {c['p50_ms']:.2f} / p99 {c['p99_ms']:.2f} ms. Medians of "
-            f"{int(peer_rows['repeat'].max()) + 1} repeats; ratios are to Celery's "
-            "one-per-task rate and latencies.\n"
+            f"{int(peer_rows['repeat'].max()) + 1} repeats"
+            + (
+                ", interleaved (each repeat runs every system once, on a fresh stack)"
+                if cfg.get("interleaved")
+                else ""
+            )
+            + "; ratios are to Celery's one-per-task rate and latencies, and for the batch "
+            "path also to Celery's `group`.\n"
         )
     if direct is not None:
         table = direct.groupby("mode", sort=False)["tasks_per_s"].agg(["median", "min", "max"])
@@ -458,11 +587,52 @@ def _baselines_text(out: Path, summary: pd.DataFrame) -> str:
                 top = "; ".join(f"{100 * share:.1f}% {fn}" for share, fn in top_functions(raw, 6))
                 parts.append(f"- **{raw.stem}**: {top}")
             parts.append("")
-    t = targets(summary, peer_rows, direct, api)
+    profiles = out / "profile" if (out / "profile").exists() else None
+    t = targets(summary, peer_rows, direct, api, tasks, profiles)
     if not t.empty:
         parts.append("### Performance targets\n")
         parts.append(_markdown(t[["target", "mode", "measured", "met"]]))
+        parts.append(_missed_text(t))
     return "\n".join(parts) + "\n"
+
+
+#: What removes each kind of bound on real hosts (by the start of a target's name).
+ON_REAL_HOSTS = {
+    "REST": "the load client, Redis and the workers on hosts of their own leave the API its "
+    "cores; the API keeps no state outside Redis, so more API processes behind one address "
+    "add capacity",
+    "batch": "the SDK client serializes and long-polls in the same process that measures; on "
+    "its own host it stops competing with the platform for cores",
+    "p50": "a faas round trip is two HTTP requests and hops API → Redis → dispatcher → worker "
+    "and back, where Celery's is client → Redis → worker; on real hosts each hop costs a "
+    "network round trip instead of a wait for a shared core, so the hop count stays: "
+    "`POST /invoke` saves one request",
+    "p99": "as p50; the tail is each hop waiting for one of the 2 shared cores",
+    "fed directly": "the workers' processes and Redis on other hosts leave the dispatcher's "
+    "thread a core of its own; past that, more dispatchers each serve their own workers",
+    "API CPU": "what is left is uvicorn, asyncio and redis-py themselves, not faas's own "
+    "steps; more API processes divide the load, a compiled HTTP server would cut the cost",
+    "weak": "the first wave waits for the API to accept one request per task on the shared "
+    "cores; a client and an API on their own cores accept it faster, and "
+    "`POST /execute_function_batch` submits a wave in one request",
+}
+
+
+def _missed_text(t: pd.DataFrame) -> str:
+    """Each target missed, by how much in each mode, what bounds it there (from the run's
+    data) and what removes it on real hosts."""
+    missed = t[t["met"] != "yes"]
+    if missed.empty:
+        return "\nEvery target was met.\n"
+    lines = ["\nWhat bounds each target missed, from this run's data, and what removes it:\n"]
+    for target, g in missed.groupby("target", sort=False):
+        fix = next((v for k, v in ON_REAL_HOSTS.items() if target.startswith(k)), "")
+        modes = "; ".join(
+            f"{r.mode} {r.measured}" + (f" — {r.bound.lstrip('; ')}" if r.bound else "")
+            for r in g.itertuples()
+        )
+        lines.append(f"- **{target}**: {modes}." + (f" *On real hosts:* {fix}." if fix else ""))
+    return "\n".join(lines) + "\n"
 
 
 def _listed(values: set) -> str:
@@ -690,7 +860,7 @@ medians over repeats with min–max error bars. {len(tasks)} tasks in all, {fail
 
 {body}
 {_hosts_text(out, summary, info, plots)}
-{_baselines_text(out, summary)}
+{_baselines_text(out, summary, tasks)}
 {"".join(t + chr(10) for t in tail if t)}## Summary
 
 {_markdown(summary_table(summary)) if standard else "See the sections above."}

@@ -17,8 +17,9 @@ import time
 
 import psutil
 
+from experiments.cpu import effective_cores
 from experiments.sim.calibration import Calibration, ModeCalibration, percentiles
-from experiments.sim.measure import Session, effective_cores, stack_for
+from experiments.sim.measure import Session, stack_for
 from experiments.sim.model import Config
 from experiments.sweep import machine
 from faas.config import Settings

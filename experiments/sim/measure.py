@@ -11,19 +11,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import resource
 import statistics
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
-import psutil
 import redis
 
 from experiments import workloads
 from experiments.client import LoadClient, TaskRow
+from experiments.cpu import CpuMeter
 from experiments.sim.model import Config
 from experiments.sweep import server_rows
 from faas.models import Mode
@@ -65,53 +62,6 @@ class RealRun:
 
     def step_ms(self, start: str, end: str) -> list[float]:
         return [1000 * (r[end] - r[start]) for r in self.rows]
-
-
-class CpuMeter:
-    """CPU seconds (user + system) each component of a stack has used so far."""
-
-    def __init__(self, stack: Stack) -> None:
-        self.api = psutil.Process(stack.api.pid)
-        self.dispatcher = psutil.Process(stack.dispatcher.pid)
-        self.redis = psutil.Process(stack.redis.process.pid)
-        self.workers = [psutil.Process(p.pid) for p in stack.worker_procs]
-
-    @staticmethod
-    def _cpu(procs: list[psutil.Process]) -> float:
-        total = 0.0
-        for p in procs:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                t = p.cpu_times()
-                total += t.user + t.system
-        return total
-
-    def sample(self) -> dict[str, float]:
-        pool = self.dispatcher.children(recursive=True)  # local mode's processes
-        workers = [c for w in self.workers for c in (w, *w.children(recursive=True))]
-        me = resource.getrusage(resource.RUSAGE_SELF)
-        return {
-            **host_times(),
-            "client": me.ru_utime + me.ru_stime,
-            "api": self._cpu([self.api]),
-            "redis": self._cpu([self.redis]),
-            "dispatcher": self._cpu([self.dispatcher]),
-            "worker": self._cpu(workers + pool),
-        }
-
-
-def host_times() -> dict[str, float]:
-    """Seconds the machine's CPUs spent busy and stolen by the hypervisor (``/proc/stat``):
-    on a virtual machine, time stolen is capacity the processes' CPU times never see."""
-    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
-    tick = os.sysconf("SC_CLK_TCK")
-    return {"host_busy": (user + nice + system + irq + softirq) / tick, "host_steal": steal / tick}
-
-
-def effective_cores(cpu_s: dict[str, float], cores: int) -> float:
-    """Cores the processes really had during a run: the stolen share taken off."""
-    busy, steal = cpu_s["host_busy"], cpu_s["host_steal"]
-    return cores * busy / (busy + steal) if busy + steal > 0 else float(cores)
 
 
 PROBE_LOOPS = 300_000

@@ -17,9 +17,10 @@ from dataclasses import asdict, replace
 import pandas as pd
 from scipy import stats
 
+from experiments.cpu import effective_cores
 from experiments.sim.calibrate import IDLE_S, assemble, calibrate_mode, message_cpu
 from experiments.sim.calibration import Calibration, ModeCalibration
-from experiments.sim.measure import RealRun, effective_cores, measure
+from experiments.sim.measure import RealRun, measure
 from experiments.sim.model import Config, simulate
 from faas.models import Mode
 
