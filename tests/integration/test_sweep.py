@@ -184,7 +184,7 @@ def test_celery_comparison_and_dispatcher_direct_are_in_the_report(run_dir: Path
     for busy in (peer[(peer["system"] != "celery") & (peer["path"] == "rest")], direct):
         assert (busy["cores_host"] > 0).all() and (busy["cores_dispatcher"] > 0).all()
         assert (busy["cores_had"] <= os.cpu_count()).all()
-    missed = [line for line in rows if line.endswith("**no** |")]
+    missed = [line for line in report.splitlines() if line.endswith("| **no** |")]
     assert bool(missed) == ("What bounds each target missed" in report)
 
 
