@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import os
 import resource
+import statistics
+import time
 from pathlib import Path
 
 import psutil
@@ -78,3 +80,20 @@ def cores_used(before: dict[str, float], after: dict[str, float], wall_s: float)
     used["cores_host"] = delta["host_busy"] / wall_s
     used["cores_had"] = effective_cores(delta, os.cpu_count() or 1)
     return used
+
+
+PROBE_LOOPS = 300_000
+
+
+def probe() -> float:
+    """Seconds a fixed pure-Python loop takes here now (median of 3): how fast this
+    machine runs at the moment, platform aside. On a VM whose hypervisor lends the cores
+    out, it moves by tens of per cent within minutes."""
+    times = []
+    for _ in range(3):
+        started = time.perf_counter()
+        total = 0
+        for i in range(PROBE_LOOPS):
+            total += i
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)

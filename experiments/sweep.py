@@ -39,6 +39,7 @@ from tqdm import tqdm
 from experiments import spec as specs
 from experiments import workloads
 from experiments.client import LoadClient, TaskRow
+from experiments.cpu import probe
 from experiments.grids import Baselines, Run
 from experiments.metrics import per_config, per_run
 from faas.models import Mode
@@ -157,6 +158,7 @@ async def _measure_stack(
                 + (f" {run.rate:g}/s" if run.rate else "")
                 + f" #{repeat + 1}"
             )
+            speed = probe()  # how fast the machine runs now, for the model's predictions
             sent = await _send(client, run, functions[(run.workload, run.function)])
             if run.loop == "poisson":
                 achieved = (achieved if repeat else []) + [throughput(sent)]
@@ -169,6 +171,7 @@ async def _measure_stack(
                         "processes": run.processes,
                         "repeat": repeat,
                         "payload_bytes": run.arg if run.workload == "echo" else 0,
+                        "probe_s": speed,
                         **row,
                     }
                 )

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import logging
 import statistics
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -20,7 +19,7 @@ import redis
 
 from experiments import workloads
 from experiments.client import LoadClient, TaskRow
-from experiments.cpu import CpuMeter
+from experiments.cpu import CpuMeter, probe
 from experiments.sim.model import Config
 from experiments.sweep import server_rows
 from faas.models import Mode
@@ -62,23 +61,6 @@ class RealRun:
 
     def step_ms(self, start: str, end: str) -> list[float]:
         return [1000 * (r[end] - r[start]) for r in self.rows]
-
-
-PROBE_LOOPS = 300_000
-
-
-def probe() -> float:
-    """Seconds a fixed pure-Python loop takes here now (median of 3): how fast this
-    machine runs at the moment, platform aside. On a VM whose hypervisor lends the cores
-    out, it moves by tens of per cent within minutes."""
-    times = []
-    for _ in range(3):
-        started = time.perf_counter()
-        total = 0
-        for i in range(PROBE_LOOPS):
-            total += i
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def payload(task_ms: float) -> str:

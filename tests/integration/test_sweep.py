@@ -39,6 +39,7 @@ TASK_COLUMNS = {
     "observed",
     "sent",
     "payload_bytes",
+    "probe_s",
 }
 PLOTS = [
     "throughput.png",
