@@ -352,6 +352,50 @@ def studies(summary: pd.DataFrame, path: Path) -> Path:
     return _save(fig, path)
 
 
+MARKERS = {"throughput": "o", "weak_scaling": "s", "latency": "D", "load_curve": "^"}
+
+
+def model_parity(table: pd.DataFrame, path: Path) -> Path:
+    """The model's predictions against the run's measurements (``model.csv``): throughput
+    and p50, one point per configuration (mean over seeds, interval; median over repeats,
+    min–max), marker by study, colour by mode, the target band shaded."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.5))
+    for ax, metric, label, band in (
+        (axes[0], "throughput_tps", "throughput (tasks/s)", 0.15),
+        (axes[1], "p50_ms", "p50 latency (ms)", 0.20),
+    ):
+        for (study, mode), g in table.groupby(["study", "mode"], sort=False):
+            ax.errorbar(
+                g[f"measured_{metric}"],
+                g[f"predicted_{metric}"],
+                xerr=[
+                    g[f"measured_{metric}"] - g[f"measured_{metric}_min"],
+                    g[f"measured_{metric}_max"] - g[f"measured_{metric}"],
+                ],
+                yerr=g[f"predicted_{metric}_ci"],
+                fmt=MARKERS.get(study, "v"),
+                mfc="none",
+                color=COLORS.get(mode),
+                label=f"{study}, {mode}",
+            )
+        values = pd.concat([table[f"measured_{metric}"], table[f"predicted_{metric}"]])
+        lo, hi = values.min() * 0.8, values.max() * 1.2
+        ax.plot([lo, hi], [lo, hi], "k-", lw=0.8)
+        ax.fill_between(
+            [lo, hi],
+            [lo * (1 - band), hi * (1 - band)],
+            [lo * (1 + band), hi * (1 + band)],
+            color="grey",
+            alpha=0.15,
+            label=f"±{band:.0%} (target)",
+        )
+        ax.set(xscale="log", yscale="log", xlabel=f"measured {label}", ylabel=f"predicted {label}")
+        ax.grid(alpha=0.3, which="both")
+    axes[1].legend(fontsize=6, ncol=2)
+    fig.suptitle("The model against this run (configurations it expresses)")
+    return _save(fig, path)
+
+
 def all_plots(out: Path) -> dict[str, Path]:
     """Every plot of the run in ``out``, by name (each only where its study ran)."""
     tasks = read_tasks(out)
@@ -378,6 +422,10 @@ def all_plots(out: Path) -> dict[str, Path]:
         plots["load_curve"] = load_curve(
             summary, out / "load_curve.png", pd.read_csv(celery) if celery.exists() else None
         )
+    if (out / "model.csv").exists():
+        model = pd.read_csv(out / "model.csv")
+        if not model.empty:
+            plots["model"] = model_parity(model, out / "model_parity.png")
     if (~summary["study"].isin(STANDARD) & ~summary["study"].str.startswith("hosts_")).any():
         plots["studies"] = studies(summary, out / "studies.png")
     return plots

@@ -635,6 +635,66 @@ def _missed_text(t: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: The model's accuracy targets (issue #16): the largest relative error accepted.
+MODEL_TARGETS = {"throughput_tps": 0.15, "p50_ms": 0.20, "p99_ms": 0.30}
+
+
+def _model_text(out: Path, plots: dict[str, Path]) -> str:
+    """The "Model against measurement" section, if the run has ``model.csv``."""
+    if "model" not in plots:
+        return ""
+    table = pd.read_csv(out / "model.csv")
+    info = json.loads((out / "model.json").read_text()) if (out / "model.json").exists() else {}
+    names = {"throughput_tps": "throughput", "p50_ms": "p50", "p99_ms": "p99"}
+    rows = []
+    for (study, mode), g in table.groupby(["study", "mode"], sort=False):
+        row = {"study": study, "mode": mode, "configurations": len(g)}
+        for metric, name in names.items():
+            err = g[f"error_{metric}"]
+            within = int((err.abs() <= MODEL_TARGETS[metric]).sum())
+            row[f"{name} error, mean (range)"] = (
+                f"{100 * err.mean():+.0f} % ({100 * err.min():+.0f} … {100 * err.max():+.0f})"
+            )
+            row[f"{name} within ±{100 * MODEL_TARGETS[metric]:.0f} %"] = f"{within}/{len(g)}"
+        rows.append(row)
+    total = {
+        name: (
+            100 * table[f"error_{metric}"].abs().mean(),
+            int((table[f"error_{metric}"].abs() <= MODEL_TARGETS[metric]).sum()),
+        )
+        for metric, name in names.items()
+    }
+    summary = "; ".join(
+        f"{name} {mean:.0f} % ({within} of {len(table)} within ±"
+        f"{100 * MODEL_TARGETS[metric]:.0f} %)"
+        for (metric, name), (mean, within) in zip(names.items(), total.values(), strict=True)
+    )
+    if "probed" in table and table["probed"].all():
+        speed = (
+            "at the speed this run measured (its speed probe before each run against the "
+            f"calibration's: {table['speed'].min():.2f}–{table['speed'].max():.2f}× the "
+            "calibration's)"
+        )
+    else:
+        speed = "at the calibration's speed (this run has no speed probes)"
+    return f"""## Model against measurement
+
+![model against measurement]({plots["model"].name})
+
+The simulator (`experiments/sim`) predicted every configuration of this run it expresses
+(tasks that sleep or do nothing; burst, sequential, closed-loop and Poisson loads; emulated
+hosts sharing this machine's cores) from a calibration this run did not contribute to
+(`{info.get("calibration", "?")}`, measured {info.get("calibrated_on", "?")} on commit
+`{str(info.get("calibrated_commit", "?"))[:7]}`), {speed}, with {info.get("seeds", "?")}
+seeds; measured figures are recomputed with the model's definitions
+(latency from the client's send). Errors are predicted ÷ measured − 1, signed (negative:
+the model predicts less than was measured); `model.csv` holds every configuration. Mean absolute
+error over all {len(table)}: {summary}.
+
+{_markdown(pd.DataFrame(rows))}
+"""
+
+
 def _listed(values: set) -> str:
     return "/".join(f"{v:g}" for v in sorted(values))
 
@@ -837,7 +897,11 @@ latency = observed − submitted (Poisson loads: observed − scheduled arrival)
             f"{_payload_text(summary)}\n"
         )
     body = "\n".join(sections)
-    tail = [_load_curve_text(out, summary, plots), _studies_text(summary, plots)]
+    tail = [
+        _load_curve_text(out, summary, plots),
+        _studies_text(summary, plots),
+        _model_text(out, plots),
+    ]
     text = f"""# faas benchmark report — {out.name}
 
 ## Setup

@@ -7,10 +7,14 @@
     python -m experiments.simulate extrapolate [--calibration FILE] [--out DIR]
     python -m experiments.simulate all [--out DIR]     # what ``nox -s simulate`` runs
     python -m experiments.simulate render [DIR]        # re-write SIMULATION.md from DIR's files
+    python -m experiments.simulate against RUN_DIR [--calibration FILE] [--seeds 3]
 
 ``predict`` prints one JSON line (``throughput_tps``, ``p50_ms``, ``p99_ms``, ``makespan_s``,
 and more). Without ``--calibration`` it uses ``results/calibration.json`` if ``calibrate``
-wrote one, else the committed ``docs/simulation/calibration.json``.
+wrote one, else the committed ``docs/simulation/calibration.json``. ``against`` predicts
+every configuration of a benchmark run (``nox -s bench``) the model expresses, writes its
+``model.csv`` and re-renders its REPORT.md ("Model against measurement";
+``experiments/sim/benchrun.py``); the sweep does it itself at the end of a run.
 """
 
 from __future__ import annotations
@@ -89,6 +93,10 @@ def parser() -> argparse.ArgumentParser:
         s.add_argument("--repeats", type=int, default=3)
         if name == "extrapolate":
             s.add_argument("--calibration", type=Path)
+    ag = sub.add_parser("against", help="predict a benchmark run's configurations: model.csv")
+    ag.add_argument("run_dir", type=Path)
+    ag.add_argument("--calibration", type=Path)
+    ag.add_argument("--seeds", type=int, default=3)
     ren = sub.add_parser("render", help="re-write a simulation directory's report and plots")
     ren.add_argument("dir", type=Path, nargs="?", default=Path("docs/simulation"))
     return p
@@ -122,6 +130,14 @@ def main(argv: list[str] | None = None) -> None:
     try:
         if args.command == "predict":
             print(json.dumps(predict(args)))  # noqa: T201 - the command's answer
+            return
+        if args.command == "against":
+            from experiments.report import render
+            from experiments.sim.benchrun import write
+
+            path = write(args.run_dir, calibration_path(args.calibration), args.seeds)
+            render(args.run_dir)
+            log.info("wrote %s and %s", path, args.run_dir / "REPORT.md")
             return
         from experiments.sim import pipeline
 

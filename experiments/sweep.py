@@ -182,6 +182,18 @@ async def _measure_stack(
     return rows
 
 
+def _model(out: Path) -> None:
+    """The model's predictions of this run's configurations (``model.csv``), from the last
+    calibration (``experiments/sim/benchrun.py``); skipped, with the reason, if it fails."""
+    from experiments.sim.benchrun import write
+    from experiments.simulate import calibration_path
+
+    try:
+        write(out, calibration_path(None))
+    except (OSError, ValueError, KeyError) as e:
+        log.warning("no model predictions for this run: %s", e)
+
+
 def machine() -> dict:
     """What the figures were measured on."""
 
@@ -379,6 +391,7 @@ def run_sweep(
 
         info["shaping"] = shaping()
     (out / "machine.json").write_text(json.dumps(info, indent=2))
+    _model(out)
     from experiments.report import render
 
     render(out)

@@ -78,6 +78,14 @@ class Config:
     api_procs: int = 1
     #: open loop: Poisson arrivals per second (0: closed loop of ``clients``)
     rate: float = 0.0
+    #: a burst (the benchmark's throughput and weak-scaling load): this many submitters
+    #: send every task back to back and as many collectors wait for the results in
+    #: submission order (0: no burst)
+    submitters: int = 0
+    #: how a client waits for a result: None, by long-poll (``GET /result?wait=``); else by
+    #: polling ``GET /result``, again this many ms after an unfinished answer, doubling up
+    #: to 20 ms (0: again at once, every time), as experiments/client.py ``wait`` does
+    poll_ms: float | None = None
     #: worker failures per minute per 100 workers (remote modes)
     failures_per_min_per_100: float = 0.0
     #: a failed worker is back (restarted, registered) this long after it died
@@ -95,6 +103,8 @@ class Config:
             raise ValueError(f"regime must be one of {REGIMES}, got {self.regime!r}")
         if self.workers < 1 or self.procs < 1 or self.tasks < 1 or self.clients < 1:
             raise ValueError("workers, procs, tasks and clients must be at least 1")
+        if self.submitters < 0 or (self.poll_ms is not None and self.poll_ms < 0):
+            raise ValueError("submitters and poll_ms must be at least 0")
 
     @property
     def processes(self) -> int:
@@ -125,13 +135,14 @@ class Prediction:
 class Task:
     """One task: when its client sent it, what to call when it is answered, its attempt."""
 
-    __slots__ = ("answered", "attempt", "failed", "sent", "then", "worker")
+    __slots__ = ("answered", "attempt", "failed", "sent", "stored", "then", "worker")
 
     def __init__(self, sent: float, then: Callable[[], None] | None) -> None:
         self.sent = sent
         self.then = then
         self.attempt = 0
         self.answered = False
+        self.stored = False  # its outcome is in Redis (what a poll sees)
         self.failed = False
         self.worker: Worker | None = None
 
@@ -268,10 +279,15 @@ class Platform:
         c = self.config
         self._remaining = c.tasks
         self._finished = self.env.event()
+        self._unsent = c.tasks
         if c.rate:
             self.env.process(self._open_loop())
+        elif c.submitters:
+            self._to_collect: deque[Task] = deque()
+            self._idle_collectors = c.submitters
+            for _ in range(c.submitters):
+                self._next_burst()
         else:
-            self._unsent = c.tasks
             for _ in range(c.clients):
                 self._next()
         if c.failures_per_min_per_100 and c.mode != "local":
@@ -285,13 +301,63 @@ class Platform:
             self._unsent -= 1
             self._submit(self._next)
 
+    def _next_burst(self) -> None:
+        """A burst's submitter sends its next task as soon as the last one was accepted;
+        the accepted task waits for a free collector."""
+        if self._unsent:
+            self._unsent -= 1
+            self._submit(None, self._burst_accepted)
+
+    def _burst_accepted(self, task: Task) -> None:
+        task.answered = True  # nobody asks for its result until a collector takes it
+        self._next_burst()
+        self._to_collect.append(task)
+        if self._idle_collectors:
+            self._idle_collectors -= 1
+            self._collect()
+
+    def _collect(self) -> None:
+        """A collector polls for the oldest accepted task's result, then the next one's."""
+        if not self._to_collect:
+            self._idle_collectors += 1
+            return
+        task = self._to_collect.popleft()
+        task.then = self._collect
+        if self.config.poll_ms is None:  # by long-poll: answered when stored, or now
+            task.answered = False
+            if task.stored:
+                self._answer(task)
+            return
+        self._poll(task, self.config.poll_ms)
+
+    def _poll(self, task: Task, interval_ms: float) -> None:
+        """One ``GET /result``: the request reaches the API, which reads the task; an
+        unfinished answer means another poll ``interval_ms`` later (doubling to 20 ms)."""
+
+        def answered() -> None:
+            if task.stored:
+                self._observed(task)
+                return
+            again = min(2 * interval_ms, 20.0) if interval_ms else 0.0
+            self.after([(None, interval_ms / 1000)], lambda: self._poll(task, again))
+
+        plan = [
+            (None, self.residual("submit")),
+            (self.client, self.cpu("client") / 2),
+            (self.api, self.cpu("api_result")),
+        ]
+        self.after(plan, answered)
+
     def _open_loop(self) -> Generator:
         for _ in range(self.config.tasks):
             self._submit(None)
             yield self.env.timeout(self.rng.expovariate(self.config.rate))
 
-    def _submit(self, then: Callable[[], None] | None) -> None:
-        """POST /execute_function: client, API, Redis; then the dispatcher's intake."""
+    def _submit(
+        self, then: Callable[[], None] | None, accepted: Callable[[Task], None] | None = None
+    ) -> None:
+        """POST /execute_function: client, API, Redis (the task is accepted: ``accepted``
+        is called, a polling client starts polling); then the dispatcher's intake."""
         task = Task(self.env.now, then)
         if self.first is None:
             self.first = task.sent
@@ -302,20 +368,32 @@ class Platform:
             (self.api, cpu("api_submit")),
             (self.redis, cpu("redis") / 2),
             (None, self.residual("submit")),
-            (self.dispatcher, cpu("dispatcher") / 2),
-            (None, self.residual("intake")),
         ]
-        self.after(plan, lambda: self._queued(task))
+        polling = self.config.poll_ms is not None and accepted is None
+
+        def on_accepted() -> None:
+            if accepted is not None:
+                accepted(task)
+            elif polling:
+                self._poll(task, self.config.poll_ms or 0.0)
+            intake = [(self.dispatcher, cpu("dispatcher") / 2), (None, self.residual("intake"))]
+            self.after(intake, lambda: self._queued(task))
+
+        self.after(plan, on_accepted)
 
     def _queued(self, task: Task) -> None:
         self.backlog.append(task)
         self._dispatch()
 
     def _answer(self, task: Task) -> None:
-        """The outcome is stored: Redis publishes, the API answers the waiting GET."""
-        if task.answered:
+        """The outcome is stored: Redis publishes, the API answers the waiting GET (a
+        polling client sees it at its next poll)."""
+        task.stored = True
+        if task.answered:  # answered already, or no collector has asked for it yet
             return
         task.answered = True
+        if self.config.poll_ms is not None:
+            return
         cpu = self.cpu
         plan = [
             (self.api, cpu("api_result")),

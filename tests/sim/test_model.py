@@ -188,3 +188,37 @@ def test_simulate_pauses_the_garbage_collector_and_gives_it_back() -> None:
     with pytest.raises(ZeroDivisionError):
         simulate(Config("push", workers=1, procs=1, tasks=1, speed=0.0), cal)
     assert gc.isenabled()
+
+
+def test_a_polling_client_sees_the_result_at_its_first_poll_after_it_is_stored() -> None:
+    """One client polling again at once (the benchmark's latency study): the task is
+    accepted, then polls of a fixed length follow back to back; the client sees the result
+    at the end of the first poll that reads it after it was stored."""
+    cal = synthetic(CPU_MS, residual_ms=0.5)
+    config = Config("push", task_ms=3.0, tasks=20, poll_ms=0.0, regime="dedicated")
+    p = simulate(config, cal)
+    cpu = CPU_MS
+    # the submit step is 0.5 ms with the CPU it charges; acceptance also waits for the
+    # API's and Redis's CPU the intake step charges (STEP_CPU)
+    accepted = 0.5 + cpu["api_submit"] / 2 + cpu["redis"] / 2
+    poll = (0.5 - cpu["client"] / 2 - cpu["api_submit"] / 2) + cpu["client"] / 2 + cpu["api_result"]
+    stored = 4 * 0.5 + 3.0  # submit, intake, hop, back; then the run
+    expected = accepted + math.ceil((stored - accepted) / poll) * poll
+    assert p.p50_ms == pytest.approx(expected, rel=1e-5)
+    assert p.makespan_s == pytest.approx(20 * expected / 1000, rel=1e-5)
+
+
+def test_a_burst_answers_every_task_once_and_polling_costs_api_cpu() -> None:
+    """16 submitters back to back on 2 shared cores: every task is observed once; collected
+    by long-poll the machine saturates at cores ÷ CPU per task, and polling, whose
+    unfinished answers cost the API and the client CPU too, moves fewer tasks."""
+    cal = synthetic(CPU_MS)
+    long_poll = Platform(Config("push", workers=2, procs=4, submitters=16, tasks=6000), cal)
+    p = long_poll.run()
+    assert p.completed == 6000 and len(long_poll.latencies) == 6000
+    assert p.throughput_tps == pytest.approx(2 / (sum(CPU_MS.values()) / 1000), rel=0.05)
+    config = Config("push", workers=2, procs=4, task_ms=1.0, submitters=16, tasks=6000)
+    polled = Platform(Config(**{**config.__dict__, "poll_ms": 2.0}), cal)
+    q = polled.run()
+    assert q.completed == 6000 and len(polled.latencies) == 6000
+    assert q.throughput_tps < simulate(config, cal).throughput_tps
