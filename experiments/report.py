@@ -346,12 +346,18 @@ def targets(
     if direct is not None and not direct.empty:
         if "code" in direct:
             direct = direct[direct["code"] == "this"]
+        local = direct.loc[direct["mode"] == "local", "tasks_per_s"].median()
         for mode, g in direct.groupby("mode", sort=False):
             rate = g["tasks_per_s"].median()
             bound = cores_text(g)
             spied = profiles / f"{mode}-dispatcher.txt" if profiles else None
             if spied is not None and spied.exists():
                 bound += f"; the dispatcher's thread busy {100 * _busy(spied):.0f} % of samples"
+            if mode != "local" and local == local:
+                bound += (
+                    f"; local mode, the same dispatcher with no worker hop at all, moved "
+                    f"{local:.0f} tasks/s: no pipelining of the hop lifts {mode} above it"
+                )
             add(
                 f"fed directly ≥ {DIRECT_TPS} tasks/s",
                 mode,

@@ -92,6 +92,8 @@ def test_targets_missed_name_their_bound_and_met_ones_do_not() -> None:
     assert (invoke["measured"], invoke["met"]) == ("4.50 ms = 0.90×", "**no**")
     fed = t.loc[("fed directly ≥ 5000 tasks/s", "push")]
     assert fed["met"] == "**no**" and fed["bound"].startswith("the machine was busy 1.90 cores")
+    assert "local mode, the same dispatcher with no worker hop at all, moved 2000" in fed["bound"]
+    assert "no worker hop" not in t.loc[("fed directly ≥ 5000 tasks/s", "local"), "bound"]
     submit = t.loc[("API CPU ≤ 400 µs per request", "submit (API)")]
     assert (submit["measured"], submit["met"]) == ("450 µs", "**no**")  # not the other side's
     assert t.loc[("API CPU ≤ 400 µs per request", "result (API)"), "met"] == "yes"
