@@ -86,6 +86,10 @@ class Config:
     #: polling ``GET /result``, again this many ms after an unfinished answer, doubling up
     #: to 20 ms (0: again at once, every time), as experiments/client.py ``wait`` does
     poll_ms: float | None = None
+    #: resolution of the load client's timers, ms: asyncio waits in epoll for whole
+    #: milliseconds (rounded up), so a timed send (open loop) or a poll after a pause
+    #: starts up to this much late, uniformly; latency still counts from the intended time
+    timer_ms: float = 1.0
     #: worker failures per minute per 100 workers (remote modes)
     failures_per_min_per_100: float = 0.0
     #: a failed worker is back (restarted, registered) this long after it died
@@ -339,7 +343,10 @@ class Platform:
                 self._observed(task)
                 return
             again = min(2 * interval_ms, 20.0) if interval_ms else 0.0
-            self.after([(None, interval_ms / 1000)], lambda: self._poll(task, again))
+            pause = interval_ms / 1000
+            if pause:  # a timed wait: the client's timer wakes it up to timer_ms late
+                pause += self.rng.random() * self.config.timer_ms / 1000
+            self.after([(None, pause)], lambda: self._poll(task, again))
 
         plan = [
             (None, self.residual("submit")),
@@ -350,15 +357,21 @@ class Platform:
 
     def _open_loop(self) -> Generator:
         for _ in range(self.config.tasks):
-            self._submit(None)
+            arrival = self.env.now
+            late = self.rng.random() * self.config.timer_ms / 1000
+            self.after([(None, late)], lambda arrival=arrival: self._submit(None, sent=arrival))
             yield self.env.timeout(self.rng.expovariate(self.config.rate))
 
     def _submit(
-        self, then: Callable[[], None] | None, accepted: Callable[[Task], None] | None = None
+        self,
+        then: Callable[[], None] | None,
+        accepted: Callable[[Task], None] | None = None,
+        sent: float | None = None,
     ) -> None:
         """POST /execute_function: client, API, Redis (the task is accepted: ``accepted``
-        is called, a polling client starts polling); then the dispatcher's intake."""
-        task = Task(self.env.now, then)
+        is called, a polling client starts polling); then the dispatcher's intake. Latency
+        counts from ``sent`` (default: now)."""
+        task = Task(self.env.now if sent is None else sent, then)
         if self.first is None:
             self.first = task.sent
         self.in_flight += 1

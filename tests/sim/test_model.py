@@ -222,3 +222,17 @@ def test_a_burst_answers_every_task_once_and_polling_costs_api_cpu() -> None:
     q = polled.run()
     assert q.completed == 6000 and len(polled.latencies) == 6000
     assert q.throughput_tps < simulate(config, cal).throughput_tps
+
+
+def test_an_open_loop_client_sends_up_to_its_timer_resolution_late() -> None:
+    """Arrivals far apart on dedicated cores: without the client's timer a task takes its
+    five steps and its run; asyncio's millisecond timer adds U(0, 1 ms), counted from the
+    intended arrival."""
+    cal = synthetic(CPU_MS, residual_ms=0.5)
+    config = Config("push", task_ms=3.0, rate=5.0, tasks=2000, regime="dedicated")
+    exact = simulate(Config(**{**config.__dict__, "timer_ms": 0.0}), cal)
+    assert exact.p50_ms == pytest.approx(5.5, rel=1e-4)  # (heartbeats: 20 ns more)
+    late = Platform(config, cal)
+    p = late.run()
+    assert min(late.latencies) >= 5.5e-3 - 1e-9
+    assert p.p50_ms == pytest.approx(6.0, abs=0.05) and p.p99_ms < 6.5
