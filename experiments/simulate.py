@@ -76,6 +76,18 @@ def parser() -> argparse.ArgumentParser:
     pred.add_argument("--api-procs", type=int, default=1)
     pred.add_argument("--rate", type=_positive(float), default=0.0, help="open loop, tasks/s")
     pred.add_argument(
+        "--submitters",
+        type=_positive(int),
+        default=0,
+        help="a burst: K submitters back to back, K collectors (the benchmark's load)",
+    )
+    pred.add_argument(
+        "--poll-ms",
+        type=_positive(float),
+        default=None,
+        help="wait for results by polling, again after MS (doubling to 20); default long-poll",
+    )
+    pred.add_argument(
         "--failures-per-min",
         type=_positive(float),
         default=0.0,
@@ -116,6 +128,8 @@ def predict(args: argparse.Namespace) -> dict:
         regime=args.regime,
         api_procs=args.api_procs,
         rate=args.rate,
+        submitters=args.submitters,
+        poll_ms=args.poll_ms,
         failures_per_min_per_100=args.failures_per_min,
         seed=args.seed,
     )

@@ -107,3 +107,20 @@ def test_bad_arguments_are_refused_with_the_reason(args: list[str], message: str
     assert done.returncode != 0
     assert message in done.stderr
     assert done.stdout == ""
+
+
+def test_predict_models_the_benchmarks_burst_with_polling_collectors(
+    calibration_file: Path,
+) -> None:
+    """16 submitters and 16 polling collectors (``--submitters``, ``--poll-ms``): every task
+    answered; polls cost API CPU, so fewer tasks/s than the same burst by long-poll."""
+    common = ["--mode", "push", "--tasks", "1500", "--submitters", "16"]
+    common += ["--calibration", str(calibration_file)]
+    answers = []
+    for extra in ([], ["--poll-ms", "2"]):
+        done = simulate("predict", *common, *extra)
+        assert done.returncode == 0, done.stderr
+        answers.append(json.loads(done.stdout))
+    long_poll, polled = answers
+    assert long_poll["completed"] == polled["completed"] == 1500
+    assert polled["throughput_tps"] < long_poll["throughput_tps"]
