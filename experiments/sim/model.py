@@ -232,7 +232,11 @@ class Platform:
         Each visit to a station with a bounded number of servers is placed when the task
         arrives there, on its own event: the station serves first come, first served, and
         never sits idle for a job that has not arrived (placing a visit ahead of time
-        would block it for the jobs arriving meanwhile). Plain delays, and stations with
+        would block it for the jobs arriving meanwhile). A station on cores (a process on a
+        machine's cores) asks for a core only when it can start the job — the task is
+        there and one of its threads is free — so the cores go round the processes ready
+        to run, as the kernel's scheduler shares them, instead of to a queue of jobs
+        booked ahead by a process with a backlog. Plain delays, and stations with
         unbounded servers, ride on the event before them: a task costs about eight events,
         fast enough for a million tasks."""
         env = self.env
@@ -244,6 +248,14 @@ class Platform:
                 if station is None:
                     t += seconds
                 elif station.servers is None and station.cores is None:
+                    t += station.serve(t, seconds)
+                elif station.cores is not None:
+                    # a process asks for a core when it can run the job: now, with one
+                    # of its threads free (else it asks again when one frees)
+                    turn = max(t, station.next_free())
+                    if turn > env.now:
+                        env.timeout(turn - env.now).callbacks.append(lambda _e, i=i: run(i))
+                        return
                     t += station.serve(t, seconds)
                 elif placed:
                     env.timeout(t - env.now).callbacks.append(lambda _e, i=i: run(i))

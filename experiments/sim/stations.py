@@ -73,6 +73,10 @@ class Station:
             heapq.heapreplace(free, end)
         return end - now
 
+    def next_free(self) -> float:
+        """When one of its servers is next free (unbounded: always)."""
+        return self.free[0] if self.servers else float("-inf")
+
     def utilisation(self, elapsed: float) -> float:
         """Busy fraction of its servers over ``elapsed`` seconds (servers=None: of one)."""
         if elapsed <= 0:

@@ -236,3 +236,21 @@ def test_an_open_loop_client_sends_up_to_its_timer_resolution_late() -> None:
     p = late.run()
     assert min(late.latencies) >= 5.5e-3 - 1e-9
     assert p.p50_ms == pytest.approx(6.0, abs=0.05) and p.p99_ms < 6.5
+
+
+def test_a_process_with_a_backlog_does_not_book_the_cores_ahead() -> None:
+    """Two processes on one core: A has 100 jobs of 1 ms queued at t=0, B one job arriving at
+    0.5 ms. B asks for the core when A's running job ends, as the kernel's scheduler
+    would let it, and is done at 2 ms, not after A's whole backlog."""
+    platform = Platform(Config("local", regime="shared", cores=1), synthetic(CPU_MS))
+    env, cores = platform.env, Cores(1)
+    a, b = Station("a", 1, cores), Station("b", 1, cores)
+    done: dict[str, list[float]] = {"a": [], "b": []}
+    for _ in range(100):
+        platform.after([(a, 1e-3)], lambda: done["a"].append(env.now))
+    env.timeout(0.5e-3).callbacks.append(
+        lambda _e: platform.after([(b, 1e-3)], lambda: done["b"].append(env.now))
+    )
+    env.run()
+    assert done["b"] == [pytest.approx(2e-3)]
+    assert len(done["a"]) == 100 and max(done["a"]) == pytest.approx(101e-3)

@@ -109,18 +109,18 @@ def test_bad_arguments_are_refused_with_the_reason(args: list[str], message: str
     assert done.stdout == ""
 
 
-def test_predict_models_the_benchmarks_burst_with_polling_collectors(
-    calibration_file: Path,
-) -> None:
-    """16 submitters and 16 polling collectors (``--submitters``, ``--poll-ms``): every task
-    answered; polls cost API CPU, so fewer tasks/s than the same burst by long-poll."""
-    common = ["--mode", "push", "--tasks", "1500", "--submitters", "16"]
-    common += ["--calibration", str(calibration_file)]
+def test_predict_takes_the_benchmarks_loads(calibration_file: Path) -> None:
+    """``--submitters`` (a burst, every task answered) and ``--poll-ms``: one client that
+    polls every 5 ms sees a 2.5 ms task only at its second poll, 5–6 ms after the first."""
+    cal = ["--calibration", str(calibration_file), "--regime", "dedicated"]
+    done = simulate("predict", "--mode", "push", "--tasks", "600", "--submitters", "16", *cal)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["completed"] == 600
     answers = []
-    for extra in ([], ["--poll-ms", "2"]):
-        done = simulate("predict", *common, *extra)
+    for extra in ([], ["--poll-ms", "5"]):
+        done = simulate("predict", "--mode", "push", "--tasks", "50", *extra, *cal)
         assert done.returncode == 0, done.stderr
         answers.append(json.loads(done.stdout))
     long_poll, polled = answers
-    assert long_poll["completed"] == polled["completed"] == 1500
-    assert polled["throughput_tps"] < long_poll["throughput_tps"]
+    assert long_poll["p50_ms"] == pytest.approx(2.5, rel=1e-3)
+    assert 5 + 2.5 - 0.5 < polled["p50_ms"] < 6 + 2.5 + 0.5
