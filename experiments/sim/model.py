@@ -558,7 +558,9 @@ class Platform:
             results, worker.results = worker.results, []
             idle = len(worker.running) == len(results)  # finished ones run no more
             wire = self.wire_s()
-            yield env.timeout(wire + self.dispatcher.serve(env.now + wire, self.m.message_cpu_s))
+            handled = env.event()
+            self.after([(None, wire), (self.dispatcher, self.m.message_cpu_s)], handled.succeed)
+            yield handled
             if worker.epoch != epoch:
                 return  # died with the request out: what it ran was requeued
             if results:
