@@ -74,6 +74,9 @@ def parser() -> argparse.ArgumentParser:
     pred.add_argument("--bandwidth-mbit", type=_positive(float), default=0.0)
     pred.add_argument("--regime", choices=REGIMES, default="shared")
     pred.add_argument("--api-procs", type=int, default=1)
+    pred.add_argument(
+        "--dispatchers", type=int, default=1, help="sharing the queue, each its own workers"
+    )
     pred.add_argument("--rate", type=_positive(float), default=0.0, help="open loop, tasks/s")
     pred.add_argument(
         "--submitters",
@@ -127,6 +130,7 @@ def predict(args: argparse.Namespace) -> dict:
         bandwidth_mbit=args.bandwidth_mbit,
         regime=args.regime,
         api_procs=args.api_procs,
+        dispatchers=args.dispatchers,
         rate=args.rate,
         submitters=args.submitters,
         poll_ms=args.poll_ms,

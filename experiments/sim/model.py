@@ -76,6 +76,9 @@ class Config:
     #: cores of the shared machine (0: the calibration machine's)
     cores: int = 0
     api_procs: int = 1
+    #: dispatchers sharing the queue (Redis's consumer group splits the tasks among them),
+    #: each with its own thread and its own workers (remote modes)
+    dispatchers: int = 1
     #: open loop: Poisson arrivals per second (0: closed loop of ``clients``)
     rate: float = 0.0
     #: a burst (the benchmark's throughput and weak-scaling load): this many submitters
@@ -109,6 +112,8 @@ class Config:
             raise ValueError("workers, procs, tasks and clients must be at least 1")
         if self.submitters < 0 or (self.poll_ms is not None and self.poll_ms < 0):
             raise ValueError("submitters and poll_ms must be at least 0")
+        if self.dispatchers < 1 or (self.mode == "local" and self.dispatchers > 1):
+            raise ValueError("dispatchers must be at least 1, and 1 in local mode (its pool)")
 
     @property
     def processes(self) -> int:
@@ -165,10 +170,23 @@ class Worker:
         # pull: finished results not yet handed in, and what wakes the request loop
         self.results: list[Task] = []
         self.wake: simpy.Event | None = None
+        self.dispatcher: Dispatcher  # set by the platform
 
     @property
     def free(self) -> int:
         return self.procs - len(self.running)
+
+
+class Dispatcher:
+    """One dispatcher: its thread, its backlog and its workers (push: their free slots in a
+    lazy heap; pull: their requests held while they idle)."""
+
+    def __init__(self, index: int, cores: Cores | None) -> None:
+        self.station = Station("dispatcher" if index == 0 else f"dispatcher{index}", 1, cores)
+        self.backlog: deque[Task] = deque()
+        self.heap: list[tuple[int, int, int]] = []  # push: (-free, tie, worker)
+        self.idle_requests: deque[tuple[Worker, int, simpy.Event]] = deque()  # pull
+        self.workers: list[Worker] = []
 
 
 class Platform:
@@ -190,21 +208,22 @@ class Platform:
         self.client = Station("client", 1 if shared else None, c)
         self.api = Station("api", config.api_procs, c)
         self.redis = Station("redis", 1, c)
-        self.dispatcher = Station("dispatcher", 1, c)
+        self.dispatchers = [Dispatcher(i, c) for i in range(config.dispatchers)]
+        self._next_dispatcher = itertools.cycle(self.dispatchers)
         n_workers = 1 if config.mode == "local" else config.workers
         hosts = self._hosts(n_workers)
         self.workers = [Worker(i, config.procs, hosts[i % len(hosts)]) for i in range(n_workers)]
+        for w in self.workers:  # each worker registers with one dispatcher
+            w.dispatcher = self.dispatchers[w.index % len(self.dispatchers)]
+            w.dispatcher.workers.append(w)
         if config.mode == "local":  # the pool's children run the per-task work, in parallel
             self.workers[0].loop = Station("worker0", config.procs, hosts[0])
-        self.backlog: deque[Task] = deque()
         self.latencies: list[float] = []
         self.in_flight = 0  # tasks submitted and not yet answered
         self.first: float | None = None
         self.last = 0.0
         self.failed = self.retried = 0
-        self._heap: list[tuple[int, int, int]] = []  # push: (-free, tie, worker)
         self._tie = itertools.count()
-        self.idle_requests: deque[tuple[Worker, int, simpy.Event]] = deque()  # pull
         self._heartbeats()
         for w in self.workers:
             self._offer(w)
@@ -283,11 +302,13 @@ class Platform:
         return one_way
 
     def _heartbeats(self) -> None:
-        """Heartbeats take W / interval messages a second of the dispatcher's one thread."""
+        """Heartbeats take W / interval messages a second of each dispatcher's one thread
+        (W: its workers)."""
         if self.config.mode == "local":
             return
-        load = len(self.workers) / self.cal.heartbeat_s * self.m.message_cpu_s
-        self.dispatcher.slowdown = 1 / max(1e-3, 1 - load)
+        for d in self.dispatchers:
+            load = len(d.workers) / self.cal.heartbeat_s * self.m.message_cpu_s
+            d.station.slowdown = 1 / max(1e-3, 1 - load)
 
     # -- clients ----------------------------------------------------------------------------
 
@@ -401,14 +422,15 @@ class Platform:
                 accepted(task)
             elif polling:
                 self._poll(task, self.config.poll_ms or 0.0)
-            intake = [(self.dispatcher, cpu("dispatcher") / 2), (None, self.residual("intake"))]
-            self.after(intake, lambda: self._queued(task))
+            d = next(self._next_dispatcher)
+            intake = [(d.station, cpu("dispatcher") / 2), (None, self.residual("intake"))]
+            self.after(intake, lambda: self._queued(task, d))
 
         self.after(plan, on_accepted)
 
-    def _queued(self, task: Task) -> None:
-        self.backlog.append(task)
-        self._dispatch()
+    def _queued(self, task: Task, d: Dispatcher) -> None:
+        d.backlog.append(task)
+        self._dispatch(d)
 
     def _answer(self, task: Task) -> None:
         """The outcome is stored: Redis publishes, the API answers the waiting GET (a
@@ -440,23 +462,24 @@ class Platform:
 
     # -- the dispatcher ---------------------------------------------------------------------
 
-    def _dispatch(self) -> None:
-        """Hand backlog tasks to processes the way the mode does."""
+    def _dispatch(self, d: Dispatcher) -> None:
+        """Hand ``d``'s backlog tasks to its workers' processes the way the mode does."""
         if self.config.mode == "pull":
-            while self.backlog and self.idle_requests:
-                worker, epoch, reply = self.idle_requests.popleft()
+            while d.backlog and d.idle_requests:
+                worker, epoch, reply = d.idle_requests.popleft()
                 if worker.alive and worker.epoch == epoch:
                     reply.succeed(self._take(worker))
             return
-        while self.backlog:
-            worker = self._most_free()
+        while d.backlog:
+            worker = self._most_free(d)
             if worker is None:
                 return
-            self._send(worker, [self.backlog.popleft()])
+            self._send(worker, [d.backlog.popleft()])
 
     def _take(self, worker: Worker) -> list[Task]:
-        n = min(self._slots(worker), len(self.backlog))
-        tasks = [self.backlog.popleft() for _ in range(n)]
+        backlog = worker.dispatcher.backlog
+        n = min(self._slots(worker), len(backlog))
+        tasks = [backlog.popleft() for _ in range(n)]
         for task in tasks:
             self._assign(task, worker)
         return tasks
@@ -471,7 +494,9 @@ class Platform:
         if self.config.mode == "pull":
             self.env.process(self._pull_loop(worker))
             return
-        heapq.heappush(self._heap, (-self._slots(worker), next(self._tie), worker.index))
+        heapq.heappush(
+            worker.dispatcher.heap, (-self._slots(worker), next(self._tie), worker.index)
+        )
 
     def _slots(self, worker: Worker) -> int:
         """Tasks the worker can take now: its free processes, and in the remote modes room
@@ -482,12 +507,13 @@ class Platform:
         queued = worker.procs if c.task_ms < c.prefetch_short_ms else 0
         return worker.free + queued + (c.prefetch if c.mode == "push" else 0)
 
-    def _most_free(self) -> Worker | None:
-        while self._heap:
-            neg, _, index = self._heap[0]
+    def _most_free(self, d: Dispatcher) -> Worker | None:
+        heap = d.heap
+        while heap:
+            neg, _, index = heap[0]
             worker = self.workers[index]
             if not worker.alive or -neg != self._slots(worker):
-                heapq.heappop(self._heap)
+                heapq.heappop(heap)
                 continue
             return worker if -neg > 0 else None
         return None
@@ -496,7 +522,9 @@ class Platform:
         for task in tasks:
             self._assign(task, worker)
             self._execute(task, worker, worker.epoch)
-        heapq.heapreplace(self._heap, (-self._slots(worker), next(self._tie), worker.index))
+        heapq.heapreplace(
+            worker.dispatcher.heap, (-self._slots(worker), next(self._tie), worker.index)
+        )
 
     def _execute(self, task: Task, worker: Worker, epoch: int) -> None:
         """The task travels to the worker and runs; its result is on its way back. The
@@ -526,21 +554,22 @@ class Platform:
     def _arrived(self, task: Task, worker: Worker, epoch: int) -> None:
         if worker.epoch == epoch:
             self._release([task], worker)
-            self._settle([task])
+            self._settle([task], worker.dispatcher)
 
     def _release(self, tasks: list[Task], worker: Worker) -> None:
         """Results reached the dispatcher: their processes are free (push, local: refill)."""
         for task in tasks:
             worker.running.discard(task)
         if self.config.mode != "pull":
-            heapq.heappush(self._heap, (-self._slots(worker), next(self._tie), worker.index))
-            self._dispatch()
+            d = worker.dispatcher
+            heapq.heappush(d.heap, (-self._slots(worker), next(self._tie), worker.index))
+            self._dispatch(d)
 
-    def _settle(self, tasks: list[Task]) -> None:
+    def _settle(self, tasks: list[Task], d: Dispatcher) -> None:
         """The dispatcher settles results and the writer records their outcomes."""
         n = len(tasks)
         plan = [
-            (self.dispatcher, self.cpu("dispatcher") / 2 * n),
+            (d.station, self.cpu("dispatcher") / 2 * n),
             (self.redis, self.cpu("redis") / 2 * n),
             (None, self.residual("back")),
         ]
@@ -549,7 +578,7 @@ class Platform:
     # -- pull: the worker's request loop --------------------------------------------------
 
     def _pull_loop(self, worker: Worker) -> Generator:
-        env, backoff, epoch = self.env, 0.0, worker.epoch
+        env, backoff, epoch, d = self.env, 0.0, worker.epoch, worker.dispatcher
         while worker.alive and worker.epoch == epoch:
             if not worker.results and self._slots(worker) <= 0:  # nothing to hand in or ask for
                 worker.wake = env.event()
@@ -559,18 +588,18 @@ class Platform:
             idle = len(worker.running) == len(results)  # finished ones run no more
             wire = self.wire_s()
             handled = env.event()
-            self.after([(None, wire), (self.dispatcher, self.m.message_cpu_s)], handled.succeed)
+            self.after([(None, wire), (d.station, self.m.message_cpu_s)], handled.succeed)
             yield handled
             if worker.epoch != epoch:
                 return  # died with the request out: what it ran was requeued
             if results:
                 self._release(results, worker)
-                self._settle(results)
-            if self._slots(worker) > 0 and self.backlog:
+                self._settle(results, d)
+            if self._slots(worker) > 0 and d.backlog:
                 tasks = self._take(worker)
             elif idle and not worker.results:
                 reply = env.event()
-                self.idle_requests.append((worker, epoch, reply))
+                d.idle_requests.append((worker, epoch, reply))
                 tasks = yield reply  # held until work arrives
             else:
                 tasks = []
@@ -611,20 +640,22 @@ class Platform:
                 self._answer(task)
             else:
                 self.retried += 1
-                self.backlog.appendleft(task)
-        self._dispatch()
+                worker.dispatcher.backlog.appendleft(task)
+        self._dispatch(worker.dispatcher)
         yield self.env.timeout(max(0.0, self.config.restart_s - noticed))
         worker.alive = True
         self._offer(worker)
-        self._dispatch()
+        self._dispatch(worker.dispatcher)
 
     # -- the answer -------------------------------------------------------------------------
 
     def _prediction(self) -> Prediction:
         elapsed = self.last - self.first
         lat = sorted(self.latencies)
-        stations = [self.client, self.api, self.redis, self.dispatcher]
+        stations = [self.client, self.api, self.redis]
         util = {s.name: s.utilisation(elapsed) for s in stations}
+        # the busiest dispatcher's thread (the queue splits the tasks evenly among them)
+        util["dispatcher"] = max(d.station.utilisation(elapsed) for d in self.dispatchers)
         util["workers"] = statistics.fmean(w.loop.utilisation(elapsed) for w in self.workers)
         if self.cores is not None:
             util["cores"] = self.cores.busy / (elapsed * len(self.cores.free)) if elapsed else 0
@@ -637,7 +668,8 @@ class Platform:
             failed=self.failed,
             retried=self.retried,
             utilisation={k: round(v, 4) for k, v in util.items()},
-            bottleneck=max(util, key=util.get),
+            # a station with unbounded servers (the clients, dedicated) never saturates
+            bottleneck=max((k for k in util if k != "client" or self.client.servers), key=util.get),
         )
 
 

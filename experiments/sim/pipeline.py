@@ -62,7 +62,8 @@ def render(out: Path) -> None:
         plots.parity(table, out / "parity.png")
         parts.append(_validation(table))
     if (out / "scale.csv").exists():
-        frames = {n: pd.read_csv(out / f"{n}.csv") for n in ("scale", "rtt", "api", "failures")}
+        names = ("scale", "rtt", "api", "dispatchers", "failures")
+        frames = {n: pd.read_csv(out / f"{n}.csv") for n in names if (out / f"{n}.csv").exists()}
         measured = (
             pd.read_csv(out / "validation.csv") if (out / "validation.csv").exists() else None
         )
@@ -203,6 +204,22 @@ def _beyond(frames: dict[str, pd.DataFrame], speed_run: dict) -> str:
         lines.append(
             f"| {r['mode']} | {r['api_procs']} | {r['throughput_tps']:.0f} | {r['bottleneck']} |"
         )
+    if "dispatchers" in frames:
+        lines += [
+            "",
+            "What more dispatchers buy once the API has processes enough (200 workers × 10 "
+            "spread over the dispatchers, 2 000 clients, 16 API processes, no-op tasks; the "
+            "queue's consumer group splits the tasks evenly):",
+            "",
+            "| mode | dispatchers | tasks/s | saturates (utilisation) |",
+            "|---|---|---|---|",
+        ]
+        for _, r in frames["dispatchers"].iterrows():
+            util = r[f"util_{r['bottleneck']}"]
+            lines.append(
+                f"| {r['mode']} | {r['dispatchers']} | {r['throughput_tps']:.0f} | "
+                f"{r['bottleneck']} ({util:.0%}) |"
+            )
     lines += [
         "",
         "![rtt](rtt.png)",

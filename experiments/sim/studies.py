@@ -9,6 +9,8 @@ the per-step residuals this machine measured, and Settings' heartbeat and retry 
   process (every process can be busy), and which component saturates;
 - ``rtt``: pull against push over dispatcher-worker round trips of 0.05 … 10 ms;
 - ``api``: what more API processes buy when the API saturates;
+- ``dispatchers``: what more dispatchers buy (each with its own workers, sharing the queue)
+  once the API has processes enough;
 - ``failures``: retries, tasks lost for good and p99 at worker failure rates of 0 … 1 per
   minute per 100 workers;
 - ``speed``: the simulator's own speed (simulated tasks per wall-second).
@@ -100,6 +102,23 @@ def api_configs() -> list[Config]:
     ]
 
 
+def dispatcher_configs() -> list[Config]:
+    return [
+        Config(
+            mode,
+            workers=200,
+            procs=PROCS_PER_WORKER,
+            clients=2000,
+            tasks=40_000,
+            api_procs=16,
+            dispatchers=dispatchers,
+            regime="dedicated",
+        )
+        for mode in ("pull", "push")
+        for dispatchers in (1, 2, 4, 8)
+    ]
+
+
 def failure_configs() -> list[Config]:
     return [
         Config(
@@ -121,6 +140,7 @@ STUDIES: dict[str, Callable[[], list[Config]]] = {
     "scale": scale_configs,
     "rtt": rtt_configs,
     "api": api_configs,
+    "dispatchers": dispatcher_configs,
     "failures": failure_configs,
 }
 

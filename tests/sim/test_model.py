@@ -254,3 +254,26 @@ def test_a_process_with_a_backlog_does_not_book_the_cores_ahead() -> None:
     env.run()
     assert done["b"] == [pytest.approx(2e-3)]
     assert len(done["a"]) == 100 and max(done["a"]) == pytest.approx(101e-3)
+
+
+@pytest.mark.parametrize("mode", ["pull", "push"])
+def test_dispatchers_split_the_queue_and_each_serves_its_own_workers(mode: str) -> None:
+    """Dedicated cores, the dispatcher's thread the only real cost (1 ms a task): one
+    dispatcher saturates at 1 000 tasks/s, two at twice that, each with half the workers."""
+    cal = synthetic({"dispatcher": 1.0, "worker": 0.01})
+    rates = []
+    for dispatchers in (1, 2):
+        config = Config(
+            mode, workers=8, procs=4, clients=64, tasks=8000, dispatchers=dispatchers,
+            regime="dedicated",
+        )  # fmt: skip
+        platform = Platform(config, cal)
+        p = platform.run()
+        assert p.completed == 8000 and len(platform.latencies) == 8000
+        assert [len(d.workers) for d in platform.dispatchers] == [8 // dispatchers] * dispatchers
+        assert p.bottleneck == "dispatcher"
+        rates.append(p.throughput_tps)
+    assert rates[0] == pytest.approx(1000, rel=0.05)
+    assert rates[1] == pytest.approx(2000, rel=0.05)
+    with pytest.raises(ValueError, match="dispatchers"):
+        Config("local", dispatchers=2)
