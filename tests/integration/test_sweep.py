@@ -12,8 +12,9 @@ import pytest
 
 from experiments.grids import grid
 from experiments.hosts import available
-from experiments.metrics import read_tasks
+from experiments.metrics import read_tasks, with_defaults
 from experiments.report import knees, render
+from experiments.sim.benchrun import expressible
 from experiments.spec import builtin
 from experiments.sweep import run_sweep
 
@@ -229,3 +230,20 @@ def test_the_api_alone_is_measured_and_reported(run_dir: Path) -> None:
             if line.startswith(f"| API CPU ≤ 400 µs per request | {endpoint} (API) |")
         )
         assert f"| {g['api_cpu_us'].median():.0f} µs |" in row
+
+
+def test_the_model_predicts_every_configuration_it_expresses(run_dir: Path) -> None:
+    """The sweep ends with the simulator's predictions of the run (model.csv), at the
+    speed each run measured, rendered in the report."""
+    model = pd.read_csv(run_dir / "model.csv")
+    expected = expressible(with_defaults(pd.read_csv(run_dir / "summary.csv")))
+    assert len(model) == len(expected) > 0
+    assert set(model["study"]) == set(expected["study"])
+    assert model["probed"].all() and (model["speed"] > 0).all()
+    for metric in ("throughput_tps", "p50_ms", "p99_ms"):
+        assert (model[f"predicted_{metric}"] > 0).all()
+        ratio = model[f"predicted_{metric}"] / model[f"measured_{metric}"] - 1
+        assert list(model[f"error_{metric}"]) == pytest.approx(list(ratio))
+    report = (run_dir / "REPORT.md").read_text()
+    assert "## Model against measurement" in report and "](model_parity.png)" in report
+    assert (run_dir / "model_parity.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
