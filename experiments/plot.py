@@ -352,6 +352,22 @@ def studies(summary: pd.DataFrame, path: Path) -> Path:
     return _save(fig, path)
 
 
+def parity_axes(ax: plt.Axes, values: pd.Series, band: float, label: str, band_label: str) -> None:
+    """Log axes of predicted against measured ``label`` spanning ``values``: the diagonal
+    and the band of ±``band`` around it shaded."""
+    lo, hi = values.min() * 0.8, values.max() * 1.2
+    ax.plot([lo, hi], [lo, hi], "k-", lw=0.8)
+    ax.fill_between(
+        [lo, hi],
+        [lo * (1 - band), hi * (1 - band)],
+        [lo * (1 + band), hi * (1 + band)],
+        color="grey",
+        alpha=0.15,
+        label=band_label,
+    )
+    ax.set(xscale="log", yscale="log", xlabel=f"measured {label}", ylabel=f"predicted {label}")
+
+
 MARKERS = {"throughput": "o", "weak_scaling": "s", "latency": "D", "load_curve": "^"}
 
 
@@ -379,17 +395,7 @@ def model_parity(table: pd.DataFrame, path: Path) -> Path:
                 label=f"{study}, {mode}",
             )
         values = pd.concat([table[f"measured_{metric}"], table[f"predicted_{metric}"]])
-        lo, hi = values.min() * 0.8, values.max() * 1.2
-        ax.plot([lo, hi], [lo, hi], "k-", lw=0.8)
-        ax.fill_between(
-            [lo, hi],
-            [lo * (1 - band), hi * (1 - band)],
-            [lo * (1 + band), hi * (1 + band)],
-            color="grey",
-            alpha=0.15,
-            label=f"±{band:.0%} (target)",
-        )
-        ax.set(xscale="log", yscale="log", xlabel=f"measured {label}", ylabel=f"predicted {label}")
+        parity_axes(ax, values, band, label, f"±{band:.0%} (target)")
         ax.grid(alpha=0.3, which="both")
     axes[1].legend(fontsize=6, ncol=2)
     fig.suptitle("The model against this run (configurations it expresses)")

@@ -10,6 +10,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from experiments.plot import parity_axes  # noqa: E402
+
 COLORS = {"local": "tab:blue", "pull": "tab:orange", "push": "tab:green"}
 
 
@@ -42,19 +44,8 @@ def parity(table: pd.DataFrame, path: Path) -> None:
                 label=f"{mode}, run's speed",
             )
         cols = [table[f"{k}_{metric}"] for k in ("measured", "predicted", "adjusted")]
-        lo = min(c.min() for c in cols) * 0.8
-        hi = max(c.max() for c in cols) * 1.2
-        ax.plot([lo, hi], [lo, hi], "k-", lw=0.8)
         band = 0.15 if metric == "throughput_tps" else 0.20
-        ax.fill_between(
-            [lo, hi],
-            [lo * (1 - band), hi * (1 - band)],
-            [lo * (1 + band), hi * (1 + band)],
-            color="grey",
-            alpha=0.15,
-            label=f"±{band:.0%}",
-        )
-        ax.set(xscale="log", yscale="log", xlabel=f"measured {label}", ylabel=f"predicted {label}")
+        parity_axes(ax, pd.concat(cols), band, label, f"±{band:.0%}")
         ax.legend(fontsize=7)
     fig.suptitle("Model against measurement (held-out configurations)")
     fig.tight_layout()
