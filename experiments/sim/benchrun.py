@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -99,13 +100,13 @@ def against(run_dir: Path, calibration: Calibration, seeds: int = SEEDS) -> pd.D
         first = g.iloc[0]
         probe_s = g["probe_s"].median()
         reference = calibration.mode(first["mode"]).measured.get("probe_s", float("nan"))
-        speed = reference / probe_s if probe_s == probe_s and reference == reference else 1.0
-        config = config_of(first.copy(), submitters)
-        config = Config(**{**config.__dict__, "tasks": int(g["tasks"].median()), "speed": speed})
+        probed = pd.notna(probe_s)
+        speed = reference / probe_s if probed and pd.notna(reference) else 1.0
+        config = replace(config_of(first, submitters), tasks=int(g["tasks"].median()), speed=speed)
         predicted = predict(config, calibration, seeds)
         row = dict(zip(CONFIG_KEYS, key, strict=True))
         row |= {"tasks": config.tasks, "repeats": len(g), "speed": round(speed, 3)}
-        row["probed"] = probe_s == probe_s  # False: at the calibration's speed
+        row["probed"] = probed  # False: at the calibration's speed
         for metric in METRICS:
             row[f"measured_{metric}"] = g[metric].median()
             row[f"measured_{metric}_min"] = g[metric].min()
@@ -115,7 +116,7 @@ def against(run_dir: Path, calibration: Calibration, seeds: int = SEEDS) -> pd.D
             row[f"error_{metric}"] = predicted[metric] / g[metric].median() - 1
         row["bottleneck"] = predicted["bottleneck"]
         rows.append(row)
-        log.info("%s: %s", config_of(first.copy(), submitters), row["error_throughput_tps"])
+        log.info("%s: throughput error %+.0f %%", config, 100 * row["error_throughput_tps"])
     return pd.DataFrame(rows)
 
 

@@ -67,20 +67,24 @@ def scale_configs() -> list[Config]:
     return out
 
 
+def _fleet(mode: str, workers: int, clients: int, tasks: int, **extra: object) -> Config:
+    """``workers`` workers of PROCS_PER_WORKER processes and ``clients`` closed-loop clients,
+    each component on its own cores."""
+    return Config(
+        mode,
+        workers=workers,
+        procs=PROCS_PER_WORKER,
+        clients=clients,
+        tasks=tasks,
+        regime="dedicated",
+        **extra,
+    )
+
+
 def rtt_configs() -> list[Config]:
     """Below saturation (8 API processes, 200 clients), where a round trip shows."""
     return [
-        Config(
-            mode,
-            workers=100,
-            procs=PROCS_PER_WORKER,
-            task_ms=10,
-            clients=200,
-            tasks=20_000,
-            rtt_ms=rtt,
-            api_procs=8,
-            regime="dedicated",
-        )
+        _fleet(mode, 100, 200, 20_000, task_ms=10, rtt_ms=rtt, api_procs=8)
         for mode in ("pull", "push")
         for rtt in RTTS_MS
     ]
@@ -88,32 +92,13 @@ def rtt_configs() -> list[Config]:
 
 def api_configs() -> list[Config]:
     return [
-        Config(
-            mode,
-            workers=100,
-            procs=PROCS_PER_WORKER,
-            clients=1000,
-            tasks=30_000,
-            api_procs=api,
-            regime="dedicated",
-        )
-        for mode in MODES
-        for api in (1, 2, 4, 8)
+        _fleet(mode, 100, 1000, 30_000, api_procs=api) for mode in MODES for api in (1, 2, 4, 8)
     ]
 
 
 def dispatcher_configs() -> list[Config]:
     return [
-        Config(
-            mode,
-            workers=200,
-            procs=PROCS_PER_WORKER,
-            clients=2000,
-            tasks=40_000,
-            api_procs=16,
-            dispatchers=dispatchers,
-            regime="dedicated",
-        )
+        _fleet(mode, 200, 2000, 40_000, api_procs=16, dispatchers=dispatchers)
         for mode in ("pull", "push")
         for dispatchers in (1, 2, 4, 8)
     ]
