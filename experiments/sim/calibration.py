@@ -7,13 +7,16 @@
   the processes' CPU times before and after a closed-loop run at 16 clients, divided by the
   tasks; so the contention of the shared machine is not baked into the service times;
   ``cpu_1_s`` the same at one client. Demand falls with load (the dispatcher reads, sends
-  and writes in batches, the event loops wake once for several requests): the model takes
-  ``a + b / n`` with n the tasks in flight, fitted through both points;
+  and writes in batches, the event loops wake once for several requests): the model
+  splits it into a cost per task and a cost per wake-up (``model.wake_split``);
 - ``steps_ms[step]``: percentiles 0..100 of each step of a task's life measured at one
   client (from the timestamps ``tasks.csv`` records): ``submit`` (sent → submitted),
   ``intake`` (→ dispatched), ``hop`` (→ started), ``run`` (→ finished), ``back`` (→ stored),
-  ``notify`` (→ observed). The model uses what CPU time does not explain: the step's time
-  minus the CPU it charges to that step (:data:`STEP_CPU`), never below 0;
+  ``notify`` (→ observed). The CPU a step charges (:data:`STEP_CPU`) is often more than
+  the step took at one client (the API and the client do bookkeeping after the reply,
+  the writer after the publish): a task waits only for the part its fastest 5 % of steps
+  leave room for (``on_path``), the rest keeps the process busy after the task went on.
+  The model draws what CPU time does not explain: the step's time minus its on-path CPU;
 - ``measured["message_cpu_s"]``: dispatcher CPU per worker per heartbeat (its message,
   the reply, its share of housekeeping), from idle stacks heartbeating fast
   (``calibrate.message_cpu``); the model charges a pull request without tasks the same.
@@ -40,6 +43,8 @@ STEP_CPU: dict[str, dict[str, float]] = {
     "notify": {"api_result": 1.0, "client": 0.5},
 }
 PERCENTILES = list(range(101))
+#: The step percentile that bounds the CPU a task waits for in that step (ModeCalibration)
+ON_PATH_PERCENTILE = 5
 
 
 @dataclass
@@ -60,18 +65,32 @@ class ModeCalibration:
         )
         if missing:
             raise ValueError(f"calibration lacks {sorted(missing)}")
-        n = self.measured.get("load_clients", 16)
-        #: demand at n tasks in flight: ``base + extra / n`` (1 and ``load_clients`` fit it)
-        self.extra = {
-            c: max(0.0, (self.cpu_1_s[c] - self.cpu_s[c]) * n / (n - 1)) for c in COMPONENTS
-        }
-        self.base = {c: max(0.0, self.cpu_1_s[c] - self.extra[c]) for c in COMPONENTS}
-        self._residuals = {step: self._residual_curve(step) for step in STEPS}
-
-    def _residual_curve(self, step: str) -> list[float]:
+        #: each component's ``(base, wake)`` CPU per task (model.wake_split fills it)
+        self.split: dict[str, tuple[float, float]] | None = None
         speed = self.effective_cores / self.measured.get("cpu_count", self.effective_cores)
-        charged = sum(self.cpu_1_s[c] * share for c, share in STEP_CPU[step].items()) / speed
-        return [max(0.0, ms / 1000 - charged) for ms in self.steps_ms[step]]
+        charged = {
+            step: sum(self.cpu_1_s[c] * share for c, share in STEP_CPU[step].items()) / speed
+            for step in STEPS
+        }
+        #: CPU seconds of each step a task waits for: what the step charges, but no more
+        #: than its fastest tasks took (ON_PATH_PERCENTILE); the rest is spent after the
+        #: reply, off the task's path
+        self.on_path = {
+            step: min(charged[step], self.steps_ms[step][ON_PATH_PERCENTILE] / 1000)
+            for step in STEPS
+        }
+        #: the share of each component's CPU on the task's path (its steps' shares, weighed)
+        self.on_share = {}
+        for c in COMPONENTS:
+            weights = {s: shares[c] for s, shares in STEP_CPU.items() if c in shares}
+            self.on_share[c] = sum(
+                w * (self.on_path[s] / charged[s] if charged[s] else 1.0)
+                for s, w in weights.items()
+            ) / sum(weights.values())
+        self._residuals = {
+            step: [max(0.0, ms / 1000 - self.on_path[step]) for ms in self.steps_ms[step]]
+            for step in STEPS
+        }
 
     @property
     def effective_cores(self) -> float:
@@ -82,10 +101,6 @@ class ModeCalibration:
     def message_cpu_s(self) -> float:
         """Dispatcher CPU per message without a task (heartbeat, pull request)."""
         return float(self.measured["message_cpu_s"])
-
-    def demand(self, component: str, in_flight: int) -> float:
-        """CPU seconds per task of ``component`` with ``in_flight`` tasks in the platform."""
-        return self.base[component] + self.extra[component] / max(1, in_flight)
 
     def residual(self, step: str, u: float) -> float:
         """The step's residual time at quantile ``u`` (0..1), interpolated."""

@@ -9,8 +9,10 @@ One task's life, as the platform lives it (``docs/design.md``) and as ``tasks.cs
     result back, the dispatcher settles it and writes the outcome -------------- (back)
     Redis publishes, the API answers the waiting GET /result?wait=, the client -- (notify)
 
-Each visit to a component costs its calibrated CPU time per task (``Calibration``), spent
-on a :class:`~experiments.sim.stations.Station` with as many servers as the component has
+Each visit to a component costs its calibrated CPU time per task (``Calibration``), and
+more when it finds the process idle and wakes it (:func:`wake_split`: the CPU per task
+measured at one client is about twice the one at 16), spent on a
+:class:`~experiments.sim.stations.Station` with as many servers as the component has
 threads: one for Redis, the dispatcher loop, each worker's messaging loop and the load
 client; ``api_procs`` for the API; ``procs`` for a worker's pool (which sleeps, no CPU).
 In the *shared* regime every station also needs one of the machine's cores (the runs on
@@ -52,6 +54,10 @@ if TYPE_CHECKING:
     from experiments.sim.calibration import Calibration, ModeCalibration
 
 REGIMES = ("shared", "dedicated")
+#: A visit of a task's plan: a station (None: a plain delay), its seconds of service, the
+#: seconds more if the visit wakes the station up, and the share the task waits for (see
+#: Platform.after and Station.serve)
+Visit = tuple["Station | None", float, float, float]
 #: Bytes on the wire per task each way between dispatcher and worker (a no-op's frame).
 FRAME_BYTES = 400
 
@@ -219,7 +225,7 @@ class Platform:
         if config.mode == "local":  # the pool's children run the per-task work, in parallel
             self.workers[0].loop = Station("worker0", config.procs, hosts[0])
         self.latencies: list[float] = []
-        self.in_flight = 0  # tasks submitted and not yet answered
+        self.split = wake_split(calibration, config.mode)
         self.first: float | None = None
         self.last = 0.0
         self.failed = self.retried = 0
@@ -238,15 +244,19 @@ class Platform:
 
     # -- per-step costs -------------------------------------------------------------------
 
-    def cpu(self, component: str) -> float:
-        """CPU seconds per task of ``component`` at the present load."""
-        m = self.m
-        n = self.in_flight if self.in_flight > 1 else 1
-        return (m.base[component] + m.extra[component] / n) / self.config.speed
+    def cpu(self, component: str, share: float = 1.0) -> tuple[float, float, float]:
+        """A visit's CPU: ``share`` of ``component``'s seconds per task, ``share`` of what it
+        costs more when the visit wakes the process up (:func:`wake_split`), and the part
+        of it the task waits for (``ModeCalibration.on_share``)."""
+        base, wake = self.split[component]
+        share /= self.config.speed
+        return base * share, wake * share, self.m.on_share[component]
 
-    def after(self, plan: list[tuple[Station | None, float]], then: Callable[[], None]) -> None:
+    def after(self, plan: list[Visit], then: Callable[[], None]) -> None:
         """Do the visits of ``plan`` one after the other, then call ``then``. A visit is a
-        station and the seconds of service it gives, or None and a plain delay.
+        station, the seconds of service it gives, the seconds more if it wakes the station
+        up and the share of it the task waits for (:meth:`Station.serve`), or None and a
+        plain delay.
 
         Each visit to a station with a bounded number of servers is placed when the task
         arrives there, on its own event: the station serves first come, first served, and
@@ -260,27 +270,30 @@ class Platform:
         fast enough for a million tasks."""
         env = self.env
 
-        def run(start: int) -> None:
+        def run(start: int, queued: bool = False) -> None:
             t, placed = env.now, False
             for i in range(start, len(plan)):
-                station, seconds = plan[i]
+                station, seconds, wake, on = plan[i]
                 if station is None:
                     t += seconds
                 elif station.servers is None and station.cores is None:
-                    t += station.serve(t, seconds)
+                    t += station.serve(t, seconds, wake, on)
                 elif station.cores is not None:
                     # a process asks for a core when it can run the job: now, with one
-                    # of its threads free (else it asks again when one frees)
-                    turn = max(t, station.next_free())
+                    # of its threads free (else it asks again when one frees, and the
+                    # job is taken in the turn that was going on when it arrived)
+                    free = station.next_free()
+                    turn = t if t > free else free
                     if turn > env.now:
-                        env.timeout(turn - env.now).callbacks.append(lambda _e, i=i: run(i))
+                        q = free > t
+                        env.timeout(turn - env.now).callbacks.append(lambda _e, i=i, q=q: run(i, q))
                         return
-                    t += station.serve(t, seconds)
+                    t += station.serve(t, seconds, wake, on, queued and i == start)
                 elif placed:
                     env.timeout(t - env.now).callbacks.append(lambda _e, i=i: run(i))
                     return
                 else:
-                    t += station.serve(t, seconds)
+                    t += station.serve(t, seconds, wake, on)
                     placed = True
             if t > env.now:
                 env.timeout(t - env.now).callbacks.append(lambda _e: then())
@@ -379,12 +392,12 @@ class Platform:
             pause = interval_ms / 1000
             if pause:  # a timed wait: the client's timer wakes it up to timer_ms late
                 pause += self.rng.random() * self.config.timer_ms / 1000
-            self.after([(None, pause)], lambda: self._poll(task, again))
+            self.after([(None, pause, 0.0, 1.0)], lambda: self._poll(task, again))
 
         plan = [
-            (None, self.residual("submit")),
-            (self.client, self.cpu("client") / 2),
-            (self.api, self.cpu("api_result")),
+            (None, self.residual("submit"), 0.0, 1.0),
+            (self.client, *self.cpu("client", 0.5)),
+            (self.api, *self.cpu("api_result")),
         ]
         self.after(plan, answered)
 
@@ -392,7 +405,9 @@ class Platform:
         for _ in range(self.config.tasks):
             arrival = self.env.now
             late = self.rng.random() * self.config.timer_ms / 1000
-            self.after([(None, late)], lambda arrival=arrival: self._submit(None, sent=arrival))
+            self.after(
+                [(None, late, 0.0, 1.0)], lambda arrival=arrival: self._submit(None, sent=arrival)
+            )
             yield self.env.timeout(self.rng.expovariate(self.config.rate))
 
     def _submit(
@@ -407,13 +422,12 @@ class Platform:
         task = Task(self.env.now if sent is None else sent, then)
         if self.first is None:
             self.first = task.sent
-        self.in_flight += 1
         cpu = self.cpu
         plan = [
-            (self.client, cpu("client") / 2),
-            (self.api, cpu("api_submit")),
-            (self.redis, cpu("redis") / 2),
-            (None, self.residual("submit")),
+            (self.client, *cpu("client", 0.5)),
+            (self.api, *cpu("api_submit")),
+            (self.redis, *cpu("redis", 0.5)),
+            (None, self.residual("submit"), 0.0, 1.0),
         ]
         polling = self.config.poll_ms is not None and accepted is None
 
@@ -423,7 +437,10 @@ class Platform:
             elif polling:
                 self._poll(task, self.config.poll_ms or 0.0)
             d = next(self._next_dispatcher)
-            intake = [(d.station, cpu("dispatcher") / 2), (None, self.residual("intake"))]
+            intake = [
+                (d.station, *cpu("dispatcher", 0.5)),
+                (None, self.residual("intake"), 0.0, 1.0),
+            ]
             self.after(intake, lambda: self._queued(task, d))
 
         self.after(plan, on_accepted)
@@ -443,16 +460,15 @@ class Platform:
             return
         cpu = self.cpu
         plan = [
-            (self.api, cpu("api_result")),
-            (self.client, cpu("client") / 2),
-            (None, self.residual("notify")),
+            (self.api, *cpu("api_result")),
+            (self.client, *cpu("client", 0.5)),
+            (None, self.residual("notify"), 0.0, 1.0),
         ]
         self.after(plan, lambda: self._observed(task))
 
     def _observed(self, task: Task) -> None:
         now = self.env.now
         self.latencies.append(now - task.sent)
-        self.in_flight -= 1
         self.last = now
         self._remaining -= 1
         if not self._remaining:
@@ -532,10 +548,10 @@ class Platform:
         after the run, the visit would come a task's length after the next receipt."""
         wire = self.wire_s() if self.config.mode != "local" else 0.0
         plan = [
-            (None, wire),
-            (worker.loop, self.cpu("worker")),
-            (None, self.residual("hop")),
-            (worker.pool, self.config.task_ms / 1000),
+            (None, wire, 0.0, 1.0),
+            (worker.loop, *self.cpu("worker")),
+            (None, self.residual("hop"), 0.0, 1.0),
+            (worker.pool, self.config.task_ms / 1000, 0.0, 1.0),
         ]
         self.after(plan, lambda: self._ran(task, worker, epoch, wire))
 
@@ -547,7 +563,7 @@ class Platform:
             if worker.wake is not None and not worker.wake.triggered:
                 worker.wake.succeed()
         elif wire:
-            self.after([(None, wire)], lambda: self._arrived(task, worker, epoch))
+            self.after([(None, wire, 0.0, 1.0)], lambda: self._arrived(task, worker, epoch))
         else:
             self._arrived(task, worker, epoch)
 
@@ -566,12 +582,15 @@ class Platform:
             self._dispatch(d)
 
     def _settle(self, tasks: list[Task], d: Dispatcher) -> None:
-        """The dispatcher settles results and the writer records their outcomes."""
+        """The dispatcher settles results and the writer records their outcomes, a batch
+        in one turn of each."""
         n = len(tasks)
+        dispatcher, d_wake, d_on = self.cpu("dispatcher", 0.5)
+        redis, r_wake, r_on = self.cpu("redis", 0.5)
         plan = [
-            (d.station, self.cpu("dispatcher") / 2 * n),
-            (self.redis, self.cpu("redis") / 2 * n),
-            (None, self.residual("back")),
+            (d.station, dispatcher * n, d_wake, d_on),
+            (self.redis, redis * n, r_wake, r_on),
+            (None, self.residual("back"), 0.0, 1.0),
         ]
         self.after(plan, lambda: [self._answer(t) for t in tasks])
 
@@ -588,7 +607,9 @@ class Platform:
             idle = len(worker.running) == len(results)  # finished ones run no more
             wire = self.wire_s()
             handled = env.event()
-            self.after([(None, wire), (d.station, self.m.message_cpu_s)], handled.succeed)
+            # (the message's CPU was measured on an idle dispatcher: waking up included)
+            message = [(None, wire, 0.0, 1.0), (d.station, self.m.message_cpu_s, 0.0, 1.0)]
+            self.after(message, handled.succeed)
             yield handled
             if worker.epoch != epoch:
                 return  # died with the request out: what it ran was requeued
@@ -677,6 +698,85 @@ def _quantile(sorted_values: list[float], q: float) -> float:
     if not sorted_values:
         return float("nan")
     return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
+
+
+#: Rounds of the fixed point in :func:`wake_split`, and the tasks of its two simulations
+SPLIT_ROUNDS, SPLIT_TASKS = 4, (400, 2000)
+#: the station each component's CPU is spent on, by name (the worker: every worker loop)
+SPLIT_STATIONS = {
+    "client": "client",
+    "api_submit": "api",
+    "api_result": "api",
+    "redis": "redis",
+    "dispatcher": "dispatcher",
+    "worker": "worker",
+}
+
+
+def wake_split(calibration: Calibration, mode: str) -> dict[str, tuple[float, float]]:
+    """Each component's CPU per task split into what every task costs and what it costs
+    more when it wakes the process up, ``(base, wake)``, from the two calibration runs.
+
+    A process that wakes for one job pays a turn of its event loop and the system calls
+    around it; the jobs that arrive while it works are taken in the same turn. So the CPU
+    per task measured at one client (every visit wakes its process: ``cpu_1_s``) is about
+    twice the one at 16 clients (``cpu_s``), and what a configuration pays in between
+    depends on how often its visits find their process idle, which the model knows and the
+    number of tasks in flight does not (8 clients of 10 ms tasks keep 8 in flight and
+    still wake every process for every task). With ``f1`` and ``f16`` the shares of the
+    wake-up cost the model's own simulations of the two calibration runs pay, ``cpu_1 =
+    base + f1 wake`` and ``cpu_16 = base + f16 wake`` give both; the shares depend on the
+    split, so it is solved as a fixed point (:data:`SPLIT_ROUNDS` rounds, from ``base =
+    cpu_16``). Cached on the mode's calibration."""
+    m = calibration.mode(mode)
+    if m.split is not None:
+        return m.split
+    cpu1, cpu16 = m.cpu_1_s, m.cpu_s
+    m.split = {c: (cpu16[c], max(0.0, cpu1[c] - cpu16[c])) for c in cpu16}
+    if not any(wake for _, wake in m.split.values()):
+        return m.split
+    clients = int(m.measured.get("load_clients", 16))
+    for _ in range(SPLIT_ROUNDS):
+        f1 = _woken_shares(calibration, Config(mode, clients=1, tasks=SPLIT_TASKS[0]), m.split)
+        f16 = _woken_shares(
+            calibration, Config(mode, clients=clients, tasks=SPLIT_TASKS[1]), m.split
+        )
+        split = {}
+        for c in cpu16:
+            more = cpu1[c] - cpu16[c]
+            if more <= 0:
+                split[c] = (cpu16[c], 0.0)
+                continue
+            wake = more / max(f1[c] - f16[c], 0.05)
+            base = cpu1[c] - f1[c] * wake
+            if base < 0:
+                base, wake = 0.0, cpu1[c] / max(f1[c], 0.05)
+            split[c] = (base, wake)
+        m.split = split
+    return m.split
+
+
+def _woken_shares(
+    calibration: Calibration, config: Config, split: dict[str, tuple[float, float]]
+) -> dict[str, float]:
+    """Simulate ``config``; the share of its wake-up cost each component's station paid
+    (1: every task woke it at every visit)."""
+    platform = Platform(config, calibration)
+    platform.run()
+    stations = {
+        "client": [platform.client],
+        "api": [platform.api],
+        "redis": [platform.redis],
+        "dispatcher": [d.station for d in platform.dispatchers],
+        "worker": [w.loop for w in platform.workers],
+    }
+    shares = {}
+    for name, group in stations.items():
+        # the wake-up cost per task if every visit paid it
+        full = sum(split[c][1] for c, s in SPLIT_STATIONS.items() if s == name)
+        woken = sum(s.woken for s in group)
+        shares[name] = woken / (full * config.tasks) if full else 1.0
+    return {c: min(1.0, shares[s]) for c, s in SPLIT_STATIONS.items()}
 
 
 def simulate(config: Config, calibration: Calibration) -> Prediction:

@@ -53,17 +53,37 @@ class Station:
         self.cores = cores
         self.busy = 0.0
         self.jobs = 0
+        #: seconds of wake-up CPU its jobs paid (see ``serve``)
+        self.woken = 0.0
         #: multiplies every service time (background load, e.g. heartbeats; 1: none)
         self.slowdown = 1.0
 
-    def serve(self, now: float, service: float) -> float:
-        """Place a job arriving at ``now``; returns how long it takes until it is done."""
+    def serve(
+        self,
+        now: float,
+        service: float,
+        wake: float = 0.0,
+        on_path: float = 1.0,
+        queued: bool = False,
+    ) -> float:
+        """Place a job arriving at ``now``; returns how long until the job's task can go on.
+
+        ``wake``: the CPU its process spends waking up for a job (a turn of its event loop,
+        the system calls around it), paid only by a job that finds a thread idle; a job
+        that arrives while the station works (``queued``: it waited for a thread, or the
+        thread is busy at ``now``) is taken in the same turn. ``on_path``: the share of the
+        service the task waits for (the reply is sent); the rest keeps the thread and its
+        core busy after the task has gone on (bookkeeping after the reply)."""
+        if wake and not queued and (not self.servers or self.free[0] <= now):
+            service += wake
+            self.woken += wake
         service *= self.slowdown
         self.busy += service
         self.jobs += 1
         cores = self.cores
+        after = (1.0 - on_path) * (service / cores.speed if cores else service)
         if not self.servers:
-            return (cores.reserve(now, service) - now) if cores else service
+            return (cores.reserve(now, service) if cores else now + service) - after - now
         free = self.free
         ready = now if now > free[0] else free[0]
         end = cores.reserve(ready, service) if cores else ready + service
@@ -71,7 +91,7 @@ class Station:
             free[0] = end
         else:
             heapq.heapreplace(free, end)
-        return end - now
+        return end - after - now
 
     def next_free(self) -> float:
         """When one of its servers is next free (unbounded: always)."""

@@ -14,8 +14,8 @@ import random
 import pytest
 import simpy
 
-from experiments.sim.calibration import COMPONENTS, STEPS, Calibration, ModeCalibration
-from experiments.sim.model import Config, Platform, simulate
+from experiments.sim.calibration import COMPONENTS, STEP_CPU, STEPS, Calibration, ModeCalibration
+from experiments.sim.model import Config, Platform, simulate, wake_split
 from experiments.sim.stations import Cores, Station
 
 
@@ -74,13 +74,24 @@ def test_a_station_on_shared_cores_waits_for_a_core() -> None:
     assert Station("c", 1, half).serve(0.0, 1.0) == 2.0  # a core half stolen
 
 
-def synthetic(cpu_ms: dict[str, float] | None = None, residual_ms: float = 0.0) -> Calibration:
-    """A calibration with the given CPU per task and the same constant residual per step."""
+def synthetic(
+    cpu_ms: dict[str, float] | None = None,
+    residual_ms: float = 0.0,
+    one_client: float = 1.0,
+    spread_ms: float = 0.0,
+) -> Calibration:
+    """A calibration with the given CPU per task (``one_client`` times it at one client)
+    and steps of ``residual_ms`` each (CPU included; at least the CPU they charge), spread
+    evenly over ``spread_ms`` more: a task waits for all of its CPU."""
     cpu = {c: (cpu_ms or {}).get(c, 0.0) / 1000 for c in COMPONENTS}
-    steps = {s: [residual_ms] * 101 for s in STEPS}
+    cpu_1 = {c: one_client * v for c, v in cpu.items()}
+    steps = {}
+    for step in STEPS:
+        charged = 1000 * sum(cpu_1[c] * share for c, share in STEP_CPU[step].items())
+        steps[step] = [max(charged, residual_ms) + spread_ms * i / 100 for i in range(101)]
     measured = {"cpu_count": 2, "effective_cores": 2.0, "message_cpu_s": 1e-4}
     modes = {
-        m: ModeCalibration(dict(cpu), dict(cpu), dict(steps), dict(measured))
+        m: ModeCalibration(dict(cpu), dict(cpu_1), dict(steps), dict(measured))
         for m in ("local", "pull", "push")
     }
     return Calibration(machine={"cpu_count": 2}, modes=modes)
@@ -247,9 +258,9 @@ def test_a_process_with_a_backlog_does_not_book_the_cores_ahead() -> None:
     a, b = Station("a", 1, cores), Station("b", 1, cores)
     done: dict[str, list[float]] = {"a": [], "b": []}
     for _ in range(100):
-        platform.after([(a, 1e-3)], lambda: done["a"].append(env.now))
+        platform.after([(a, 1e-3, 0.0, 1.0)], lambda: done["a"].append(env.now))
     env.timeout(0.5e-3).callbacks.append(
-        lambda _e: platform.after([(b, 1e-3)], lambda: done["b"].append(env.now))
+        lambda _e: platform.after([(b, 1e-3, 0.0, 1.0)], lambda: done["b"].append(env.now))
     )
     env.run()
     assert done["b"] == [pytest.approx(2e-3)]
@@ -277,3 +288,48 @@ def test_dispatchers_split_the_queue_and_each_serves_its_own_workers(mode: str) 
     assert rates[1] == pytest.approx(2000, rel=0.05)
     with pytest.raises(ValueError, match="dispatchers"):
         Config("local", dispatchers=2)
+
+
+def test_a_visit_pays_the_wake_up_only_when_it_finds_its_process_idle() -> None:
+    station = Station("s", 1)
+    assert station.serve(0.0, 1.0, wake=0.5) == 1.5  # idle: wakes it
+    assert station.serve(0.2, 1.0, wake=0.5) == pytest.approx(2.3)  # busy until 1.5: same turn
+    assert station.serve(2.0, 1.0, wake=0.5, queued=True) == pytest.approx(1.5)  # it waited
+    assert station.serve(5.0, 1.0, wake=0.5) == 1.5  # idle again
+    assert station.woken == 1.0
+
+
+def _waking(factor: float) -> Calibration:
+    """CPU_MS at 16 clients, ``factor`` times it at one client; residuals spread evenly
+    over 0..1 ms (else the clients' tasks stay in step and meet at every visit)."""
+    return synthetic(CPU_MS, one_client=factor, spread_ms=1.0)
+
+
+def _cpu_per_task(platform: Platform, tasks: int) -> float:
+    stations = [platform.client, platform.api, platform.redis, platform.dispatchers[0].station]
+    return sum(s.busy for s in stations + [w.loop for w in platform.workers]) / tasks
+
+
+@pytest.mark.parametrize("mode", ["local", "push"])
+def test_the_wake_split_gives_back_both_calibration_runs(mode: str) -> None:
+    """Base and wake-up CPU are solved so that the model's own runs of the calibration's
+    two loads (1 and 16 clients, no-op tasks) spend the CPU per task measured at each
+    (here 1.2 ms at one client, 1 ms at 16: every component wakes less at 16)."""
+    cal = _waking(1.2)
+    split = wake_split(cal, mode)
+    assert all(wake > 0 for _, wake in split.values())
+    for clients, expected in ((1, 1.2 * sum(CPU_MS.values())), (16, sum(CPU_MS.values()))):
+        platform = Platform(Config(mode, clients=clients, tasks=2000), cal)
+        platform.run()
+        assert 1000 * _cpu_per_task(platform, 2000) == pytest.approx(expected, rel=0.03)
+
+
+def test_long_tasks_wake_every_process_for_every_task() -> None:
+    """8 clients of 20 ms tasks on 8 processes keep 8 tasks in flight yet seldom two at a
+    component at once: a task costs nearly what it costs at one client (1.8 ms; the model
+    gives ~1.5), where a cost falling with the tasks in flight (the model before the wake
+    split: base + extra / 8) charged it 0.96 ms."""
+    cal = _waking(2.0)
+    platform = Platform(Config("push", workers=2, procs=4, task_ms=20, clients=8, tasks=800), cal)
+    platform.run()
+    assert 1000 * _cpu_per_task(platform, 800) > 0.75 * 2 * sum(CPU_MS.values())
