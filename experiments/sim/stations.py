@@ -53,8 +53,6 @@ class Station:
         self.cores = cores
         self.busy = 0.0
         self.jobs = 0
-        #: seconds of wake-up CPU its jobs paid (see ``serve``)
-        self.woken = 0.0
         #: multiplies every service time (background load, e.g. heartbeats; 1: none)
         self.slowdown = 1.0
 
@@ -76,7 +74,6 @@ class Station:
         core busy after the task has gone on (bookkeeping after the reply)."""
         if wake and not queued and (not self.servers or self.free[0] <= now):
             service += wake
-            self.woken += wake
         service *= self.slowdown
         self.busy += service
         self.jobs += 1
