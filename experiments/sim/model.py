@@ -10,8 +10,8 @@ One task's life, as the platform lives it (``docs/design.md``) and as ``tasks.cs
     Redis publishes, the API answers the waiting GET /result?wait=, the client -- (notify)
 
 Each visit to a component costs its calibrated CPU time per task (``Calibration``), and
-more when it finds the process idle and wakes it (:func:`wake_split`: the CPU per task
-measured at one client is about twice the one at 16), spent on a
+more when it finds the process idle and wakes it (``ModeCalibration.split``: the CPU per
+task measured at one client is about twice the one at 16), spent on a
 :class:`~experiments.sim.stations.Station` with as many servers as the component has
 threads: one for Redis, the dispatcher loop, each worker's messaging loop and the load
 client; ``api_procs`` for the API; ``procs`` for a worker's pool (which sleeps, no CPU).
@@ -225,7 +225,6 @@ class Platform:
         if config.mode == "local":  # the pool's children run the per-task work, in parallel
             self.workers[0].loop = Station("worker0", config.procs, hosts[0])
         self.latencies: list[float] = []
-        self.split = wake_split(calibration, config.mode)
         self.first: float | None = None
         self.last = 0.0
         self.failed = self.retried = 0
@@ -246,9 +245,9 @@ class Platform:
 
     def cpu(self, component: str, share: float = 1.0) -> tuple[float, float, float]:
         """A visit's CPU: ``share`` of ``component``'s seconds per task, ``share`` of what it
-        costs more when the visit wakes the process up (:func:`wake_split`), and the part
-        of it the task waits for (``ModeCalibration.on_share``)."""
-        base, wake = self.split[component]
+        costs more when the visit wakes the process up, and the part of it the task waits
+        for (``ModeCalibration.split`` and ``on_share``)."""
+        base, wake = self.m.split[component]
         share /= self.config.speed
         return base * share, wake * share, self.m.on_share[component]
 
@@ -698,28 +697,6 @@ def _quantile(sorted_values: list[float], q: float) -> float:
     if not sorted_values:
         return float("nan")
     return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
-
-
-def wake_split(calibration: Calibration, mode: str) -> dict[str, tuple[float, float]]:
-    """Each component's CPU per task split into what every visit costs and what a visit
-    costs more when it wakes the process up, ``(base, wake)``.
-
-    A process that wakes for one job pays a turn of its event loop, the system calls around
-    it and cold caches; the jobs that arrive while it works are taken in the same turn. So
-    the CPU per task measured at one client (every visit wakes its process: ``cpu_1_s``) is
-    about twice the one at 16 clients (``cpu_s``), and what a configuration pays depends on
-    how often its visits find their process idle — which the model knows, and the number of
-    tasks in flight does not (8 clients of 10 ms tasks keep 8 in flight and still wake
-    every process for every task). A visit that wakes its process costs the one-client CPU,
-    one taken in a running turn the 16-client CPU: ``base = cpu_s``, ``wake = cpu_1_s -
-    cpu_s``. (Solving ``base`` so that the model's own 16-client run spends ``cpu_s``
-    fitted the held-out runs a little better but put the cost of a saturated dispatcher at
-    a fifth of what the benchmark measures fed directly; the 16-client cost is the one
-    measured.)"""
-    m = calibration.mode(mode)
-    if m.split is None:
-        m.split = {c: (m.cpu_s[c], max(0.0, m.cpu_1_s[c] - m.cpu_s[c])) for c in m.cpu_s}
-    return m.split
 
 
 def simulate(config: Config, calibration: Calibration) -> Prediction:
