@@ -4,6 +4,7 @@ the calibration never ran, run it for real, compare (the CI-sized version of
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,15 +14,16 @@ from experiments.sim.calibrate import calibrate
 from experiments.sim.calibration import COMPONENTS, Calibration
 from experiments.sim.measure import measure
 from experiments.sim.model import Config
-from experiments.sim.validate import predict
+from experiments.sim.validate import METRICS, predict
 from faas.models import Mode
 from tests.integration.conftest import descendants
 
 
 def test_a_held_out_run_agrees_with_the_prediction(tmp_path: Path) -> None:
     """Calibrated on no-op tasks with one worker of 2 processes, the model predicts 2
-    workers of 4 processes running 50 ms tasks for 16 clients: throughput within 15 %,
-    p50 within 20 % (the issue's targets), at the machine speed of the run."""
+    workers of 4 processes running 50 ms tasks for 16 clients (medians of 3 runs):
+    throughput within 15 %, p50 within 20 % (the issue's targets), at the machine speed
+    of the runs."""
     before = descendants()  # processes other tests' module-scoped stacks may still hold
     cal = calibrate([Mode.PUSH], scale=0.15)
     cal.save(tmp_path / "calibration.json")
@@ -30,12 +32,15 @@ def test_a_held_out_run_agrees_with_the_prediction(tmp_path: Path) -> None:
     assert all(push.cpu_s[c] >= 0 for c in COMPONENTS) and push.cpu_s["api_submit"] > 0
     assert push.message_cpu_s > 0 and 0 < push.effective_cores <= push.measured["cpu_count"]
     held_out = Config("push", workers=2, procs=4, task_ms=50, clients=16, tasks=320)
-    [real] = measure([held_out])
-    # at the machine's speed during the run (the speed probe around it against the one at
-    # calibration, as the validation's "at the run's speed"): this VM's speed drifts
-    speed = push.measured["probe_s"] / real.probe_s
+    # measured three times, the median taken, as the validation does: one run on this VM
+    # can stall (a CI run once measured 118 tasks/s where 8 processes of 50 ms tasks
+    # allow 160, while the model said 152)
+    runs = measure([held_out], repeats=3)
+    # at the machine's speed during the runs (the speed probe around each against the one
+    # at calibration, as the validation's "at the run's speed"): this VM's speed drifts
+    speed = statistics.median(push.measured["probe_s"] / r.probe_s for r in runs)
     predicted = predict(replace(held_out, speed=speed), cal, seeds=3)
-    measured = real.summary()
+    measured = {m: statistics.median(r.summary()[m] for r in runs) for m in METRICS}
     why = f"speed {speed:.2f}, predicted {predicted}, measured {measured}"
     assert predicted["throughput_tps"] == pytest.approx(measured["throughput_tps"], rel=0.15), why
     assert predicted["p50_ms"] == pytest.approx(measured["p50_ms"], rel=0.20), why
