@@ -2,10 +2,11 @@
 
 Per mode, one small stack (local: a pool of 2; pull and push: one worker of 2 processes):
 600 tasks at one client (the step-time distributions), 3 000 no-op tasks at 16 clients (CPU
-per task of every component, from the processes' CPU times before and after), and 2 000
-submissions alone (the API's CPU per ``POST /execute_function``; the rest of its CPU per
-task is the long-poll's). About 40 s per mode on the 2-core machine; then 20 s to measure
-what a heartbeat costs the dispatcher (``message_cpu``).
+per task of every component, from the processes' CPU times before and after), 4 000 at 64
+clients (the CPU per task once batches stop growing), and 2 000 submissions alone (the
+API's CPU per ``POST /execute_function``; the rest of its CPU per task is the long-poll's).
+About 45 s per mode on the 2-core machine; then 20 s to measure what a heartbeat costs the
+dispatcher (``message_cpu``).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ STEP_BOUNDS = {
     "notify": ("stored", "observed"),
 }
 LATENCY_TASKS, LOAD_TASKS, LOAD_CLIENTS, SUBMIT_TASKS = 600, 3000, 16, 2000
+HEAVY_TASKS, HEAVY_CLIENTS = 4000, 64
 #: idle seconds and heartbeat interval of the heartbeat-cost measurement
 IDLE_S, HEARTBEAT_S = 5.0, 0.05
 
@@ -95,10 +97,12 @@ def message_cpu(idle_s: float = IDLE_S) -> float:
 async def _calibrate_mode(stack: Stack, mode: Mode, scale: float) -> ModeCalibration:
     session = Session(stack)
     n_lat, n_load = max(50, int(LATENCY_TASKS * scale)), max(200, int(LOAD_TASKS * scale))
+    n_heavy = max(256, int(HEAVY_TASKS * scale))
     try:
         await session.setup()
         lat = await session.run(Config(mode.value, clients=1, tasks=n_lat))
         load = await session.run(Config(mode.value, clients=LOAD_CLIENTS, tasks=n_load))
+        heavy = await session.run(Config(mode.value, clients=HEAVY_CLIENTS, tasks=n_heavy))
         submit = await session.submit_cpu(max(200, int(SUBMIT_TASKS * scale)))
     finally:
         await session.close()
@@ -108,14 +112,17 @@ async def _calibrate_mode(stack: Stack, mode: Mode, scale: float) -> ModeCalibra
     return ModeCalibration(
         cpu_s=_demands(load.cpu_s, n_load, submit),
         cpu_1_s=_demands(lat.cpu_s, n_lat, submit),
+        cpu_heavy_s=_demands(heavy.cpu_s, n_heavy, submit),
         steps_ms=steps,
         measured={
             "cpu_count": cores,
             "effective_cores": round(effective_cores(load.cpu_s, cores), 3),
             "load_clients": LOAD_CLIENTS,
+            "heavy_clients": HEAVY_CLIENTS,
             "probe_s": round((lat.probe_s + load.probe_s) / 2, 6),
             **{f"c1_{k}": round(v, 4) for k, v in summary_1.items()},
             **{f"c{LOAD_CLIENTS}_{k}": round(v, 4) for k, v in summary_16.items()},
+            **{f"c{HEAVY_CLIENTS}_{k}": round(v, 4) for k, v in heavy.summary().items()},
         },
     )
 

@@ -83,8 +83,9 @@ def _head(calibration: Calibration) -> str:
         f"commit `{m.get('git_commit', 'unknown')[:7]}`, {m.get('date')}.",
         "",
         "| mode | CPU µs per task: client | API submit | API result | Redis | dispatcher | "
-        "worker | cores the processes had | C=1 p50 | C=16 tasks/s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "worker | cores the processes had | C=1 p50 | C=16 tasks/s | CPU µs per task at "
+        "C=1 / 16 / 64 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, mode in calibration.modes.items():
         cpu = {k: f"{1e6 * v:.0f}" for k, v in mode.cpu_s.items()}
@@ -92,7 +93,12 @@ def _head(calibration: Calibration) -> str:
             f"| {name} | {cpu['client']} | {cpu['api_submit']} | {cpu['api_result']} | "
             f"{cpu['redis']} | {cpu['dispatcher']} | {cpu['worker']} | "
             f"{mode.effective_cores:.2f} | {mode.measured['c1_p50_ms']:.2f} ms | "
-            f"{mode.measured['c16_throughput_tps']:.0f} |"
+            f"{mode.measured['c16_throughput_tps']:.0f} | "
+            + " / ".join(
+                f"{1e6 * sum(demand.values()):.0f}" if demand else "–"
+                for demand in (mode.cpu_1_s, mode.cpu_s, mode.cpu_heavy_s)
+            )
+            + " |"
         )
     return "\n".join(lines)
 
@@ -103,7 +109,7 @@ def _validation(table: pd.DataFrame) -> str:
         "## Model against measurement",
         "",
         "Held-out configurations: calibration ran only no-op tasks on a pool of 2 or one "
-        "worker of 2 processes, at 1 and 16 clients; each mode was calibrated just before "
+        "worker of 2 processes, at 1, 16 and 64 clients; each mode was calibrated just before "
         f"its held-out runs. Measured: median of {int(table['repeats'].min())} runs "
         "(min–max). Predicted: mean of 5 seeds ± the 95 % t-interval, at the machine speed "
         "of the calibration. *At the run's speed*: the same model with every CPU time and "

@@ -1,7 +1,7 @@
 """``simulate validate``: predict configurations the calibration never ran, then run them.
 
 Calibration ran one shape per mode (a pool of 2, or one worker of 2 processes) with no-op
-tasks at 1 and 16 clients. The held-out set changes what the model must get right by
+tasks at 1, 16 and 64 clients. The held-out set changes what the model must get right by
 itself: other client counts (4, 32), twice the workers and processes, and sleeping tasks
 (10 ms, 50 ms) whose run time the calibration never saw. Each is measured ``repeats``
 times (medians) and predicted with ``SEEDS`` seeds (mean and a t-interval over seeds).

@@ -79,19 +79,22 @@ def synthetic(
     residual_ms: float = 0.0,
     one_client: float = 1.0,
     spread_ms: float = 0.0,
+    heavy: float | None = None,
 ) -> Calibration:
-    """A calibration with the given CPU per task (``one_client`` times it at one client)
-    and steps of ``residual_ms`` each (CPU included; at least the CPU they charge), spread
-    evenly over ``spread_ms`` more: a task waits for all of its CPU."""
+    """A calibration with the given CPU per task (``one_client`` times it at one client,
+    ``heavy`` times it at 64 clients: None, not measured) and steps of ``residual_ms`` each
+    (CPU included; at least the CPU they charge), spread evenly over ``spread_ms`` more: a
+    task waits for all of its CPU."""
     cpu = {c: (cpu_ms or {}).get(c, 0.0) / 1000 for c in COMPONENTS}
     cpu_1 = {c: one_client * v for c, v in cpu.items()}
+    cpu_heavy = None if heavy is None else {c: heavy * v for c, v in cpu.items()}
     steps = {}
     for step in STEPS:
         charged = 1000 * sum(cpu_1[c] * share for c, share in STEP_CPU[step].items())
         steps[step] = [max(charged, residual_ms) + spread_ms * i / 100 for i in range(101)]
     measured = {"cpu_count": 2, "effective_cores": 2.0, "message_cpu_s": 1e-4}
     modes = {
-        m: ModeCalibration(dict(cpu), dict(cpu_1), dict(steps), dict(measured))
+        m: ModeCalibration(dict(cpu), dict(cpu_1), dict(steps), dict(measured), cpu_heavy)
         for m in ("local", "pull", "push")
     }
     return Calibration(machine={"cpu_count": 2}, modes=modes)
@@ -139,6 +142,28 @@ def test_the_shared_machine_saturates_at_its_cores_over_the_cpu_per_task() -> No
     p = simulate(Config("push", workers=2, procs=4, clients=64, tasks=20_000), cal)
     assert p.throughput_tps == pytest.approx(2 / (sum(CPU_MS.values()) / 1000), rel=0.05)
     assert p.bottleneck == "cores" and p.utilisation["cores"] > 0.95
+
+
+def test_a_running_turn_costs_less_as_the_tasks_in_flight_grow_past_16() -> None:
+    """Batches keep growing past 16 clients: a running turn's CPU per task goes from the
+    16-client cost at 16 tasks in flight to the 64-client one at 64 as 1 / in_flight; a
+    visit that wakes its process always pays the one-client cost."""
+    m = synthetic(CPU_MS, one_client=2.0, heavy=0.8).mode("push")
+    cpu = CPU_MS["dispatcher"] / 1000
+    for n, base in [(1, cpu), (16, cpu), (32, 0.8 * cpu + 0.2 * cpu / 3), (64, 0.8 * cpu)]:
+        got, wake = m.batched("dispatcher", n)
+        assert got == pytest.approx(base) and got + wake == pytest.approx(2 * cpu)
+    assert m.batched("dispatcher", 10**6)[0] == pytest.approx(cpu - 0.2 * cpu * 4 / 3, rel=1e-4)
+    flat = synthetic(CPU_MS).mode("push")  # nothing measured past 16 clients: no change
+    assert flat.batched("dispatcher", 64) == (cpu, 0.0)
+
+
+def test_a_saturated_machine_pays_the_64_client_cpu_at_64_clients() -> None:
+    """64 clients on 2 cores keep 64 tasks in flight: throughput is the cores over the
+    64-client CPU per task (here 0.8 of the 16-client one; waking costs nothing more)."""
+    cal = synthetic(CPU_MS, one_client=0.8, heavy=0.8)
+    p = simulate(Config("push", workers=2, procs=4, clients=64, tasks=20_000), cal)
+    assert p.throughput_tps == pytest.approx(2 / (0.8 * sum(CPU_MS.values()) / 1000), rel=0.05)
 
 
 def test_open_loop_throughput_is_the_offered_rate_below_capacity() -> None:
@@ -332,6 +357,18 @@ def test_one_client_pays_the_one_client_cpu_and_a_busy_machine_less(mode: str) -
     busy = Platform(Config(mode, clients=64, tasks=3000), cal)
     busy.run()
     assert cpu_16 <= 1000 * _cpu_per_task(busy, 3000) < 0.7 * 2 * cpu_16
+
+
+def test_a_pull_request_handing_in_results_costs_its_tasks_cpu_only() -> None:
+    """A pull worker hands each result in with a request (and asks again while its
+    process runs, answered empty): the calibration's pull runs made the same requests, so
+    at one client the dispatcher spends exactly the one-client CPU per task it was
+    calibrated with (charging each request a message on top gave 0.6 ms, not 0.4)."""
+    cal = _waking(2.0)
+    one = Platform(Config("pull", clients=1, tasks=500), cal)
+    one.run()
+    per_task = one.dispatchers[0].station.busy / 500
+    assert per_task == pytest.approx(2 * CPU_MS["dispatcher"] / 1000, rel=0.01)
 
 
 def test_long_tasks_wake_every_process_for_every_task() -> None:
