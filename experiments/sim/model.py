@@ -59,6 +59,13 @@ REGIMES = ("shared", "dedicated")
 #: seconds more if the visit wakes the station up, and the share the task waits for (see
 #: Platform.after and Station.serve)
 Visit = tuple["Station | None", float, float, float]
+
+
+def delay(seconds: float) -> Visit:
+    """A visit that is only a wait: no station, no CPU."""
+    return (None, seconds, 0.0, 1.0)
+
+
 #: Bytes on the wire per task each way between dispatcher and worker (a no-op's frame).
 FRAME_BYTES = 400
 
@@ -393,10 +400,10 @@ class Platform:
             pause = interval_ms / 1000
             if pause:  # a timed wait: the client's timer wakes it up to timer_ms late
                 pause += self.rng.random() * self.config.timer_ms / 1000
-            self.after([(None, pause, 0.0, 1.0)], lambda: self._poll(task, again))
+            self.after([delay(pause)], lambda: self._poll(task, again))
 
         plan = [
-            (None, self.residual("submit"), 0.0, 1.0),
+            delay(self.residual("submit")),
             (self.client, *self.cpu("client", 0.5)),
             (self.api, *self.cpu("api_result")),
         ]
@@ -406,9 +413,7 @@ class Platform:
         for _ in range(self.config.tasks):
             arrival = self.env.now
             late = self.rng.random() * self.config.timer_ms / 1000
-            self.after(
-                [(None, late, 0.0, 1.0)], lambda arrival=arrival: self._submit(None, sent=arrival)
-            )
+            self.after([delay(late)], lambda arrival=arrival: self._submit(None, sent=arrival))
             yield self.env.timeout(self.rng.expovariate(self.config.rate))
 
     def _submit(
@@ -429,7 +434,7 @@ class Platform:
             (self.client, *cpu("client", 0.5)),
             (self.api, *cpu("api_submit")),
             (self.redis, *cpu("redis", 0.5)),
-            (None, self.residual("submit"), 0.0, 1.0),
+            delay(self.residual("submit")),
         ]
         polling = self.config.poll_ms is not None and accepted is None
 
@@ -441,7 +446,7 @@ class Platform:
             d = next(self._next_dispatcher)
             intake = [
                 (d.station, *cpu("dispatcher", 0.5)),
-                (None, self.residual("intake"), 0.0, 1.0),
+                delay(self.residual("intake")),
             ]
             self.after(intake, lambda: self._queued(task, d))
 
@@ -464,7 +469,7 @@ class Platform:
         plan = [
             (self.api, *cpu("api_result")),
             (self.client, *cpu("client", 0.5)),
-            (None, self.residual("notify"), 0.0, 1.0),
+            delay(self.residual("notify")),
         ]
         self.after(plan, lambda: self._observed(task))
 
@@ -551,9 +556,9 @@ class Platform:
         after the run, the visit would come a task's length after the next receipt."""
         wire = self.wire_s() if self.config.mode != "local" else 0.0
         plan = [
-            (None, wire, 0.0, 1.0),
+            delay(wire),
             (worker.loop, *self.cpu("worker")),
-            (None, self.residual("hop"), 0.0, 1.0),
+            delay(self.residual("hop")),
             (worker.pool, self.config.task_ms / 1000, 0.0, 1.0),
         ]
         self.after(plan, lambda: self._ran(task, worker, epoch, wire))
@@ -566,7 +571,7 @@ class Platform:
             if worker.wake is not None and not worker.wake.triggered:
                 worker.wake.succeed()
         elif wire:
-            self.after([(None, wire, 0.0, 1.0)], lambda: self._arrived(task, worker, epoch))
+            self.after([delay(wire)], lambda: self._arrived(task, worker, epoch))
         else:
             self._arrived(task, worker, epoch)
 
@@ -593,7 +598,7 @@ class Platform:
         plan = [
             (d.station, dispatcher * n, d_wake, d_on),
             (self.redis, redis * n, r_wake, r_on),
-            (None, self.residual("back"), 0.0, 1.0),
+            delay(self.residual("back")),
         ]
         self.after(plan, lambda: [self._answer(t) for t in tasks])
 
@@ -613,7 +618,7 @@ class Platform:
             # the request waits for the dispatcher's thread; its CPU is in the tasks' own
             # (the calibration's pull runs made the same requests: results handed in, an
             # empty answer to a busy worker's ask)
-            message = [(None, wire, 0.0, 1.0), (d.station, 0.0, 0.0, 1.0)]
+            message = [delay(wire), (d.station, 0.0, 0.0, 1.0)]
             self.after(message, handled.succeed)
             yield handled
             if worker.epoch != epoch:

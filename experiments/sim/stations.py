@@ -78,7 +78,11 @@ class Station:
         self.busy += service
         self.jobs += 1
         cores = self.cores
-        after = (1.0 - on_path) * (service / cores.speed if cores else service)
+        after = (
+            0.0
+            if on_path == 1.0
+            else (1.0 - on_path) * (service / cores.speed if cores else service)
+        )
         if not self.servers:
             return (cores.reserve(now, service) if cores else now + service) - after - now
         free = self.free
