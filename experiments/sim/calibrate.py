@@ -6,8 +6,8 @@ per task of every component, from the processes' CPU times before and after), 4 
 clients (the CPU per task once batches stop growing), and 2 000 submissions alone (the
 API's CPU per ``POST /execute_function``; the rest of its CPU per task is the long-poll's).
 About 45 s per mode on the 2-core machine; then 20 s to measure what a heartbeat costs the
-dispatcher (``message_cpu``). The one-client run is taken again while the hypervisor steals
-a tenth of the cores or more (``calm_run``).
+dispatcher (``message_cpu``). A run is taken again while the hypervisor steals a tenth of
+the cores or more (``Session.run_calm``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import psutil
 
 from experiments.cpu import effective_cores
 from experiments.sim.calibration import Calibration, ModeCalibration, percentiles
-from experiments.sim.measure import RealRun, Session, stack_for
+from experiments.sim.measure import Session, stack_for
 from experiments.sim.model import Config
 from experiments.sweep import machine
 from faas.config import Settings
@@ -41,11 +41,6 @@ STEP_BOUNDS = {
 }
 LATENCY_TASKS, LOAD_TASKS, LOAD_CLIENTS, SUBMIT_TASKS = 600, 3000, 16, 2000
 HEAVY_TASKS, HEAVY_CLIENTS = 4000, 64
-#: the one-client run is measured again (at most CALM_TRIES times, CALM_WAIT_S apart) while
-#: the processes had less than CALM_SHARE of the cores: the hypervisor's steal comes in
-#: bursts of minutes on this VM and hits a lightly loaded machine hardest (one client: 94
-#: tasks/s and 3 ms of dispatcher CPU a task in one burst, 250 tasks/s and 1.6 ms calm)
-CALM_SHARE, CALM_TRIES, CALM_WAIT_S = 0.9, 4, 3.0
 #: idle seconds and heartbeat interval of the heartbeat-cost measurement
 IDLE_S, HEARTBEAT_S = 5.0, 0.05
 
@@ -106,9 +101,9 @@ async def _calibrate_mode(stack: Stack, mode: Mode, scale: float) -> ModeCalibra
     n_heavy = max(256, int(HEAVY_TASKS * scale))
     try:
         await session.setup()
-        lat = await calm_run(session, Config(mode.value, clients=1, tasks=n_lat))
-        load = await session.run(Config(mode.value, clients=LOAD_CLIENTS, tasks=n_load))
-        heavy = await session.run(Config(mode.value, clients=HEAVY_CLIENTS, tasks=n_heavy))
+        lat = await session.run_calm(Config(mode.value, clients=1, tasks=n_lat))
+        load = await session.run_calm(Config(mode.value, clients=LOAD_CLIENTS, tasks=n_load))
+        heavy = await session.run_calm(Config(mode.value, clients=HEAVY_CLIENTS, tasks=n_heavy))
         submit = await session.submit_cpu(max(200, int(SUBMIT_TASKS * scale)))
     finally:
         await session.close()
@@ -132,26 +127,6 @@ async def _calibrate_mode(stack: Stack, mode: Mode, scale: float) -> ModeCalibra
             **{f"c{HEAVY_CLIENTS}_{k}": round(v, 4) for k, v in heavy.summary().items()},
         },
     )
-
-
-async def calm_run(session: Session, config: Config, wait_s: float = CALM_WAIT_S) -> RealRun:
-    """``config`` measured until its processes had at least CALM_SHARE of the cores (at
-    most CALM_TRIES times); the run that had the most."""
-    cores = os.cpu_count() or 1
-    best, best_had = None, -1.0
-    for _ in range(CALM_TRIES):
-        run = await session.run(config)
-        had = effective_cores(run.cpu_s, cores)
-        if had > best_had:
-            best, best_had = run, had
-        if had >= CALM_SHARE * cores:
-            break
-        log.warning(
-            "%d clients: the processes had %.2f of %d cores; again", config.clients, had, cores
-        )
-        await asyncio.sleep(wait_s)
-    assert best is not None
-    return best
 
 
 def _demands(cpu_s: dict[str, float], tasks: int, submit_s: float) -> dict[str, float]:

@@ -82,7 +82,7 @@ def validate(
         measured[mode] = calibrate_mode(Mode(mode), scale)
         calibration = assemble({mode: measured[mode]}, message_s)
         configs = held_out(mode, scale)
-        real = measure(configs, repeats)
+        real = measure(configs, repeats, calm=True)
         for config in configs:
             runs = [r for r in real if r.config == config]
             rows.append(_row(config, runs, calibration))
@@ -102,6 +102,7 @@ def _row(config: Config, runs: list[RealRun], calibration: Calibration) -> dict:
     probe_s = calibration.mode(config.mode).measured["probe_s"]
     speeds = [probe_s / r.probe_s for r in runs]
     row["speed"] = statistics.median(speeds)
+    row["retaken"] = sum(r.tries - 1 for r in runs)
     predicted = predict(config, calibration)
     adjusted = [predict(replace(config, speed=v), calibration) for v in speeds]
     for metric in METRICS:

@@ -1,16 +1,16 @@
-"""The calibration's guard against the hypervisor's bursts of steal (``calm_run``)."""
+"""The measurements' guard against the hypervisor's bursts of steal (``Session.run_calm``)."""
 
 from __future__ import annotations
 
 import asyncio
 
-from experiments.sim import calibrate
-from experiments.sim.measure import RealRun
+from experiments.sim import measure
+from experiments.sim.measure import RealRun, Session
 from experiments.sim.model import Config
 
 
-class Runs:
-    """A session whose runs had the given shares of the machine's cores."""
+class Runs(Session):
+    """A session (no stack) whose runs had the given shares of the machine's cores."""
 
     def __init__(self, shares: list[float]) -> None:
         self.shares = shares
@@ -25,7 +25,8 @@ class Runs:
 
 def _calm(shares: list[float]) -> tuple[int, float]:
     session = Runs(shares)
-    run = asyncio.run(calibrate.calm_run(session, Config("push"), wait_s=0.0))  # type: ignore[arg-type]
+    run = asyncio.run(session.run_calm(Config("push"), wait_s=0.0))
+    assert run.tries == session.calls
     return session.calls, run.cpu_s["calls"]
 
 
@@ -33,4 +34,4 @@ def test_a_run_under_steal_is_measured_again_until_calm() -> None:
     assert _calm([1.0]) == (1, 1.0)  # calm at once: one run
     assert _calm([0.4, 0.6, 0.95, 0.3]) == (3, 3.0)  # stops at the first calm one
     # never calm: CALM_TRIES runs, the one with the most cores kept
-    assert _calm([0.4, 0.7, 0.5, 0.6]) == (calibrate.CALM_TRIES, 2.0)
+    assert _calm([0.4, 0.7, 0.5, 0.6]) == (measure.CALM_TRIES, 2.0)
