@@ -30,9 +30,11 @@
   The model draws what CPU time does not explain: the step's time minus its on-path CPU;
 - ``measured["message_cpu_s"]``: dispatcher CPU per worker per heartbeat (its message,
   the reply, its share of housekeeping), from idle stacks heartbeating fast
-  (``calibrate.message_cpu``). A pull request costs nothing beyond its tasks' CPU: the
-  calibration's pull runs made the same requests (the model charged each one a message
-  on top until the model's dispatcher spent 2.7 ms a task at one client, measured 2.3).
+  (``calibrate.message_cpu``). A pull request that hands results in costs nothing beyond
+  their tasks' CPU; one without costs a message (the model charged every request one until
+  its dispatcher spent 2.7 ms a task at one client, measured 2.3; now 2.5: the busy
+  worker's ask while its task runs is in the one-client CPU already). Charging none let
+  busy workers poll for free at scale.
 """
 
 from __future__ import annotations

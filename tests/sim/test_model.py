@@ -360,15 +360,15 @@ def test_one_client_pays_the_one_client_cpu_and_a_busy_machine_less(mode: str) -
 
 
 def test_a_pull_request_handing_in_results_costs_its_tasks_cpu_only() -> None:
-    """A pull worker hands each result in with a request (and asks again while its
-    process runs, answered empty): the calibration's pull runs made the same requests, so
-    at one client the dispatcher spends exactly the one-client CPU per task it was
-    calibrated with (charging each request a message on top gave 0.6 ms, not 0.4)."""
+    """A pull worker hands each result in with a request, which costs only its task's
+    CPU, and asks again while its process runs (answered empty), which costs a message:
+    at one client the dispatcher spends the one-client CPU and one message (0.1 ms) per
+    task (and a few back-off polls: 0.51 ms); charging every request one gave 0.6 ms."""
     cal = _waking(2.0)
     one = Platform(Config("pull", clients=1, tasks=500), cal)
     one.run()
     per_task = one.dispatchers[0].station.busy / 500
-    assert per_task == pytest.approx(2 * CPU_MS["dispatcher"] / 1000, rel=0.01)
+    assert per_task == pytest.approx(2 * CPU_MS["dispatcher"] / 1000 + 1e-4, rel=0.04)
 
 
 def test_long_tasks_wake_every_process_for_every_task() -> None:
