@@ -31,10 +31,9 @@ log = logging.getLogger(__name__)
 
 #: A run is measured again (at most CALM_TRIES times, after CALM_WAIT_S, doubling) while its
 #: processes had less than CALM_SHARE of the cores: the hypervisor's steal comes in bursts
-#: of two to three minutes on this VM (about every 14 minutes on 2026-11-29: 5 + 10 + 20 +
-#: 40 + 80 s of waiting outlasts one) and hits a lightly loaded machine hardest (one
-#: client of push in one burst: 94 tasks/s and 3 ms of dispatcher CPU a task; calm: ~250
-#: and 1.6 ms)
+#: of minutes on this VM (5 + 10 + 20 + 40 + 80 s of waiting outlasts most) and hits a
+#: lightly loaded machine hardest (one client of push in one: 94 tasks/s and 3.0 ms of
+#: dispatcher CPU a task, docs/simulation/under-steal)
 CALM_SHARE, CALM_TRIES, CALM_WAIT_S = 0.9, 6, 5.0
 
 

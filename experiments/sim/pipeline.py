@@ -181,10 +181,14 @@ Assumptions of every prediction below (dedicated regime):
   their calibrated CPU but never queue;
 - the per-step residuals (wake-ups, system calls, loopback) are those measured at one
   client on this machine, and do not grow with the number of workers;
-- CPU per task does not change with scale (no cache misses, no larger Redis structures);
+- CPU per task changes with load only as calibrated: a visit that wakes its process costs
+  the one-client CPU, one in a running turn the 16-client CPU up to 16 tasks in flight and
+  less past that, toward the 64-client CPU as 1 / tasks in flight (thousands in flight
+  are an extrapolation of that law); nothing else changes with scale (no cache misses, no
+  larger Redis structures);
 - each worker costs the dispatcher the measured CPU per heartbeat once every
-  `FAAS_HEARTBEAT_S` (taken off the dispatcher's one thread); a pull request without tasks
-  costs the same; loss is noticed after `FAAS_HEARTBEAT_TIMEOUT_S` plus up to one
+  `FAAS_HEARTBEAT_S` (taken off the dispatcher's one thread); a pull request that hands in
+  no results costs the same; loss is noticed after `FAAS_HEARTBEAT_TIMEOUT_S` plus up to one
   heartbeat; a task is dispatched at most `FAAS_MAX_ATTEMPTS` times;
 - a failed worker is back 5 s after it died; network: the round trip given, 400 bytes
   a task each way, no loss."""

@@ -34,4 +34,5 @@ def test_a_run_under_steal_is_measured_again_until_calm() -> None:
     assert _calm([1.0]) == (1, 1.0)  # calm at once: one run
     assert _calm([0.4, 0.6, 0.95, 0.3]) == (3, 3.0)  # stops at the first calm one
     # never calm: CALM_TRIES runs, the one with the most cores kept
-    assert _calm([0.4, 0.7, 0.5, 0.6]) == (measure.CALM_TRIES, 2.0)
+    shares = [0.4, 0.7] + [0.5] * (measure.CALM_TRIES - 2)
+    assert _calm(shares) == (measure.CALM_TRIES, 2.0)
