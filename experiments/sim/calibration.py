@@ -16,7 +16,8 @@
   so that the model's own 16-client run spends ``cpu_s`` fitted the held-out runs a little
   better but put a saturated dispatcher's CPU at 0–150 µs a task, where the benchmark fed
   directly measures 300–550 µs; the 16-client cost, 500–900 µs, errs on the measured side.)
-  ``cpu_heavy_s``, at 64 clients, is 10–20 % below the 16-client CPU (the batches keep
+  ``cpu_heavy_s``, at 64 clients, is 14–17 % below the 16-client CPU in total (the
+  dispatcher's 24–27 %, in docs/simulation/calibration.json; the batches keep
   growing: more requests per turn of the API's loop, more entries per read of the
   dispatcher, more commands per pipeline): past 16 tasks in flight a running turn's cost
   falls from one to the other as ``1 / in_flight`` (a turn's overhead over its batch).
