@@ -12,6 +12,7 @@ import time
 from faas.config import get_settings
 from faas.logs import configure
 from faas.models import Mode
+from faas.process import freeze_heap
 
 log = logging.getLogger("faas")
 
@@ -123,8 +124,10 @@ def _api(args: argparse.Namespace) -> int:
 
     from faas.api.app import create_app
 
+    app = create_app()
+    freeze_heap()
     uvicorn.run(
-        create_app(),
+        app,
         host=args.host,
         port=args.port,
         loop="uvloop",
@@ -162,6 +165,7 @@ def _dispatcher(args: argparse.Namespace) -> int:
             processes=args.workers,
             url=f"tcp://{args.host}:{args.port}",
         )
+        freeze_heap()
         try:
             await dispatcher.run(stop)
         finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import signal
 import subprocess
 
@@ -26,3 +27,13 @@ def stop_process(process: subprocess.Popen, grace_s: float = 5.0) -> int | None:
             process.kill()
             process.wait()
     return process.returncode
+
+
+def freeze_heap() -> None:
+    """Take every object alive now (modules, routes, models: start-up's) out of the cyclic
+    garbage collector's view for the rest of the process's life: a full collection then
+    walks only what came later. Called once a long-lived process has started; without it
+    a full collection stopped the API or the dispatcher for 25-50 ms (on the 2-core VM),
+    and every request in flight waited it out."""
+    gc.collect()
+    gc.freeze()

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import redis
 
 from experiments import workloads
-from experiments.client import LoadClient, TaskRow
+from experiments.client import LoadClient, TaskRow, frozen_heap
 from experiments.cpu import CpuMeter, effective_cores, probe
 from experiments.sim.model import Config
 from experiments.sweep import server_rows
@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 #: lightly loaded machine hardest (one client of push in one: 94 tasks/s and 3.0 ms of
 #: dispatcher CPU a task, docs/simulation/under-steal)
 CALM_SHARE, CALM_TRIES, CALM_WAIT_S = 0.9, 6, 5.0
+#: clients of the warm-up: as many as the largest run has (calibrate's HEAVY_CLIENTS)
+WARM_CLIENTS = 64
 
 
 @dataclass
@@ -106,15 +108,18 @@ class Session:
             "noop": await self.client.register(workloads.noop, "noop"),
             "sleep": await self.client.register(workloads.sleep, "sleep"),
         }
-        await closed_loop(self.client, self.functions["noop"], payload(0), 200, 8)  # warm up
+        # warm up, and open the connections of the largest run: a connection opened during
+        # a run costs its first task a TCP handshake and the API an accept
+        await closed_loop(self.client, self.functions["noop"], payload(0), 256, WARM_CLIENTS)
 
     async def run(self, config: Config) -> RealRun:
         fid = self.functions["sleep" if config.task_ms else "noop"]
         speed_before = probe()
         before = self.meter.sample()
-        rows = await closed_loop(
-            self.client, fid, payload(config.task_ms), config.tasks, config.clients
-        )
+        with frozen_heap():
+            rows = await closed_loop(
+                self.client, fid, payload(config.task_ms), config.tasks, config.clients
+            )
         after = self.meter.sample()
         speed_after = probe()
         cpu = {k: after[k] - before[k] for k in before}

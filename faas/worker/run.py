@@ -6,6 +6,7 @@ import signal
 
 from faas.config import Settings
 from faas.models import Mode
+from faas.process import freeze_heap
 
 
 def run_worker(mode: Mode | str, processes: int, url: str, settings: Settings) -> int:
@@ -25,4 +26,5 @@ def run_worker(mode: Mode | str, processes: int, url: str, settings: Settings) -
     worker = WorkerClass(processes, url, settings)
     if stops:
         worker.stopping = True  # run() then stops at once, exit 0
+    freeze_heap()
     return worker.run()
