@@ -1,13 +1,14 @@
 """``simulate calibrate``: measure the per-task CPU and step times the model needs.
 
-Per mode, one small stack (local: a pool of 2; pull and push: one worker of 2 processes):
-600 tasks at one client (the step-time distributions), 3 000 no-op tasks at 16 clients (CPU
-per task of every component, from the processes' CPU times before and after), 4 000 at 64
-clients (the CPU per task once batches stop growing), and 2 000 submissions alone (the
-API's CPU per ``POST /execute_function``; the rest of its CPU per task is the long-poll's).
-About 45 s per mode on the 2-core machine; then 20 s to measure what a heartbeat costs the
-dispatcher (``message_cpu``). A run is taken again while the hypervisor steals a tenth of
-the cores or more (``Session.run_calm``).
+Per mode, one small stack (local: a pool of 2; pull and push: one worker of 2 processes),
+three rounds of: 300 tasks at one client (the step-time distributions, pooled), 2 000
+no-op tasks at 16 clients (CPU per task of every component, from the processes' CPU times
+before and after), 3 000 at 64 clients (the CPU per task once batches stop growing); each
+component's CPU per task is the median of the rounds (one run alone was off by up to 8 %);
+then 2 000 submissions alone (the API's CPU per ``POST /execute_function``; the rest of its
+CPU per task is the long-poll's). About 45 s per mode on the 2-core machine; then 20 s to
+measure what a heartbeat costs the dispatcher (``message_cpu``). A run is taken again while
+the hypervisor steals a tenth of the cores or more (``Session.run_calm``).
 """
 
 from __future__ import annotations
@@ -15,13 +16,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import statistics
 import time
+from collections.abc import Callable
 
 import psutil
 
 from experiments.cpu import effective_cores
 from experiments.sim.calibration import Calibration, ModeCalibration, percentiles
-from experiments.sim.measure import Session, stack_for
+from experiments.sim.measure import RealRun, Session, stack_for
 from experiments.sim.model import Config
 from experiments.sweep import machine
 from faas.config import Settings
@@ -39,8 +42,10 @@ STEP_BOUNDS = {
     "back": ("finished", "stored"),
     "notify": ("stored", "observed"),
 }
-LATENCY_TASKS, LOAD_TASKS, LOAD_CLIENTS, SUBMIT_TASKS = 600, 3000, 16, 2000
-HEAVY_TASKS, HEAVY_CLIENTS = 4000, 64
+LATENCY_TASKS, LOAD_TASKS, LOAD_CLIENTS, SUBMIT_TASKS = 300, 2000, 16, 2000
+HEAVY_TASKS, HEAVY_CLIENTS = 3000, 64
+#: rounds of the three runs (interleaved); a component's CPU per task is their median
+ROUNDS = 3
 #: idle seconds and heartbeat interval of the heartbeat-cost measurement
 IDLE_S, HEARTBEAT_S = 5.0, 0.05
 
@@ -101,34 +106,54 @@ async def _calibrate_mode(stack: Stack, mode: Mode, scale: float) -> ModeCalibra
     n_heavy = max(256, int(HEAVY_TASKS * scale))
     # a shrunk calibration (a test's) takes each run once: the guard may wait minutes
     run = session.run_calm if scale >= 1 else session.run
+    rounds: dict[int, list[RealRun]] = {1: [], LOAD_CLIENTS: [], HEAVY_CLIENTS: []}
+    tasks = {1: n_lat, LOAD_CLIENTS: n_load, HEAVY_CLIENTS: n_heavy}
     try:
         await session.setup()
-        lat = await run(Config(mode.value, clients=1, tasks=n_lat))
-        load = await run(Config(mode.value, clients=LOAD_CLIENTS, tasks=n_load))
-        heavy = await run(Config(mode.value, clients=HEAVY_CLIENTS, tasks=n_heavy))
+        for _ in range(ROUNDS):
+            for clients, runs in rounds.items():
+                runs.append(await run(Config(mode.value, clients=clients, tasks=tasks[clients])))
         submit = await session.submit_cpu(max(200, int(SUBMIT_TASKS * scale)))
     finally:
         await session.close()
     cores = os.cpu_count() or 1
-    steps = {step: percentiles(lat.step_ms(*bounds)) for step, bounds in STEP_BOUNDS.items()}
-    summary_1, summary_16 = lat.summary(), load.summary()
+    lat, load, heavy = rounds[1], rounds[LOAD_CLIENTS], rounds[HEAVY_CLIENTS]
+    rows = [row for run in lat for row in run.rows]
+    steps = {
+        step: percentiles([1000 * (r[end] - r[start]) for r in rows])
+        for step, (start, end) in STEP_BOUNDS.items()
+    }
     return ModeCalibration(
-        cpu_s=_demands(load.cpu_s, n_load, submit),
-        cpu_1_s=_demands(lat.cpu_s, n_lat, submit),
-        cpu_heavy_s=_demands(heavy.cpu_s, n_heavy, submit),
+        cpu_s=_demands(_median_cpu(load), n_load, submit),
+        cpu_1_s=_demands(_median_cpu(lat), n_lat, submit),
+        cpu_heavy_s=_demands(_median_cpu(heavy), n_heavy, submit),
         steps_ms=steps,
         measured={
             "cpu_count": cores,
-            "effective_cores": round(effective_cores(load.cpu_s, cores), 3),
-            "c1_effective_cores": round(effective_cores(lat.cpu_s, cores), 3),
+            "effective_cores": _median_of(load, lambda r: effective_cores(r.cpu_s, cores)),
+            "c1_effective_cores": _median_of(lat, lambda r: effective_cores(r.cpu_s, cores)),
             "load_clients": LOAD_CLIENTS,
             "heavy_clients": HEAVY_CLIENTS,
-            "probe_s": round((lat.probe_s + load.probe_s) / 2, 6),
-            **{f"c1_{k}": round(v, 4) for k, v in summary_1.items()},
-            **{f"c{LOAD_CLIENTS}_{k}": round(v, 4) for k, v in summary_16.items()},
-            **{f"c{HEAVY_CLIENTS}_{k}": round(v, 4) for k, v in heavy.summary().items()},
+            "rounds": ROUNDS,
+            "probe_s": round(statistics.fmean(r.probe_s for r in lat + load), 6),
+            **{f"c{c}_{k}": v for c, runs in rounds.items() for k, v in _summary(runs).items()},
         },
     )
+
+
+def _median_cpu(runs: list[RealRun]) -> dict[str, float]:
+    """Each component's median CPU seconds over runs of the same number of tasks."""
+    return {k: statistics.median(r.cpu_s[k] for r in runs) for k in runs[0].cpu_s}
+
+
+def _median_of(runs: list[RealRun], value: Callable[[RealRun], float]) -> float:
+    return round(statistics.median(value(r) for r in runs), 3)
+
+
+def _summary(runs: list[RealRun]) -> dict[str, float]:
+    """Each metric's median over the rounds (the calibration's record of them)."""
+    summaries = [r.summary() for r in runs]
+    return {k: round(statistics.median(s[k] for s in summaries), 4) for k in summaries[0]}
 
 
 def _demands(cpu_s: dict[str, float], tasks: int, submit_s: float) -> dict[str, float]:
