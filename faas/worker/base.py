@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import signal
 import socket
@@ -148,7 +149,9 @@ class Worker(ABC):
         """Wait up to ``timeout_s`` for a message or finished tasks; answer
         (message waiting, finished results)."""
         self.watch(sock)
-        ready = dict(self.poller.poll(max(0, int(timeout_s * 1000))))
+        # whole milliseconds, rounded up: rounded down, the last fraction of a back-off
+        # polled with 0 again and again, a busy loop
+        ready = dict(self.poller.poll(max(0, math.ceil(timeout_s * 1000))))
         fds = {fd for fd in ready if isinstance(fd, int)}  # pool pipes and sentinels
         results = self.finished(self.pool.collect(ready_fds=fds)) if fds else []
         if not results and self.pool.next_deadline() is not None:

@@ -63,3 +63,23 @@ def test_a_results_frame_round_trips_its_seq() -> None:
     frame = decode(Results([DONE], 7).encode())
     assert isinstance(frame, Results) and frame.seq == 7 and frame.results == [DONE]
     assert decode(Heartbeat(["t"], 3, 9).encode()) == Heartbeat(["t"], 3, 9)
+
+
+def test_a_wait_shorter_than_a_millisecond_blocks_instead_of_spinning(
+    worker: PushWorker,
+) -> None:
+    """The poll's timeout is whole milliseconds, rounded up: rounded down, the last
+    fraction of a pull worker's back-off polled with 0 over and over, a busy loop."""
+    import time
+
+    import zmq
+
+    sock = worker.context.socket(zmq.PAIR)  # nothing will ever arrive on it
+    try:
+        sock.bind("inproc://quiet")
+        started = time.perf_counter()
+        for _ in range(5):
+            assert worker.poll(sock, 0.0004) == (False, [])
+        assert time.perf_counter() - started >= 0.004  # 5 waits of >= 1 ms, not 5 of 0
+    finally:
+        sock.close(linger=0)
