@@ -7,6 +7,7 @@
     python -m experiments.simulate extrapolate [--calibration FILE] [--out DIR]
     python -m experiments.simulate all [--out DIR]     # what ``nox -s simulate`` runs
     python -m experiments.simulate render [DIR]        # re-write SIMULATION.md from DIR's files
+    python -m experiments.simulate repredict [DIR]     # validation.csv anew from runs.csv, render
     python -m experiments.simulate against RUN_DIR [--calibration FILE] [--seeds 3]
 
 ``predict`` prints one JSON line (``throughput_tps``, ``p50_ms``, ``p99_ms``, ``makespan_s``,
@@ -114,6 +115,10 @@ def parser() -> argparse.ArgumentParser:
     ag.add_argument("--seeds", type=int, default=3)
     ren = sub.add_parser("render", help="re-write a simulation directory's report and plots")
     ren.add_argument("dir", type=Path, nargs="?", default=Path("docs/simulation"))
+    rep = sub.add_parser(
+        "repredict", help="predict a simulation directory's measured runs anew, then render"
+    )
+    rep.add_argument("dir", type=Path, nargs="?", default=Path("docs/simulation"))
     return p
 
 

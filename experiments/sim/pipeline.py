@@ -1,8 +1,11 @@
 """The ``calibrate``, ``validate``, ``extrapolate`` and ``all`` commands: files, plots, report.
 
-A simulation directory holds ``calibration.json``, ``validation.csv`` (one row per held-out
-configuration), ``scale.csv``, ``rtt.csv``, ``api.csv``, ``failures.csv``, ``speed.json``,
-the plots and ``SIMULATION.md``; ``render`` re-writes the report from those files alone.
+A simulation directory holds ``calibration.json``, ``runs.csv`` (one row per measured
+held-out run), ``validation.csv`` (one row per held-out configuration), ``scale.csv``,
+``rtt.csv``, ``api.csv``, ``failures.csv``, ``speed.json``, the plots and
+``SIMULATION.md``; ``render`` re-writes the report from those files alone,
+``repredict`` first re-makes ``validation.csv`` from ``runs.csv`` and ``calibration.json``
+with the model as it is now (how a model change is judged on runs already measured).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from experiments.sim.calibrate import calibrate
 from experiments.sim.calibration import Calibration
 from experiments.sim.measure import CALM_SHARE
 from experiments.sim.studies import extrapolate, speed
-from experiments.sim.validate import TARGETS, misses, validate
+from experiments.sim.validate import TARGETS, misses, validate, validation_table
 from faas.models import Mode
 
 log = logging.getLogger(__name__)
@@ -29,6 +32,9 @@ log = logging.getLogger(__name__)
 def run(args: argparse.Namespace) -> None:
     if args.command == "render":
         render(args.dir)
+        return
+    if args.command == "repredict":
+        repredict(args.dir)
         return
     if args.command == "calibrate":
         modes = [Mode(m) for m in args.modes.split(",")]
@@ -41,8 +47,9 @@ def run(args: argparse.Namespace) -> None:
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     if args.command in ("validate", "all"):  # calibrates each mode just before its runs
-        calibration, table = validate([m.value for m in Mode], repeats=args.repeats)
-        table.to_csv(out / "validation.csv", index=False)
+        calibration, validation, runs = validate([m.value for m in Mode], repeats=args.repeats)
+        runs.to_csv(out / "runs.csv", index=False)
+        validation.to_csv(out / "validation.csv", index=False)
     else:
         calibration = Calibration.load(calibration_path(args.calibration))
     calibration.save(out / "calibration.json")
@@ -52,6 +59,15 @@ def run(args: argparse.Namespace) -> None:
         (out / "speed.json").write_text(json.dumps(speed(calibration), indent=1) + "\n")
     render(out)
     log.info("wrote %s in %.0f s", out / "SIMULATION.md", time.monotonic() - started)
+
+
+def repredict(out: Path) -> None:
+    """``validation.csv`` predicted anew from ``runs.csv`` and ``calibration.json``, then
+    the report re-rendered."""
+    calibration = Calibration.load(out / "calibration.json")
+    runs = pd.read_csv(out / "runs.csv")
+    validation_table(runs, calibration).to_csv(out / "validation.csv", index=False)
+    render(out)
 
 
 def render(out: Path) -> None:

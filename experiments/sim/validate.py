@@ -66,10 +66,12 @@ def predict(config: Config, calibration: Calibration, seeds: int = SEEDS) -> dic
 
 def validate(
     modes: list[str], repeats: int = 3, scale: float = 1.0
-) -> tuple[Calibration, pd.DataFrame]:
-    """Per mode: calibrate, then run the held-out configurations and predict them. One
-    row per configuration: measured medians, predictions, relative errors; and the
-    calibration (every mode) the predictions used.
+) -> tuple[Calibration, pd.DataFrame, pd.DataFrame]:
+    """Per mode: calibrate, then run the held-out configurations and predict them. Answers
+    the calibration (every mode) the predictions used, the validation table (one row per
+    configuration: measured medians, predictions, relative errors; :func:`validation_table`) and the
+    runs it was made of (one row per measured run: ``runs.csv``, from which ``simulate
+    repredict`` re-makes the table with a changed model, without measuring).
 
     Each mode is calibrated just before its held-out runs because this VM's speed drifts
     by tens of per cent within minutes (the cores the processes really get, with the
@@ -80,40 +82,66 @@ def validate(
     rows = []
     for mode in modes:
         measured[mode] = calibrate_mode(Mode(mode), scale)
-        calibration = assemble({mode: measured[mode]}, message_s)
         configs = held_out(mode, scale)
         real = measure(configs, repeats, calm=scale >= 1)  # a shrunk run (tests): once
-        for config in configs:
-            runs = [r for r in real if r.config == config]
-            rows.append(_row(config, runs, calibration))
-    return assemble(measured, message_s), pd.DataFrame(rows)
+        probe_s = measured[mode].measured["probe_s"]
+        rows += [run_row(r, probe_s) for r in real]
+    calibration = assemble(measured, message_s)
+    runs = pd.DataFrame(rows)
+    return calibration, validation_table(runs, calibration), runs
 
 
-def _row(config: Config, runs: list[RealRun], calibration: Calibration) -> dict:
+def run_row(run: RealRun, calibration_probe_s: float) -> dict:
+    """One measured run as ``runs.csv`` keeps it: its configuration, the cores its
+    processes had, how many tries the steal guard took, the machine's speed against the
+    calibration's (the speed probe around each) and the measured metrics."""
+    row: dict = {k: v for k, v in asdict(run.config).items() if k in CONFIG_COLUMNS}
+    row["effective_cores"] = effective_cores(run.cpu_s, os.cpu_count() or 1)
+    row["tries"] = run.tries
+    row["speed"] = calibration_probe_s / run.probe_s
+    return row | run.summary()
+
+
+def validation_table(runs: pd.DataFrame, calibration: Calibration) -> pd.DataFrame:
+    """The validation table of ``runs`` (``runs.csv``' rows), predicted with the model as
+    it is now: one row per configuration, in the order they were run."""
+    columns = list(CONFIG_COLUMNS)
+    groups = runs.groupby(columns, sort=False)
+    return pd.DataFrame([_row(group, calibration) for _, group in groups])
+
+
+def _row(runs: pd.DataFrame, calibration: Calibration) -> dict:
     """Measured medians (min, max) against two predictions: ``predicted_*`` at the
     calibration's machine speed, and ``adjusted_*`` at each run's own (the speed probe
     around the run against the one around calibration: the machine, not the platform),
     the median over the runs."""
+    first = runs.iloc[0]
+    config = Config(
+        str(first["mode"]),
+        workers=int(first["workers"]),
+        procs=int(first["procs"]),
+        task_ms=float(first["task_ms"]),
+        clients=int(first["clients"]),
+        tasks=int(first["tasks"]),
+    )
     row: dict = {k: v for k, v in asdict(config).items() if k in CONFIG_COLUMNS}
     row["repeats"] = len(runs)
-    row["effective_cores"] = statistics.median(
-        effective_cores(r.cpu_s, os.cpu_count() or 1) for r in runs
-    )
-    probe_s = calibration.mode(config.mode).measured["probe_s"]
-    speeds = [probe_s / r.probe_s for r in runs]
+    row["effective_cores"] = float(runs["effective_cores"].median())
+    speeds = [float(v) for v in runs["speed"]]
     row["speed"] = statistics.median(speeds)
-    row["retaken"] = sum(r.tries - 1 for r in runs)
+    row["retaken"] = int((runs["tries"] - 1).sum())
     predicted = predict(config, calibration)
     adjusted = [predict(replace(config, speed=v), calibration) for v in speeds]
     for metric in METRICS:
-        measured = statistics.median(r.summary()[metric] for r in runs)
+        values = [float(v) for v in runs[metric]]
+        measured = statistics.median(values)
         row[f"measured_{metric}"] = measured
-        row[f"measured_{metric}_min"] = min(r.summary()[metric] for r in runs)
-        row[f"measured_{metric}_max"] = max(r.summary()[metric] for r in runs)
+        row[f"measured_{metric}_min"] = min(values)
+        row[f"measured_{metric}_max"] = max(values)
         row[f"predicted_{metric}"] = predicted[metric]
         row[f"predicted_{metric}_ci"] = predicted[f"{metric}_ci"]
         row[f"error_{metric}"] = predicted[metric] / measured - 1
-        errors = [a[metric] / r.summary()[metric] - 1 for a, r in zip(adjusted, runs, strict=True)]
+        errors = [a[metric] / v - 1 for a, v in zip(adjusted, values, strict=True)]
         row[f"adjusted_{metric}"] = statistics.median(a[metric] for a in adjusted)
         row[f"adjusted_error_{metric}"] = statistics.median(errors)
     row["bottleneck"] = predicted["bottleneck"]

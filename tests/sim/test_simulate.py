@@ -124,3 +124,56 @@ def test_predict_takes_the_benchmarks_loads(calibration_file: Path) -> None:
     long_poll, polled = answers
     assert long_poll["p50_ms"] == pytest.approx(2.5, rel=1e-3)
     assert 5 + 2.5 - 0.5 < polled["p50_ms"] < 6 + 2.5 + 0.5
+
+
+def test_repredict_remakes_the_validation_table_from_the_measured_runs(
+    calibration_file: Path,
+) -> None:
+    """runs.csv (one row per measured run) and calibration.json are enough to predict the
+    held-out configurations anew: medians, spreads, errors at the calibration's speed and
+    at each run's, as `simulate validate` wrote them."""
+    import pandas as pd
+
+    from experiments.sim.model import Config
+    from experiments.sim.validate import predict
+
+    run_dir = calibration_file.parent
+    config = {"mode": "push", "workers": 1, "procs": 2, "task_ms": 0.0, "clients": 4}
+    runs = pd.DataFrame(
+        [
+            config
+            | {"tasks": 300, "effective_cores": 2.0, "tries": tries, "speed": speed}
+            | {"throughput_tps": tps, "p50_ms": p50, "p99_ms": 2 * p50, "makespan_s": 1.0}
+            for tries, speed, tps, p50 in ((1, 1.0, 400.0, 9.0), (3, 0.5, 200.0, 20.0))
+        ]
+        + [
+            config
+            | {"clients": 8, "tasks": 300, "effective_cores": 1.9, "tries": 1, "speed": 1.0}
+            | {"throughput_tps": 500.0, "p50_ms": 15.0, "p99_ms": 30.0, "makespan_s": 0.6}
+        ]
+    )
+    runs.to_csv(run_dir / "runs.csv", index=False)
+    written = json.loads(calibration_file.read_text())  # what the report's head shows
+    for mode in written["modes"].values():
+        mode["measured"] |= {"c1_p50_ms": 2.0, "c16_throughput_tps": 900.0}
+    calibration_file.write_text(json.dumps(written))
+    done = simulate("repredict", str(run_dir))
+    assert done.returncode == 0, done.stderr
+    table = pd.read_csv(run_dir / "validation.csv")
+    assert list(table["clients"]) == [4, 8] and list(table["repeats"]) == [2, 1]
+    first = table.iloc[0]
+    assert first["retaken"] == 2 and first["speed"] == pytest.approx(0.75)
+    assert first["measured_throughput_tps"] == pytest.approx(300.0)
+    assert (first["measured_p50_ms_min"], first["measured_p50_ms_max"]) == (9.0, 20.0)
+    expected = predict(
+        Config("push", procs=2, clients=4, tasks=300), Calibration.load(calibration_file)
+    )
+    assert first["predicted_throughput_tps"] == pytest.approx(expected["throughput_tps"])
+    assert first["error_throughput_tps"] == pytest.approx(expected["throughput_tps"] / 300 - 1)
+    # at each run's speed: the run at half speed is predicted at half speed
+    slow = predict(
+        Config("push", procs=2, clients=4, tasks=300, speed=0.5), Calibration.load(calibration_file)
+    )
+    errors = sorted([expected["p50_ms"] / 9.0 - 1, slow["p50_ms"] / 20.0 - 1])
+    assert first["adjusted_error_p50_ms"] == pytest.approx(sum(errors) / 2)
+    assert "Model against measurement" in (run_dir / "SIMULATION.md").read_text()
