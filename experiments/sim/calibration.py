@@ -5,7 +5,8 @@
 - ``cpu_s[component]``: service demand, CPU seconds each component spends per task
   (``client``, ``api_submit``, ``api_result``, ``redis``, ``dispatcher``, ``worker``), from
   the processes' CPU times before and after a closed-loop run at 16 clients, divided by the
-  tasks; so the contention of the shared machine is not baked into the service times;
+  tasks (the median of three rounds); so the contention of the shared machine is not baked
+  into the service times;
   ``cpu_1_s`` the same at one client, about twice as much: a process that wakes for one
   job pays a turn of its event loop, the system calls around it and cold caches, and the
   jobs that arrive while it works are taken in the same turn. So what a configuration pays
@@ -16,8 +17,10 @@
   so that the model's own 16-client run spends ``cpu_s`` fitted the held-out runs a little
   better but put a saturated dispatcher's CPU at 0–150 µs a task, where the benchmark fed
   directly measures 300–550 µs; the 16-client cost, 500–900 µs, errs on the measured side.)
-  ``cpu_heavy_s``, at 64 clients, is 14–17 % below the 16-client CPU in total (the
-  dispatcher's 24–27 %, in docs/simulation/calibration.json; the batches keep
+  ``cpu_heavy_s``, at 64 clients, was 14–17 % below the 16-client CPU in total on
+  2026-11-29 (the dispatcher's 24–27 %; docs/reference-run/calibration.json), 17 and 29 %
+  in local and pull on 2026-12-02 (docs/simulation/calibration.json; push's within 1 %,
+  its dispatcher's 8 % below: the rounds' medians still carry the VM's drift); the batches keep
   growing: more requests per turn of the API's loop, more entries per read of the
   dispatcher, more commands per pipeline): past 16 tasks in flight a running turn's cost
   falls from one to the other as ``1 / in_flight`` (a turn's overhead over its batch).

@@ -12,7 +12,7 @@ One task's life, as the platform lives it (``docs/design.md``) and as ``tasks.cs
 Each visit to a component costs its calibrated CPU time per task (``Calibration``), and
 more when it finds the process idle and wakes it, less when many tasks are in flight
 (``ModeCalibration.batched``: the CPU per task measured at one client is about twice the
-one at 16 clients, and at 64 14-17 % less than at 16), spent on a
+one at 16 clients, and at 64 up to 29 % less than at 16), spent on a
 :class:`~experiments.sim.stations.Station` with as many servers as the component has
 threads: one for Redis, the dispatcher loop, each worker's messaging loop and the load
 client; ``api_procs`` for the API; ``procs`` for a worker's pool (which sleeps, no CPU).
