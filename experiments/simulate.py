@@ -97,6 +97,12 @@ def parser() -> argparse.ArgumentParser:
         default=0.0,
         help="worker failures per minute per 100 workers",
     )
+    pred.add_argument(
+        "--cpu-cv",
+        type=_positive(float),
+        default=1.0,
+        help="variation of a visit's CPU around its mean (1: exponential, 0: constant)",
+    )
     pred.add_argument("--seed", type=int, default=0)
     pred.add_argument("--calibration", type=Path)
     for name, text in (
@@ -140,6 +146,7 @@ def predict(args: argparse.Namespace) -> dict:
         submitters=args.submitters,
         poll_ms=args.poll_ms,
         failures_per_min_per_100=args.failures_per_min,
+        cpu_cv=args.cpu_cv,
         seed=args.seed,
     )
     calibration = Calibration.load(calibration_path(args.calibration))

@@ -112,7 +112,7 @@ def test_bad_arguments_are_refused_with_the_reason(args: list[str], message: str
 def test_predict_takes_the_benchmarks_loads(calibration_file: Path) -> None:
     """``--submitters`` (a burst, every task answered) and ``--poll-ms``: one client that
     polls every 5 ms sees a 2.5 ms task only at its second poll, 5–6 ms after the first."""
-    cal = ["--calibration", str(calibration_file), "--regime", "dedicated"]
+    cal = ["--calibration", str(calibration_file), "--regime", "dedicated", "--cpu-cv", "0"]
     done = simulate("predict", "--mode", "push", "--tasks", "600", "--submitters", "16", *cal)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["completed"] == 600
