@@ -201,7 +201,9 @@ Assumptions of every prediction below (dedicated regime):
   the one-client CPU, one in a running turn the 16-client CPU up to 16 tasks in flight and
   less past that, toward the 64-client CPU as 1 / tasks in flight (thousands in flight
   are an extrapolation of that law); nothing else changes with scale (no cache misses, no
-  larger Redis structures);
+  larger Redis structures); each visit's CPU is an exponential draw around that mean
+  (`cpu_cv` 1: chosen because constant CPU left the saturated held-out runs' p99 13-32 %
+  short; not measured per request);
 - each worker costs the dispatcher the measured CPU per heartbeat once every
   `FAAS_HEARTBEAT_S` (taken off the dispatcher's one thread); a pull request that hands in
   no results costs the same; loss is noticed after `FAAS_HEARTBEAT_TIMEOUT_S` plus up to one
