@@ -6,9 +6,9 @@ no-op tasks at 16 clients (CPU per task of every component, from the processes' 
 before and after), 3 000 at 64 clients (the CPU per task once batches stop growing); each
 component's CPU per task is the median of the rounds (one run alone was off by up to 8 %);
 then 2 000 submissions alone (the API's CPU per ``POST /execute_function``; the rest of its
-CPU per task is the long-poll's). About 45 s per mode on the 2-core machine; then 20 s to
-measure what a heartbeat costs the dispatcher (``message_cpu``). A run is taken again while
-the hypervisor steals a tenth of the cores or more (``Session.run_calm``).
+CPU per task is the long-poll's). 25-45 s per mode on the 2-core VM (as its host varies);
+then 20 s to measure what a heartbeat costs the dispatcher (``message_cpu``). A run is
+taken again while the hypervisor steals a tenth of the cores or more (``run_calm``).
 """
 
 from __future__ import annotations
@@ -147,6 +147,7 @@ def _median_cpu(runs: list[RealRun]) -> dict[str, float]:
 
 
 def _median_of(runs: list[RealRun], value: Callable[[RealRun], float]) -> float:
+    """The median of ``value`` over the runs, rounded for the calibration file."""
     return round(statistics.median(value(r) for r in runs), 3)
 
 
