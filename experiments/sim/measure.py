@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import redis
 
 from experiments import workloads
-from experiments.client import LoadClient, TaskRow, frozen_heap
+from experiments.client import LoadClient, TaskRow
 from experiments.cpu import CpuMeter, effective_cores, probe
 from experiments.sim.model import Config
 from experiments.sweep import server_rows
@@ -79,20 +79,6 @@ def payload(task_ms: float) -> str:
     return serialize(((task_ms / 1000,), {}) if task_ms else ((), {}))
 
 
-async def closed_loop(client: LoadClient, function_id: str, body: str, n: int, c: int) -> list:
-    """``c`` clients, each submitting a task and long-polling it before the next; ``n`` tasks."""
-    todo = iter(range(n))
-    rows: list[TaskRow] = []
-
-    async def one_client() -> None:
-        for _ in todo:
-            row = await client.wait(await client.submit(function_id, body), long_poll=True)
-            rows.append(row)
-
-    await asyncio.gather(*(one_client() for _ in range(c)))
-    return rows
-
-
 class Session:
     """A stack plus a load client and CPU meter: measure configurations of its shape."""
 
@@ -110,16 +96,14 @@ class Session:
         }
         # warm up, and open the connections of the largest run: a connection opened during
         # a run costs its first task a TCP handshake and the API an accept
-        await closed_loop(self.client, self.functions["noop"], payload(0), 256, WARM_CLIENTS)
+        await self.client.closed_loop(self.functions["noop"], [payload(0)] * 256, WARM_CLIENTS)
 
     async def run(self, config: Config) -> RealRun:
         fid = self.functions["sleep" if config.task_ms else "noop"]
         speed_before = probe()
         before = self.meter.sample()
-        with frozen_heap():
-            rows = await closed_loop(
-                self.client, fid, payload(config.task_ms), config.tasks, config.clients
-            )
+        body = payload(config.task_ms)  # LoadClient.closed_loop measures with a frozen heap
+        rows = await self.client.closed_loop(fid, [body] * config.tasks, config.clients)
         after = self.meter.sample()
         speed_after = probe()
         cpu = {k: after[k] - before[k] for k in before}
