@@ -9,12 +9,15 @@ target it misses.
 from __future__ import annotations
 
 import contextlib
+import math
+import multiprocessing as mp
 import os
 import resource
 import statistics
 import time
 from pathlib import Path
 
+import numpy as np
 import psutil
 
 from faas.stack import Stack
@@ -97,3 +100,101 @@ def probe() -> float:
             total += i
         times.append(time.perf_counter() - started)
     return statistics.median(times)
+
+
+#: Iterations of the fixed chunk of pure-Python work the speed trace times (~0.5 ms here)
+CHUNK_LOOPS = 20_000
+#: a state holds until this many chunks in a row say otherwise (one chunk alone is noise:
+#: a timer interrupt, a chunk that straddles a switch)
+STATE_CHUNKS = 3
+
+
+def speed_trace(seconds: float) -> list[list[tuple[float, float]]]:
+    """Time a fixed chunk of pure-Python work back to back on every core at once (one
+    process pinned to each) for ``seconds``: per core, ``(start, duration)`` of each chunk.
+
+    On this VM a core runs at one of two speeds, switching every few to few hundred ms
+    (likely the host's hyperthread sibling busy or not): the chunk takes ~0.48 or ~0.80 ms.
+    """
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    cpus = sorted(os.sched_getaffinity(0))
+    procs = [ctx.Process(target=_time_chunks, args=(cpu, seconds, queue)) for cpu in cpus]
+    for p in procs:
+        p.start()
+    try:
+        traces = dict(queue.get(timeout=seconds + 30) for _ in procs)
+    finally:
+        for p in procs:
+            p.join(timeout=5)
+            if p.is_alive():
+                p.kill()
+    return [traces[cpu] for cpu in cpus]
+
+
+def _time_chunks(cpu: int, seconds: float, queue: mp.Queue) -> None:
+    os.sched_setaffinity(0, {cpu})
+    clock, out = time.perf_counter, []
+    end = clock() + seconds
+    while True:
+        start = clock()
+        total = 0
+        for i in range(CHUNK_LOOPS):
+            total += i
+        done = clock()
+        out.append((start, done - start))
+        if done > end:
+            break
+    queue.put((cpu, out))
+
+
+def speed_states(traces: list[list[tuple[float, float]]]) -> dict[str, float]:
+    """Two speeds and how a core switches between them, from :func:`speed_trace` traces.
+
+    The chunk durations split into two groups (two-means on their logarithms); a core is in
+    the slow state from the :data:`STATE_CHUNKS`-th slow chunk in a row until as many fast
+    ones. Returns the two chunk times (``fast_ms``, ``slow_ms``) and their ``ratio``, the
+    share of time in the slow state (``slow_share``) and the mean stay in each
+    (``mean_fast_s``, ``mean_slow_s``); ratio 1 and share 0 when there is one speed."""
+    logs = np.log([d for trace in traces for _, d in trace])
+    lo, hi = np.percentile(logs, 5), np.percentile(logs, 95)
+    for _ in range(100):
+        cut = (lo + hi) / 2
+        below, above = logs[logs <= cut], logs[logs > cut]
+        if not len(above) or not len(below):
+            break
+        lo, hi = below.mean(), above.mean()
+    fast_s, slow_s = math.exp(lo), math.exp(hi)
+    seconds = float(sum(trace[-1][0] + trace[-1][1] - trace[0][0] for trace in traces))
+    if slow_s < 1.1 * fast_s:  # one speed
+        return {
+            "fast_ms": round(1000 * fast_s, 4),
+            "slow_ms": round(1000 * fast_s, 4),
+            "ratio": 1.0,
+            "slow_share": 0.0,
+            "mean_fast_s": seconds,
+            "mean_slow_s": 0.0,
+            "seconds": round(seconds, 1),
+        }
+    cut = (lo + hi) / 2
+    stays: dict[bool, list[float]] = {False: [], True: []}
+    slow_time = 0.0
+    for trace in traces:
+        state, streak, since = math.log(trace[0][1]) > cut, 0, trace[0][0]
+        for start, duration in trace:
+            slow = math.log(duration) > cut
+            streak = streak + 1 if slow != state else 0
+            if streak >= STATE_CHUNKS:
+                stays[state].append(start - since)
+                state, streak, since = slow, 0, start
+            slow_time += duration if state else 0.0
+        stays[state].append(trace[-1][0] + trace[-1][1] - since)
+    return {
+        "fast_ms": round(1000 * fast_s, 4),
+        "slow_ms": round(1000 * slow_s, 4),
+        "ratio": round(slow_s / fast_s, 4),
+        "slow_share": round(slow_time / seconds, 4),
+        "mean_fast_s": round(statistics.fmean(stays[False]), 5) if stays[False] else 0.0,
+        "mean_slow_s": round(statistics.fmean(stays[True]), 5) if stays[True] else 0.0,
+        "seconds": round(seconds, 1),
+    }

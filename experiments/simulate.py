@@ -103,6 +103,11 @@ def parser() -> argparse.ArgumentParser:
         default=1.0,
         help="variation of a visit's CPU around its mean (1: exponential, 0: constant)",
     )
+    pred.add_argument(
+        "--constant-speed",
+        action="store_true",
+        help="every core at its mean speed (default: the calibration's two speeds)",
+    )
     pred.add_argument("--seed", type=int, default=0)
     pred.add_argument("--calibration", type=Path)
     for name, text in (
@@ -147,6 +152,7 @@ def predict(args: argparse.Namespace) -> dict:
         poll_ms=args.poll_ms,
         failures_per_min_per_100=args.failures_per_min,
         cpu_cv=args.cpu_cv,
+        speed_states=not args.constant_speed,
         seed=args.seed,
     )
     calibration = Calibration.load(calibration_path(args.calibration))

@@ -7,7 +7,9 @@ before and after), 3 000 at 64 clients (the CPU per task once batches stop growi
 component's CPU per task is the median of the rounds (one run alone was off by up to 8 %);
 then 2 000 submissions alone (the API's CPU per ``POST /execute_function``; the rest of its
 CPU per task is the long-poll's). 25-45 s per mode on the 2-core VM (as its host varies);
-then 20 s to measure what a heartbeat costs the dispatcher (``message_cpu``). A run is
+then 20 s to measure what a heartbeat costs the dispatcher (``message_cpu``). Before each
+mode, 5 s of timing a fixed chunk of work on every core (``experiments.cpu.speed_trace``):
+the cores' two speeds, pooled over the modes (``Calibration.speed_states``). A run is
 taken again while the hypervisor steals a tenth of the cores or more (``run_calm``).
 """
 
@@ -22,7 +24,7 @@ from collections.abc import Callable
 
 import psutil
 
-from experiments.cpu import effective_cores
+from experiments.cpu import effective_cores, speed_states, speed_trace
 from experiments.sim.calibration import Calibration, ModeCalibration, percentiles
 from experiments.sim.measure import RealRun, Session, stack_for
 from experiments.sim.model import Config
@@ -48,13 +50,20 @@ HEAVY_TASKS, HEAVY_CLIENTS = 3000, 64
 ROUNDS = 3
 #: idle seconds and heartbeat interval of the heartbeat-cost measurement
 IDLE_S, HEARTBEAT_S = 5.0, 0.05
+#: seconds of the cores' speed trace before each mode (experiments.cpu.speed_trace)
+STATES_S = 5.0
 
 
 def calibrate(modes: list[Mode], scale: float = 1.0) -> Calibration:
     """Measure every mode in ``modes`` (``scale`` shrinks the task counts and the idle
-    time, for tests)."""
-    measured = {mode.value: calibrate_mode(mode, scale) for mode in modes}
-    return assemble(measured, message_cpu(idle_s=max(1.0, IDLE_S * scale)))
+    time, for tests), each after a trace of the cores' speed (pooled: ``speed_states``)."""
+    measured, traces = {}, []
+    for mode in modes:
+        traces += speed_trace(max(1.0, STATES_S * scale))
+        measured[mode.value] = calibrate_mode(mode, scale)
+    states = speed_states(traces)
+    log.info("the cores' speeds: %s", states)
+    return assemble(measured, message_cpu(idle_s=max(1.0, IDLE_S * scale)), states)
 
 
 def calibrate_mode(mode: Mode, scale: float = 1.0) -> ModeCalibration:
@@ -66,8 +75,11 @@ def calibrate_mode(mode: Mode, scale: float = 1.0) -> ModeCalibration:
     return measured
 
 
-def assemble(modes: dict[str, ModeCalibration], message_s: float) -> Calibration:
-    """A calibration file's contents: the machine, the settings, each mode."""
+def assemble(
+    modes: dict[str, ModeCalibration], message_s: float, states: dict | None = None
+) -> Calibration:
+    """A calibration file's contents: the machine, the settings, each mode, the cores'
+    speed states."""
     settings = Settings()
     for mode in modes.values():
         mode.measured["message_cpu_s"] = round(message_s, 9)
@@ -77,6 +89,7 @@ def assemble(modes: dict[str, ModeCalibration], message_s: float) -> Calibration
         heartbeat_s=settings.heartbeat_s,
         heartbeat_timeout_s=settings.heartbeat_timeout_s,
         max_attempts=settings.max_attempts,
+        speed_states=states,
     )
 
 

@@ -32,6 +32,12 @@
   the writer after the publish): a task waits only for the part its fastest 5 % of steps
   leave room for (``on_path``), the rest keeps the process busy after the task went on.
   The model draws what CPU time does not explain: the step's time minus its on-path CPU;
+- ``speed_states``: on this VM a core runs at one of two speeds (a fixed chunk of work
+  takes ~1.6 times longer in the slow one), switching every few to a few hundred ms,
+  independently on each core: the ratio, the share of time slow and the mean stay in each
+  (``experiments.cpu.speed_trace``, taken for a few seconds before each mode's runs). The
+  CPU times above are averages over both; the model's cores switch the same way (a
+  saturated run's tasks take ~1.6 times longer while the cores are slow: its p99);
 - ``measured["message_cpu_s"]``: dispatcher CPU per worker per heartbeat (its message,
   the reply, its share of housekeeping), from idle stacks heartbeating fast
   (``calibrate.message_cpu``). A pull request that hands results in costs nothing beyond
@@ -166,6 +172,9 @@ class Calibration:
     heartbeat_s: float = 1.0
     heartbeat_timeout_s: float = 3.0
     max_attempts: int = 3
+    #: the cores' two speeds and how they switch (``experiments.cpu.speed_states``); None:
+    #: not measured, every core at its mean speed
+    speed_states: dict | None = None
 
     @property
     def cores(self) -> int:

@@ -121,6 +121,9 @@ class Config:
     #: 0: every visit exactly the mean). What a turn of a process's loop holds varies; with
     #: constant CPU the saturated held-out runs' p99 came out 13-32 % short (README)
     cpu_cv: float = 1.0
+    #: each core switches between the calibration's two measured speeds
+    #: (``Calibration.speed_states``; False, or none measured: every core at the mean speed)
+    speed_states: bool = True
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -219,10 +222,12 @@ class Platform:
         self.env = simpy.Environment()
         self.rng = random.Random(config.seed)
         shared = config.regime == "shared"
+        self.states = calibration.speed_states if config.speed_states else None
         if config.cores:
-            cores = Cores(config.cores)
+            cores = Cores(config.cores, states=self.states, seed=f"cores{config.seed}")
         else:  # the calibration machine, as fast as it was then
-            cores = Cores(calibration.cores, self.m.effective_cores / calibration.cores)
+            speed = self.m.effective_cores / calibration.cores
+            cores = Cores(calibration.cores, speed, self.states, f"cores{config.seed}")
         self.cores = cores if shared else None
         c = self.cores
         self.client = Station("client", 1 if shared else None, c)
@@ -254,7 +259,8 @@ class Platform:
         if self.cores is not None:
             return [self.cores]
         n = min(self.config.hosts or n_workers, n_workers)
-        return [Cores(self.cal.cores) for _ in range(n)]
+        seed, states = self.config.seed, self.states
+        return [Cores(self.cal.cores, states=states, seed=f"host{i}-{seed}") for i in range(n)]
 
     # -- per-step costs -------------------------------------------------------------------
 

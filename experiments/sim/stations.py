@@ -9,23 +9,59 @@ fast enough to run a million tasks.
 
 A component that runs on cores shared with others (the *shared* regime: every process on
 one machine) is a station coupled to a :class:`Cores` pool: a job needs one of its own
-threads and one core at once, and holds both for its service time.
+threads and one core at once, and holds both for its service time. Each core may switch
+between a fast and a slow speed (``states``, measured by ``experiments.cpu.speed_states``):
+a job runs at the speed of its core when it starts.
 """
 
 from __future__ import annotations
 
 import heapq
 import math
+import random
 
 
 class Cores:
-    """C cores shared by every component of one machine, handed out first come, first served."""
+    """C cores shared by every component of one machine, handed out first come, first served.
 
-    def __init__(self, count: int, speed: float = 1.0) -> None:
+    ``states``: each core alternates, independently, between a fast and a slow speed
+    (``ratio`` times slower) and stays in each an exponential time of mean ``mean_fast_s``
+    or ``mean_slow_s``; the fast speed is set so that the cores do on average the work of
+    ``speed`` (a CPU time measured on the machine is an average over the two)."""
+
+    def __init__(
+        self, count: int, speed: float = 1.0, states: dict | None = None, seed: int | str = 0
+    ) -> None:
         self.free = [0.0] * count
         #: work done per second of a core (below 1 on a VM whose hypervisor steals time)
         self.speed = speed
         self.busy = 0.0
+        #: how long the last job reserved runs (its service at the core's speed)
+        self.last = 0.0
+        self.states = None
+        if states and states["ratio"] > 1 and states["mean_slow_s"] > 0:
+            ratio, share = states["ratio"], states["slow_share"]
+            fast = 1 / ((1 - share) + share / ratio)  # work per second of a fast core
+            self.states = (ratio / fast, 1 / fast, states["mean_slow_s"], states["mean_fast_s"])
+            self._rng = random.Random(seed)
+            #: per core: whether it is slow now and when it switches next
+            self._slow = [self._rng.random() < share for _ in range(count)]
+            self._until = [self._stay(slow) for slow in self._slow]
+
+    def _stay(self, slow: bool) -> float:
+        assert self.states is not None
+        return self._rng.expovariate(1 / self.states[2 if slow else 3])
+
+    def slowdown(self, core: int, at: float) -> float:
+        """How much longer than at mean speed a job takes that starts on ``core`` at ``at``."""
+        if self.states is None:
+            return 1.0
+        until, slow = self._until[core], self._slow[core]
+        while until <= at:
+            slow = not slow
+            until += self._stay(slow)
+        self._until[core], self._slow[core] = until, slow
+        return self.states[0] if slow else self.states[1]
 
     def reserve(self, ready: float, service: float) -> float:
         """Run ``service`` seconds on the core that lets the job start soonest at or after
@@ -37,8 +73,11 @@ class Cores:
             begin = max(ready, free)
             if begin < start or (begin == start and free > self.free[best]):
                 best, start = i, begin
+        if self.states is not None:
+            service *= self.slowdown(best, start)
         self.free[best] = start + service
         self.busy += service
+        self.last = service
         return start + service
 
 
@@ -78,21 +117,19 @@ class Station:
         self.busy += service
         self.jobs += 1
         cores = self.cores
-        after = (
-            0.0
-            if on_path == 1.0
-            else (1.0 - on_path) * (service / cores.speed if cores else service)
-        )
         if not self.servers:
-            return (cores.reserve(now, service) if cores else now + service) - after - now
-        free = self.free
-        ready = now if now > free[0] else free[0]
-        end = cores.reserve(ready, service) if cores else ready + service
-        if len(free) == 1:
-            free[0] = end
+            end = cores.reserve(now, service) if cores else now + service
         else:
-            heapq.heapreplace(free, end)
-        return end - after - now
+            free = self.free
+            ready = now if now > free[0] else free[0]
+            end = cores.reserve(ready, service) if cores else ready + service
+            if len(free) == 1:
+                free[0] = end
+            else:
+                heapq.heapreplace(free, end)
+        if on_path != 1.0:  # the task goes on before the job's end
+            end -= (1.0 - on_path) * (cores.last if cores else service)
+        return end - now
 
     def next_free(self) -> float:
         """When one of its servers is next free (unbounded: always)."""

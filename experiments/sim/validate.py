@@ -17,8 +17,8 @@ from dataclasses import asdict, replace
 import pandas as pd
 from scipy import stats
 
-from experiments.cpu import effective_cores
-from experiments.sim.calibrate import IDLE_S, assemble, calibrate_mode, message_cpu
+from experiments.cpu import effective_cores, speed_states, speed_trace
+from experiments.sim.calibrate import IDLE_S, STATES_S, assemble, calibrate_mode, message_cpu
 from experiments.sim.calibration import Calibration, ModeCalibration
 from experiments.sim.measure import RealRun, measure
 from experiments.sim.model import Config, simulate
@@ -79,14 +79,15 @@ def validate(
     a calibration an hour old would measure the drift, not the model."""
     message_s = message_cpu(idle_s=max(1.0, IDLE_S * scale))
     measured: dict[str, ModeCalibration] = {}
-    rows = []
+    rows, traces = [], []
     for mode in modes:
+        traces += speed_trace(max(1.0, STATES_S * scale))
         measured[mode] = calibrate_mode(Mode(mode), scale)
         configs = held_out(mode, scale)
         real = measure(configs, repeats, calm=scale >= 1)  # a shrunk run (tests): once
         probe_s = measured[mode].measured["probe_s"]
         rows += [run_row(r, probe_s) for r in real]
-    calibration = assemble(measured, message_s)
+    calibration = assemble(measured, message_s, speed_states(traces))
     runs = pd.DataFrame(rows)
     return calibration, validation_table(runs, calibration), runs
 

@@ -409,3 +409,43 @@ def test_a_visits_cpu_varies_around_its_calibrated_mean() -> None:
     assert spent[1.0] == pytest.approx(spent[0.0], rel=0.05)
     assert spent[0.0] == pytest.approx(sum(CPU_MS.values()) / 1000, rel=0.02)
     assert tails[1.0] > 1.1 * tails[0.0]  # 1.03 -> 1.23-1.27 over seeds 1-3
+
+
+STATES = {"ratio": 1.6, "slow_share": 0.3, "mean_fast_s": 0.07, "mean_slow_s": 0.03}
+
+
+def test_cores_switching_speeds_do_the_mean_work_and_stay_slow_their_share() -> None:
+    """Two speeds 1.6 apart, slow 30 % of the time: one core running unit jobs back to back
+    does the work of a core at the mean speed, 1.6 / 1.18 = 1.356 s a job while slow and
+    1 / 1.18 s while fast, and is slow for 30 % of the time."""
+    cores = Cores(1, states=STATES, seed=3)
+    fast_speed = 1 / (0.7 + 0.3 / 1.6)
+    end, slow_time, jobs = 0.0, 0.0, 100_000
+    for _ in range(jobs):
+        start = end
+        end = cores.reserve(start, 0.01)
+        if end - start > 0.011:
+            slow_time += end - start
+            assert end - start == pytest.approx(0.016 / fast_speed)
+        else:
+            assert end - start == pytest.approx(0.01 / fast_speed)
+    assert slow_time / end == pytest.approx(0.3, abs=0.03)
+    assert end == pytest.approx(jobs * 0.01, rel=0.03)  # the mean speed's work
+    assert Cores(1, states={**STATES, "ratio": 1.0}).states is None  # one speed: constant
+
+
+def test_a_saturated_closed_loop_is_slow_while_its_cores_are() -> None:
+    """With the cores switching speeds a saturated closed loop's tail stretches toward
+    the ratio (its tasks take 1.6 times longer while the cores are slow), at the same
+    throughput within a few per cent (the CPU times are averages over both speeds)."""
+    cal = synthetic(CPU_MS)
+    cal.speed_states = STATES
+    out = {}
+    for states in (False, True):
+        config = Config(
+            "push", cpu_cv=0.0, speed_states=states, workers=2, procs=4, clients=32, tasks=6000
+        )
+        out[states] = simulate(config, cal)
+    assert out[False].p99_ms / out[False].p50_ms < 1.1
+    assert out[True].p99_ms / out[True].p50_ms > 1.3
+    assert out[True].throughput_tps == pytest.approx(out[False].throughput_tps, rel=0.06)
