@@ -26,6 +26,8 @@ import psutil
 
 from experiments.cpu import effective_cores, speed_states, speed_trace
 from experiments.sim.calibration import Calibration, ModeCalibration, percentiles
+from experiments.sim.fit import ITERATIONS as FIT_ITERATIONS
+from experiments.sim.fit import fit_busy
 from experiments.sim.measure import RealRun, Session, stack_for
 from experiments.sim.model import Config
 from experiments.sweep import machine
@@ -63,7 +65,8 @@ def calibrate(modes: list[Mode], scale: float = 1.0) -> Calibration:
         measured[mode.value] = calibrate_mode(mode, scale)
     states = speed_states(traces)
     log.info("the cores' speeds: %s", states)
-    return assemble(measured, message_cpu(idle_s=max(1.0, IDLE_S * scale)), states)
+    calibration = assemble(measured, message_cpu(idle_s=max(1.0, IDLE_S * scale)), states)
+    return fit_busy(calibration, FIT_ITERATIONS if scale >= 1 else 1)
 
 
 def calibrate_mode(mode: Mode, scale: float = 1.0) -> ModeCalibration:

@@ -13,10 +13,12 @@
   depends on how often its visits find their process idle — which the model knows, and the
   number of tasks in flight does not (8 clients of 10 ms tasks keep 8 in flight and still
   wake every process for every task): ``batched`` charges a visit that wakes its process
-  the one-client CPU and one taken in a running turn the 16-client CPU. (Solving the base
-  so that the model's own 16-client run spends ``cpu_s`` fitted the held-out runs a little
-  better but put a saturated dispatcher's CPU at 0–150 µs a task, where the benchmark fed
-  directly measures 300–550 µs; the 16-client cost, 500–900 µs, errs on the measured side.)
+  the one-client CPU and one taken in a running turn the 16-client CPU. That pays some
+  wake-ups twice (the 16-client CPU holds its run's own), so ``busy_scale`` (set by
+  ``experiments.sim.fit.fit_busy``) scales the 16- and 64-client CPU until the model gives
+  back those runs' throughput. (Solving each component's base so that the model's own
+  16-client run spends ``cpu_s`` instead put a saturated dispatcher's CPU at 0–150 µs a
+  task, where the benchmark fed directly measures 300–550 µs.)
   ``cpu_heavy_s``, at 64 clients, was 14–17 % below the 16-client CPU in total on
   2026-11-29 (the dispatcher's 24–27 %; docs/reference-run/calibration.json), 17 and 29 %
   in local and pull on 2026-12-02 (docs/simulation/calibration.json; push's within 1 %,
@@ -84,6 +86,10 @@ class ModeCalibration:
     #: CPU per task at ``measured["heavy_clients"]`` clients (None: not measured, no
     #: batching past the 16-client load)
     cpu_heavy_s: dict[str, float] | None = None
+    #: what the 16- and the 64-client CPU in a running turn are multiplied by so that the
+    #: model gives back the throughput of its own 16- and 64-client runs (``fit_busy``;
+    #: None: 1 and 1)
+    busy_scale: list[float] | None = None
 
     def __post_init__(self) -> None:
         missing = (
@@ -98,12 +104,7 @@ class ModeCalibration:
         #: batch that grows with the tasks in flight past the 16-client ``load``; through
         #: the 16-client CPU at 16 and the heavy one at ``heavy_clients`` (see batched)
         self.load = float(self.measured.get("load_clients", 16))
-        heavy = self.cpu_heavy_s or self.cpu_s
-        n_heavy = float(self.measured.get("heavy_clients", 4 * self.load))
-        self.batching = {}
-        for c in COMPONENTS:
-            overhead = max(0.0, self.cpu_s[c] - heavy[c]) / (1 - self.load / n_heavy)
-            self.batching[c] = (self.cpu_s[c] - overhead, overhead)
+        self.rebatch()
         speed = self.effective_cores / self.measured.get("cpu_count", self.effective_cores)
         charged = {
             step: sum(self.cpu_1_s[c] * share for c, share in STEP_CPU[step].items()) / speed
@@ -128,6 +129,17 @@ class ModeCalibration:
             step: [max(0.0, ms / 1000 - self.on_path[step]) for ms in self.steps_ms[step]]
             for step in STEPS
         }
+
+    def rebatch(self) -> None:
+        """``batching`` from the measured CPU and ``busy_scale``."""
+        s_load, s_heavy = self.busy_scale or (1.0, 1.0)
+        heavy = self.cpu_heavy_s or self.cpu_s
+        n_heavy = float(self.measured.get("heavy_clients", 4 * self.load))
+        self.batching = {}
+        for c in COMPONENTS:
+            at_load, at_heavy = s_load * self.cpu_s[c], s_heavy * heavy[c]
+            overhead = max(0.0, at_load - at_heavy) / (1 - self.load / n_heavy)
+            self.batching[c] = (at_load - overhead, overhead)
 
     @property
     def effective_cores(self) -> float:
@@ -160,6 +172,7 @@ class ModeCalibration:
             "steps_ms": self.steps_ms,
             "measured": self.measured,
             "cpu_heavy_s": self.cpu_heavy_s,
+            "busy_scale": self.busy_scale,
         }
 
 

@@ -101,8 +101,8 @@ def _head(calibration: Calibration) -> str:
         "",
         "| mode | CPU µs per task: client | API submit | API result | Redis | dispatcher | "
         "worker | cores the processes had | C=1 p50 | C=16 tasks/s | CPU µs per task at "
-        "C=1 / 16 / 64 |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "C=1 / 16 / 64 | busy CPU scaled at 16 / 64 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, mode in calibration.modes.items():
         cpu = {k: f"{1e6 * v:.0f}" for k, v in mode.cpu_s.items()}
@@ -115,8 +115,21 @@ def _head(calibration: Calibration) -> str:
                 f"{1e6 * sum(demand.values()):.0f}" if demand else "–"
                 for demand in (mode.cpu_1_s, mode.cpu_s, mode.cpu_heavy_s)
             )
+            + " | "
+            + (" / ".join(f"{s:.2f}" for s in mode.busy_scale) if mode.busy_scale else "–")
             + " |"
         )
+    states = calibration.speed_states
+    if states:
+        lines += [
+            "",
+            f"The cores' two speeds (a fixed chunk of work timed on every core for "
+            f"{states['seconds']:.0f} core-seconds before the modes' runs): "
+            f"{states['fast_ms']:.2f} or {states['slow_ms']:.2f} ms ({states['ratio']:.2f} "
+            f"times slower), slow {100 * states['slow_share']:.0f} % of the time, staying "
+            f"{1000 * states['mean_fast_s']:.0f} ms fast and {1000 * states['mean_slow_s']:.0f} "
+            "ms slow on average.",
+        ]
     return "\n".join(lines)
 
 
@@ -200,10 +213,13 @@ Assumptions of every prediction below (dedicated regime):
 - CPU per task changes with load only as calibrated: a visit that wakes its process costs
   the one-client CPU, one in a running turn the 16-client CPU up to 16 tasks in flight and
   less past that, toward the 64-client CPU as 1 / tasks in flight (thousands in flight
-  are an extrapolation of that law); nothing else changes with scale (no cache misses, no
-  larger Redis structures); each visit's CPU is an exponential draw around that mean
-  (`cpu_cv` 1: chosen because constant CPU left the saturated held-out runs' p99 13-32 %
-  short; not measured per request);
+  are an extrapolation of that law), both scaled so that the model gives back its own 16-
+  and 64-client calibration runs (`busy_scale`); nothing else changes with scale (no cache
+  misses, no larger Redis structures); each visit's CPU is an exponential draw around
+  that mean (`cpu_cv` 1: chosen, not measured per request);
+- every worker host's cores switch between the two speeds measured on this VM's cores, as
+  often as they did here (`speed_states`); the API's, Redis's and the dispatcher's hosts
+  run at the mean speed;
 - each worker costs the dispatcher the measured CPU per heartbeat once every
   `FAAS_HEARTBEAT_S` (taken off the dispatcher's one thread); a pull request that hands in
   no results costs the same; loss is noticed after `FAAS_HEARTBEAT_TIMEOUT_S` plus up to one

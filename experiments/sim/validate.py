@@ -20,6 +20,8 @@ from scipy import stats
 from experiments.cpu import effective_cores, speed_states, speed_trace
 from experiments.sim.calibrate import IDLE_S, STATES_S, assemble, calibrate_mode, message_cpu
 from experiments.sim.calibration import Calibration, ModeCalibration
+from experiments.sim.fit import ITERATIONS as FIT_ITERATIONS
+from experiments.sim.fit import fit_busy
 from experiments.sim.measure import RealRun, measure
 from experiments.sim.model import Config, simulate
 from faas.models import Mode
@@ -88,6 +90,7 @@ def validate(
         probe_s = measured[mode].measured["probe_s"]
         rows += [run_row(r, probe_s) for r in real]
     calibration = assemble(measured, message_s, speed_states(traces))
+    fit_busy(calibration, FIT_ITERATIONS if scale >= 1 else 1)  # a shrunk run (tests): one step
     runs = pd.DataFrame(rows)
     return calibration, validation_table(runs, calibration), runs
 

@@ -32,6 +32,9 @@ def test_a_held_out_run_agrees_with_the_prediction(tmp_path: Path) -> None:
     assert all(push.cpu_s[c] >= 0 for c in COMPONENTS) and push.cpu_s["api_submit"] > 0
     assert push.message_cpu_s > 0 and 0 < push.effective_cores <= push.measured["cpu_count"]
     assert push.measured["rounds"] == 3  # each component's CPU: the median of 3 rounds
+    states = cal.speed_states  # the cores' speeds, traced before the mode's runs
+    assert states is not None and states["ratio"] >= 1.0 and 0 <= states["slow_share"] <= 1
+    assert push.busy_scale is not None and all(0.2 < s < 5 for s in push.busy_scale)
     held_out = Config("push", workers=2, procs=4, task_ms=50, clients=16, tasks=320)
     # measured three times, the median taken, as the validation does: one run on this VM
     # can stall (a CI run once measured 118 tasks/s where 8 processes of 50 ms tasks

@@ -1,0 +1,72 @@
+"""The cores' two speeds: the estimator on traces of known shape, a real trace, and the
+fit that makes the model give back its own calibration runs."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from experiments.cpu import speed_states, speed_trace
+from experiments.sim.fit import _throughput, fit_busy
+from tests.sim.test_model import CPU_MS, synthetic
+
+
+def _trace(fast_s: float, slow_s: float, seconds: float, start: float = 0.0) -> list:
+    """Chunks of 0.5 ms while fast and 0.8 ms while slow: ``fast_s`` fast, then ``slow_s``
+    slow, over and over."""
+    out, t = [], start
+    while t < start + seconds:
+        phase = (t - start) % (fast_s + slow_s)
+        duration = 0.0005 if phase < fast_s else 0.0008
+        out.append((t, duration))
+        t += duration
+    return out
+
+
+def test_two_speeds_are_told_apart_with_their_share_and_stays() -> None:
+    """60 ms fast, 20 ms slow on two cores: ratio 1.6; slow 25 % of the time (a stay is
+    seen from its third chunk on, so each is 1-2 chunks late at each end)."""
+    s = speed_states([_trace(0.06, 0.02, 10.0), _trace(0.06, 0.02, 10.0, start=0.03)])
+    assert s["fast_ms"] == pytest.approx(0.5, rel=1e-6)
+    assert s["slow_ms"] == pytest.approx(0.8, rel=1e-6)
+    assert s["ratio"] == pytest.approx(1.6, rel=1e-3)
+    assert s["slow_share"] == pytest.approx(0.25, abs=0.02)
+    assert s["mean_fast_s"] == pytest.approx(0.06, rel=0.05)
+    assert s["mean_slow_s"] == pytest.approx(0.02, rel=0.1)
+    assert s["seconds"] == pytest.approx(20.0, abs=0.01)
+
+
+def test_one_speed_is_one_state() -> None:
+    steady = [(i * 0.0005, 0.0005 * (1 + 0.01 * (i % 3))) for i in range(2000)]
+    s = speed_states([steady])
+    assert (s["ratio"], s["slow_share"], s["mean_slow_s"]) == (1.0, 0.0, 0.0)
+
+
+def test_a_real_trace_times_every_core() -> None:
+    traces = speed_trace(0.3)
+    assert len(traces) == len(os.sched_getaffinity(0))
+    for trace in traces:
+        assert len(trace) > 50  # a chunk is ~0.5-2 ms here
+        assert all(d > 0 for _, d in trace)
+        assert trace[-1][0] - trace[0][0] == pytest.approx(0.3, abs=0.05)
+    assert speed_states(traces)["ratio"] >= 1.0
+
+
+def test_the_fit_makes_the_model_give_back_its_calibration_runs() -> None:
+    """Told that its 16-client run measured 10 % less than the model gives and its
+    64-client run 10 % more, the fit raises the 16-client CPU and lowers the 64-client
+    one until the model gives both back (within the seeds' noise)."""
+    cal = synthetic(CPU_MS, one_client=2.0, heavy=0.8)
+    cal.modes = {"push": cal.modes["push"]}
+    push = cal.modes["push"]
+    at16, at64 = _throughput(cal, "push", 16, 2000), _throughput(cal, "push", 64, 3000)
+    push.measured.update(c16_throughput_tps=0.9 * at16, c64_throughput_tps=1.1 * at64)
+    fit_busy(cal, iterations=4)
+    assert push.busy_scale is not None
+    assert push.busy_scale[0] > 1.05 and push.busy_scale[1] < 0.95
+    assert _throughput(cal, "push", 16, 2000) == pytest.approx(0.9 * at16, rel=0.03)
+    assert _throughput(cal, "push", 64, 3000) == pytest.approx(1.1 * at64, rel=0.03)
+    again = type(cal).from_json(cal.to_json())  # the scale is kept in the file
+    assert again.modes["push"].busy_scale == push.busy_scale
+    assert again.modes["push"].batching == push.batching
