@@ -117,7 +117,7 @@ def parser() -> argparse.ArgumentParser:
     ):
         s = sub.add_parser(name, help=text)
         s.add_argument("--out", type=Path, default=Path("results/simulation"))
-        s.add_argument("--repeats", type=int, default=3)
+        s.add_argument("--repeats", type=int, default=5)
         if name == "extrapolate":
             s.add_argument("--calibration", type=Path)
     ag = sub.add_parser("against", help="predict a benchmark run's configurations: model.csv")

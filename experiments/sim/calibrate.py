@@ -1,12 +1,12 @@
 """``simulate calibrate``: measure the per-task CPU and step times the model needs.
 
 Per mode, one small stack (local: a pool of 2; pull and push: one worker of 2 processes),
-three rounds of: 300 tasks at one client (the step-time distributions, pooled), 2 000
+five rounds of: 300 tasks at one client (the step-time distributions, pooled), 2 000
 no-op tasks at 16 clients (CPU per task of every component, from the processes' CPU times
 before and after), 3 000 at 64 clients (the CPU per task once batches stop growing); each
 component's CPU per task is the median of the rounds (one run alone was off by up to 8 %);
 then 2 000 submissions alone (the API's CPU per ``POST /execute_function``; the rest of its
-CPU per task is the long-poll's). 25-45 s per mode on the 2-core VM (as its host varies);
+CPU per task is the long-poll's). 40-70 s per mode on the 2-core VM (as its host varies);
 then 20 s to measure what a heartbeat costs the dispatcher (``message_cpu``). Before each
 mode, 5 s of timing a fixed chunk of work on every core (``experiments.cpu.speed_trace``):
 the cores' two speeds, pooled over the modes (``Calibration.speed_states``). A run is
@@ -49,7 +49,8 @@ STEP_BOUNDS = {
 LATENCY_TASKS, LOAD_TASKS, LOAD_CLIENTS, SUBMIT_TASKS = 300, 2000, 16, 2000
 HEAVY_TASKS, HEAVY_CLIENTS = 3000, 64
 #: rounds of the three runs (interleaved); a component's CPU per task is their median
-ROUNDS = 3
+#: (back to back, a 16-client push run's throughput varied from 795 to 1 162 tasks/s here)
+ROUNDS = 5
 #: idle seconds and heartbeat interval of the heartbeat-cost measurement
 IDLE_S, HEARTBEAT_S = 5.0, 0.05
 #: seconds of the cores' speed trace before each mode (experiments.cpu.speed_trace)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from experiments.sim.calibrate import calibrate
+from experiments.sim.calibrate import ROUNDS, calibrate
 from experiments.sim.calibration import COMPONENTS, Calibration
 from experiments.sim.measure import measure
 from experiments.sim.model import Config
@@ -31,7 +31,7 @@ def test_a_held_out_run_agrees_with_the_prediction(tmp_path: Path) -> None:
     push = cal.mode("push")
     assert all(push.cpu_s[c] >= 0 for c in COMPONENTS) and push.cpu_s["api_submit"] > 0
     assert push.message_cpu_s > 0 and 0 < push.effective_cores <= push.measured["cpu_count"]
-    assert push.measured["rounds"] == 3  # each component's CPU: the median of 3 rounds
+    assert push.measured["rounds"] == ROUNDS  # each component's CPU: the median of the rounds
     states = cal.speed_states  # the cores' speeds, traced before the mode's runs
     assert states is not None and states["ratio"] >= 1.0 and 0 <= states["slow_share"] <= 1
     assert push.busy_scale is not None and all(0.2 < s < 5 for s in push.busy_scale)
