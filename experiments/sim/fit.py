@@ -3,12 +3,12 @@
 The CPU per task measured at 16 and at 64 clients holds the wake-ups of those runs; the
 model charges a wake-up on top to every visit that finds its process idle, so run as
 calibrated it pays some twice and comes out slower than the very runs it was calibrated on
-(local's 16- and 64-client runs: 762 and 869 tasks/s where 811 and 997 were measured,
-docs/simulation/calibration.json of 2026-12-02 04:38). ``fit_busy`` multiplies each mode's
-16- and 64-client CPU in a running turn by the factors that make the model's runs of
-those two configurations give the measured throughput (a fixed point: 0.75-0.93 of it,
-reached in 3-5 iterations, to within the seeds' noise of 1-2 %). Only calibration runs
-are used: the held-out configurations stay held out.
+(local's 16- and 64-client runs: 769 and 872 tasks/s where 811 and 997 were measured,
+with the model and docs/simulation/calibration.json of b46f735). ``fit_busy`` multiplies
+each mode's 16- and 64-client CPU in a running turn by the factors that make the model's
+runs of those two configurations give the measured throughput (a fixed point: 0.75-0.93 of
+it on 2026-12-02, reached in 3-5 iterations, to within the seeds' noise of 1-2 %). Only
+calibration runs are used: the held-out configurations stay held out.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ LOAD_TASKS, HEAVY_TASKS = 2000, 3000
 
 def fit_busy(calibration: Calibration, iterations: int = ITERATIONS) -> Calibration:
     """Set ``busy_scale`` of every mode whose calibration runs' throughput was recorded
-    (in place; returns the calibration). ~60 s for three modes here."""
+    (in place; returns the calibration). 45-60 s for three modes here."""
     for name, mode in calibration.modes.items():
         load = int(mode.measured.get("load_clients", 16))
         heavy = int(mode.measured.get("heavy_clients", 64))
