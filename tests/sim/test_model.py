@@ -416,8 +416,9 @@ STATES = {"ratio": 1.6, "slow_share": 0.3, "mean_fast_s": 0.07, "mean_slow_s": 0
 
 def test_cores_switching_speeds_do_the_mean_work_and_stay_slow_their_share() -> None:
     """Two speeds 1.6 apart, slow 30 % of the time: one core running unit jobs back to back
-    does the work of a core at the mean speed, 1.6 / 1.18 = 1.356 s a job while slow and
-    1 / 1.18 s while fast, and is slow for 30 % of the time."""
+    does the work of a core at the mean speed (its fast speed 1 / (0.7 + 0.3 / 1.6) = 1.127
+    times the mean: a job takes 1.6 / 1.127 = 1.42 times its mean-speed time while slow,
+    0.89 times while fast) and is slow for 30 % of the time."""
     cores = Cores(1, states=STATES, seed=3)
     fast_speed = 1 / (0.7 + 0.3 / 1.6)
     end, slow_time, jobs = 0.0, 0.0, 100_000
