@@ -5,7 +5,7 @@
 - ``cpu_s[component]``: service demand, CPU seconds each component spends per task
   (``client``, ``api_submit``, ``api_result``, ``redis``, ``dispatcher``, ``worker``), from
   the processes' CPU times before and after a closed-loop run at 16 clients, divided by the
-  tasks (the median of three rounds); so the contention of the shared machine is not baked
+  tasks (the median of five rounds); so the contention of the shared machine is not baked
   into the service times;
   ``cpu_1_s`` the same at one client, about twice as much: a process that wakes for one
   job pays a turn of its event loop, the system calls around it and cold caches, and the
