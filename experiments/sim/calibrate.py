@@ -62,11 +62,24 @@ def calibrate(modes: list[Mode], scale: float = 1.0) -> Calibration:
     time, for tests), each after a trace of the cores' speed (pooled: ``speed_states``)."""
     measured, traces = {}, []
     for mode in modes:
-        traces += speed_trace(max(1.0, STATES_S * scale))
+        traces += trace_cores(scale)
         measured[mode.value] = calibrate_mode(mode, scale)
+    return finish(measured, message_cpu(idle_s=max(1.0, IDLE_S * scale)), traces, scale)
+
+
+def trace_cores(scale: float = 1.0) -> list[list[tuple[float, float]]]:
+    """The cores' speed trace taken before a mode's runs (``scale`` shrinks it, to 1 s)."""
+    return speed_trace(max(1.0, STATES_S * scale))
+
+
+def finish(
+    measured: dict[str, ModeCalibration], message_s: float, traces: list, scale: float = 1.0
+) -> Calibration:
+    """The calibration of the modes ``measured``: assembled with the cores' speed states
+    from ``traces``, then its busy CPU fitted (a shrunk calibration, a test's: one step)."""
     states = speed_states(traces)
     log.info("the cores' speeds: %s", states)
-    calibration = assemble(measured, message_cpu(idle_s=max(1.0, IDLE_S * scale)), states)
+    calibration = assemble(measured, message_s, states)
     return fit_busy(calibration, FIT_ITERATIONS if scale >= 1 else 1)
 
 

@@ -17,11 +17,9 @@ from dataclasses import asdict, replace
 import pandas as pd
 from scipy import stats
 
-from experiments.cpu import effective_cores, speed_states, speed_trace
-from experiments.sim.calibrate import IDLE_S, STATES_S, assemble, calibrate_mode, message_cpu
+from experiments.cpu import effective_cores
+from experiments.sim.calibrate import IDLE_S, calibrate_mode, finish, message_cpu, trace_cores
 from experiments.sim.calibration import Calibration, ModeCalibration
-from experiments.sim.fit import ITERATIONS as FIT_ITERATIONS
-from experiments.sim.fit import fit_busy
 from experiments.sim.measure import RealRun, measure
 from experiments.sim.model import Config, simulate
 from faas.models import Mode
@@ -83,14 +81,13 @@ def validate(
     measured: dict[str, ModeCalibration] = {}
     rows, traces = [], []
     for mode in modes:
-        traces += speed_trace(max(1.0, STATES_S * scale))
+        traces += trace_cores(scale)
         measured[mode] = calibrate_mode(Mode(mode), scale)
         configs = held_out(mode, scale)
         real = measure(configs, repeats, calm=scale >= 1)  # a shrunk run (tests): once
         probe_s = measured[mode].measured["probe_s"]
         rows += [run_row(r, probe_s) for r in real]
-    calibration = assemble(measured, message_s, speed_states(traces))
-    fit_busy(calibration, FIT_ITERATIONS if scale >= 1 else 1)  # a shrunk run (tests): one step
+    calibration = finish(measured, message_s, traces, scale)
     runs = pd.DataFrame(rows)
     return calibration, validation_table(runs, calibration), runs
 
