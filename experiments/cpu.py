@@ -198,3 +198,80 @@ def speed_states(traces: list[list[tuple[float, float]]]) -> dict[str, float]:
         "mean_slow_s": round(statistics.fmean(stays[True]), 5) if stays[True] else 0.0,
         "seconds": round(seconds, 1),
     }
+
+
+#: The speed gauge's chunk (a quarter to half a millisecond of one core here) and the pause
+#: after each: about 1.5 % of each core
+GAUGE_LOOPS, GAUGE_EVERY_S = 10_000, 0.02
+#: samples each core's gauge keeps (at ~45 a second: more than an hour)
+GAUGE_CAPACITY = 200_000
+
+
+class SpeedGauge:
+    """How fast the cores run while the platform runs on them, at ~1.5 % of their time.
+
+    While open, one process pinned to each core times a small fixed chunk of pure-Python
+    work every 20 ms by the CPU time its thread got (``time.thread_time``: the chunk's own
+    cost, whatever else waits for or takes the core meanwhile). On this VM that cost moves
+    by tens of per cent from one second to the next (the cores' two speeds, the share of
+    time they spend slow; :func:`speed_states`), and a platform run's throughput moves with
+    it: :meth:`mean` over a run's interval is its machine's speed, measured beside it
+    instead of before (the probe, ``probe``, before and after a run did not track it)."""
+
+    def __init__(self) -> None:
+        self._ctx = mp.get_context("spawn")
+        self._cpus = sorted(os.sched_getaffinity(0))
+        #: per core: (perf_counter start, thread CPU seconds) of each chunk, and how many
+        self._samples = [self._ctx.Array("d", 2 * GAUGE_CAPACITY, lock=False) for _ in self._cpus]
+        self._counts = [self._ctx.Value("l", 0, lock=False) for _ in self._cpus]
+        #: set to 1 to stop the children (a raw value: an Event's semaphore would start
+        #: multiprocessing's resource tracker, a process that outlives the gauge)
+        self._stop = self._ctx.Value("b", 0, lock=False)
+        self._procs: list = []
+
+    def __enter__(self) -> SpeedGauge:
+        self._procs = [
+            self._ctx.Process(target=_gauge, args=(cpu, self._stop, samples, count), daemon=True)
+            for cpu, samples, count in zip(self._cpus, self._samples, self._counts, strict=True)
+        ]
+        for p in self._procs:
+            p.start()
+        deadline = time.monotonic() + 30  # a spawned child imports this module first
+        while any(c.value == 0 for c in self._counts) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.value = 1
+        for p in self._procs:
+            p.join(timeout=5)
+            if p.is_alive():
+                p.kill()
+                p.join()
+
+    def mean(self, start: float, end: float) -> float:
+        """Mean CPU seconds of a chunk begun between two ``time.perf_counter`` times, every
+        core pooled (NaN: no chunk then)."""
+        chunks = []
+        for samples, count in zip(self._samples, self._counts, strict=True):
+            n = min(count.value, GAUGE_CAPACITY)
+            pairs = np.frombuffer(samples, dtype=np.float64, count=2 * n).reshape(n, 2)
+            inside = (pairs[:, 0] >= start) & (pairs[:, 0] <= end)
+            chunks.append(pairs[inside, 1])
+        pooled = np.concatenate(chunks)
+        return float(pooled.mean()) if len(pooled) else float("nan")
+
+
+def _gauge(cpu: int, stop: object, samples: object, count: object) -> None:
+    """One core's gauge (a SpeedGauge's child): a chunk, its thread CPU time, a pause."""
+    os.sched_setaffinity(0, {cpu})
+    clock, cpu_clock, n = time.perf_counter, time.thread_time, 0
+    while not stop.value and n < GAUGE_CAPACITY:  # type: ignore[attr-defined]
+        start, spent = clock(), cpu_clock()
+        total = 0
+        for i in range(GAUGE_LOOPS):
+            total += i
+        samples[2 * n], samples[2 * n + 1] = start, cpu_clock() - spent  # type: ignore[index]
+        n += 1
+        count.value = n  # type: ignore[attr-defined]
+        time.sleep(GAUGE_EVERY_S)

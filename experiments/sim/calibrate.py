@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import statistics
 import time
@@ -24,7 +25,7 @@ from collections.abc import Callable
 
 import psutil
 
-from experiments.cpu import effective_cores, speed_states, speed_trace
+from experiments.cpu import SpeedGauge, effective_cores, speed_states, speed_trace
 from experiments.sim.calibration import Calibration, ModeCalibration, percentiles
 from experiments.sim.fit import ITERATIONS as FIT_ITERATIONS
 from experiments.sim.fit import fit_busy
@@ -55,15 +56,19 @@ ROUNDS = 5
 IDLE_S, HEARTBEAT_S = 5.0, 0.05
 #: seconds of the cores' speed trace before each mode (experiments.cpu.speed_trace)
 STATES_S = 5.0
+#: fewest gauged 16- and 64-client runs the gauge's exponent is fitted on
+GAUGE_POINTS = 6
 
 
 def calibrate(modes: list[Mode], scale: float = 1.0) -> Calibration:
     """Measure every mode in ``modes`` (``scale`` shrinks the task counts and the idle
-    time, for tests), each after a trace of the cores' speed (pooled: ``speed_states``)."""
+    time, for tests), each after a trace of the cores' speed (pooled: ``speed_states``),
+    with the speed gauge beside every run."""
     measured, traces = {}, []
-    for mode in modes:
-        traces += trace_cores(scale)
-        measured[mode.value] = calibrate_mode(mode, scale)
+    with SpeedGauge() as gauge:
+        for mode in modes:
+            traces += trace_cores(scale)
+            measured[mode.value] = calibrate_mode(mode, scale, gauge)
     return finish(measured, message_cpu(idle_s=max(1.0, IDLE_S * scale)), traces, scale)
 
 
@@ -80,14 +85,43 @@ def finish(
     states = speed_states(traces)
     log.info("the cores' speeds: %s", states)
     calibration = assemble(measured, message_s, states)
+    calibration.gauge_exponent = gauge_exponent(measured)
+    log.info("throughput against the gauge's speed: exponent %s", calibration.gauge_exponent)
     return fit_busy(calibration, FIT_ITERATIONS if scale >= 1 else 1)
 
 
-def calibrate_mode(mode: Mode, scale: float = 1.0) -> ModeCalibration:
-    """One mode's measurements, on a fresh stack."""
+def gauge_exponent(modes: dict[str, ModeCalibration]) -> float | None:
+    """How a saturated run's throughput follows the cores' speed the gauge measured beside
+    it: ``e`` in ``throughput ∝ (1 / chunk time) ** e``, the slope of log throughput on log
+    chunk time over the calibration's 16- and 64-client runs, each against its own
+    configuration's medians, every mode pooled (None: fewer than GAUGE_POINTS runs with a
+    gauge). A run's speed against the calibration's is then ``(reference / gauge) ** e``
+    (``ModeCalibration.gauge_speed``)."""
+    xs, ys = [], []
+    for mode in modes.values():
+        runs = mode.measured.get("runs") or []
+        for clients in (LOAD_CLIENTS, HEAVY_CLIENTS):
+            points = [(t, g) for c, t, g in runs if c == clients and g > 0]
+            if len(points) < 2:
+                continue
+            t_mid = statistics.median(t for t, _ in points)
+            g_mid = statistics.median(g for _, g in points)
+            xs += [math.log(g / g_mid) for _, g in points]
+            ys += [math.log(t / t_mid) for t, _ in points]
+    spread = sum(x * x for x in xs)
+    if len(xs) < GAUGE_POINTS or spread == 0:
+        return None
+    return round(-sum(x * y for x, y in zip(xs, ys, strict=True)) / spread, 3)
+
+
+def calibrate_mode(
+    mode: Mode, scale: float = 1.0, gauge: SpeedGauge | None = None
+) -> ModeCalibration:
+    """One mode's measurements, on a fresh stack (``gauge``: the cores' speed beside each
+    run, see ``gauge_exponent``)."""
     started = time.monotonic()
     with stack_for(Config(mode.value, workers=1, procs=2)) as stack:
-        measured = asyncio.run(_calibrate_mode(stack, mode, scale))
+        measured = asyncio.run(_calibrate_mode(stack, gauge, mode, scale))
     log.info("calibrated %s in %.0f s", mode, time.monotonic() - started)
     return measured
 
@@ -130,8 +164,10 @@ def message_cpu(idle_s: float = IDLE_S) -> float:
     return per_message
 
 
-async def _calibrate_mode(stack: Stack, mode: Mode, scale: float) -> ModeCalibration:
-    session = Session(stack)
+async def _calibrate_mode(
+    stack: Stack, gauge: SpeedGauge | None, mode: Mode, scale: float
+) -> ModeCalibration:
+    session = Session(stack, gauge)  # in the loop: its HTTP client needs one
     n_lat, n_load = max(50, int(LATENCY_TASKS * scale)), max(200, int(LOAD_TASKS * scale))
     n_heavy = max(256, int(HEAVY_TASKS * scale))
     # a shrunk calibration (a test's) takes each run once: the guard may wait minutes
@@ -166,6 +202,14 @@ async def _calibrate_mode(stack: Stack, mode: Mode, scale: float) -> ModeCalibra
             "heavy_clients": HEAVY_CLIENTS,
             "rounds": ROUNDS,
             "probe_s": round(statistics.fmean(r.probe_s for r in lat + load), 6),
+            # the gauge's chunk beside the 16- and 64-client runs (the speed the CPU per
+            # task was measured at), and every run: clients, tasks/s, gauge (ms)
+            "gauge_ms": _median_of(load + heavy, lambda r: 1000 * r.gauge_s, 5),
+            "runs": [
+                [c, round(r.throughput_tps, 2), round(1000 * r.gauge_s, 5)]
+                for c, runs in rounds.items()
+                for r in runs
+            ],
             **{f"c{c}_{k}": v for c, runs in rounds.items() for k, v in _summary(runs).items()},
         },
     )
@@ -176,9 +220,9 @@ def _median_cpu(runs: list[RealRun]) -> dict[str, float]:
     return {k: statistics.median(r.cpu_s[k] for r in runs) for k in runs[0].cpu_s}
 
 
-def _median_of(runs: list[RealRun], value: Callable[[RealRun], float]) -> float:
+def _median_of(runs: list[RealRun], value: Callable[[RealRun], float], digits: int = 3) -> float:
     """The median of ``value`` over the runs, rounded for the calibration file."""
-    return round(statistics.median(value(r) for r in runs), 3)
+    return round(statistics.median(value(r) for r in runs), digits)
 
 
 def _summary(runs: list[RealRun]) -> dict[str, float]:

@@ -40,6 +40,11 @@
   (``experiments.cpu.speed_trace``, taken for a few seconds before each mode's runs). The
   CPU times above are averages over both; the model's cores switch the same way (a
   saturated run's tasks take ~1.6 times longer while the cores are slow: its p99);
+- ``gauge_exponent``: the platform's throughput against the cores' speed measured beside
+  each run (``experiments.cpu.SpeedGauge``: a small chunk of work timed every 20 ms on every
+  core), fitted on the calibration's own runs; validation predicts each held-out run at
+  the speed its gauge read (``speed_at``; the chunk's CPU time moved by up to 20 % between
+  runs seconds apart, and the runs' throughput with it, correlation 0.8);
 - ``measured["message_cpu_s"]``: dispatcher CPU per worker per heartbeat (its message,
   the reply, its share of housekeeping), from idle stacks heartbeating fast
   (``calibrate.message_cpu``). A pull request that hands results in costs nothing beyond
@@ -52,6 +57,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -188,6 +194,9 @@ class Calibration:
     #: the cores' two speeds and how they switch (``experiments.cpu.speed_states``); None:
     #: not measured, every core at its mean speed
     speed_states: dict | None = None
+    #: how a saturated run's throughput follows the speed gauge beside it
+    #: (``experiments.sim.calibrate.gauge_exponent``; None: not measured)
+    gauge_exponent: float | None = None
 
     @property
     def cores(self) -> int:
@@ -200,6 +209,16 @@ class Calibration:
             raise ValueError(
                 f"the calibration has no mode {mode!r} (it has {', '.join(self.modes)})"
             ) from None
+
+    def speed_at(self, mode: str, gauge_s: float) -> float:
+        """The machine's speed against the calibration's during a run whose speed gauge
+        read ``gauge_s`` (a chunk's mean CPU seconds): ``(reference / gauge_s) ** e``, the
+        reference the gauge beside the mode's 16- and 64-client calibration runs; 1 when
+        either was not measured."""
+        reference = self.mode(mode).measured.get("gauge_ms", math.nan) / 1000
+        if self.gauge_exponent is None or not gauge_s > 0 or not reference > 0:
+            return 1.0
+        return (reference / gauge_s) ** self.gauge_exponent
 
     def to_json(self) -> dict:
         out = asdict(self)

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import statistics
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -20,7 +21,7 @@ import redis
 
 from experiments import workloads
 from experiments.client import LoadClient, TaskRow
-from experiments.cpu import CpuMeter, effective_cores, probe
+from experiments.cpu import CpuMeter, SpeedGauge, effective_cores, probe
 from experiments.sim.model import Config
 from experiments.sweep import server_rows
 from faas.models import Mode
@@ -50,6 +51,8 @@ class RealRun:
     probe_s: float = float("nan")
     #: how many times it was measured to get it (Session.run_calm)
     tries: int = 1
+    #: the cores' speed beside the run: a chunk's mean CPU seconds (SpeedGauge; NaN: none)
+    gauge_s: float = float("nan")
 
     @property
     def makespan_s(self) -> float:
@@ -82,8 +85,9 @@ def payload(task_ms: float) -> str:
 class Session:
     """A stack plus a load client and CPU meter: measure configurations of its shape."""
 
-    def __init__(self, stack: Stack) -> None:
+    def __init__(self, stack: Stack, gauge: SpeedGauge | None = None) -> None:
         self.stack = stack
+        self.gauge = gauge
         self.meter = CpuMeter(stack)
         self.client = LoadClient(stack.url, concurrency=64)
         self.redis = redis.Redis.from_url(stack.redis_url, decode_responses=True)
@@ -102,12 +106,17 @@ class Session:
         fid = self.functions["sleep" if config.task_ms else "noop"]
         speed_before = probe()
         before = self.meter.sample()
+        started = time.perf_counter()
         body = payload(config.task_ms)  # LoadClient.closed_loop measures with a frozen heap
         rows = await self.client.closed_loop(fid, [body] * config.tasks, config.clients)
+        ended = time.perf_counter()
         after = self.meter.sample()
         speed_after = probe()
         cpu = {k: after[k] - before[k] for k in before}
-        return RealRun(config, server_rows(self.redis, rows), cpu, (speed_before + speed_after) / 2)
+        run = RealRun(config, server_rows(self.redis, rows), cpu, (speed_before + speed_after) / 2)
+        if self.gauge is not None:
+            run.gauge_s = self.gauge.mean(started, ended)
+        return run
 
     async def run_calm(self, config: Config, wait_s: float = CALM_WAIT_S) -> RealRun:
         """``config`` measured until its processes had at least CALM_SHARE of the cores
@@ -167,23 +176,26 @@ def stack_for(config: Config) -> Iterator[Stack]:
         yield stack
 
 
-def measure(configs: list[Config], repeats: int = 1, calm: bool = False) -> list[RealRun]:
+def measure(
+    configs: list[Config], repeats: int = 1, calm: bool = False, gauge: SpeedGauge | None = None
+) -> list[RealRun]:
     """Run every configuration ``repeats`` times, one stack per shape, interleaving repeats
-    (``calm``: each run taken again while the hypervisor steals, Session.run_calm)."""
+    (``calm``: each run taken again while the hypervisor steals, Session.run_calm; ``gauge``:
+    the cores' speed beside each run)."""
     out: list[RealRun] = []
     shapes: dict[tuple, list[Config]] = {}
     for c in configs:
         shapes.setdefault((c.mode, c.workers, c.procs), []).append(c)
     for group in shapes.values():
         with stack_for(group[0]) as stack:
-            out += asyncio.run(_measure_group(stack, group, repeats, calm))
+            out += asyncio.run(_measure_group(stack, gauge, group, repeats, calm))
     return out
 
 
 async def _measure_group(
-    stack: Stack, group: list[Config], repeats: int, calm: bool
+    stack: Stack, gauge: SpeedGauge | None, group: list[Config], repeats: int, calm: bool
 ) -> list[RealRun]:
-    session = Session(stack)
+    session = Session(stack, gauge)
     try:
         await session.setup()
         runs = []

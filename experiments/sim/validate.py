@@ -17,7 +17,7 @@ from dataclasses import asdict, replace
 import pandas as pd
 from scipy import stats
 
-from experiments.cpu import effective_cores
+from experiments.cpu import SpeedGauge, effective_cores
 from experiments.sim.calibrate import IDLE_S, calibrate_mode, finish, message_cpu, trace_cores
 from experiments.sim.calibration import Calibration, ModeCalibration
 from experiments.sim.measure import RealRun, measure
@@ -79,27 +79,31 @@ def validate(
     a calibration an hour old would measure the drift, not the model."""
     message_s = message_cpu(idle_s=max(1.0, IDLE_S * scale))
     measured: dict[str, ModeCalibration] = {}
-    rows, traces = [], []
-    for mode in modes:
-        traces += trace_cores(scale)
-        measured[mode] = calibrate_mode(Mode(mode), scale)
-        configs = held_out(mode, scale)
-        real = measure(configs, repeats, calm=scale >= 1)  # a shrunk run (tests): once
-        probe_s = measured[mode].measured["probe_s"]
-        rows += [run_row(r, probe_s) for r in real]
+    real: list[RealRun] = []
+    traces = []
+    with SpeedGauge() as gauge:
+        for mode in modes:
+            traces += trace_cores(scale)
+            measured[mode] = calibrate_mode(Mode(mode), scale, gauge)
+            # a shrunk run (tests): each once
+            real += measure(held_out(mode, scale), repeats, calm=scale >= 1, gauge=gauge)
     calibration = finish(measured, message_s, traces, scale)
-    runs = pd.DataFrame(rows)
+    runs = pd.DataFrame([run_row(r, calibration) for r in real])
     return calibration, validation_table(runs, calibration), runs
 
 
-def run_row(run: RealRun, calibration_probe_s: float) -> dict:
+def run_row(run: RealRun, calibration: Calibration) -> dict:
     """One measured run as ``runs.csv`` keeps it: its configuration, the cores its
-    processes had, how many tries the steal guard took, the machine's speed against the
-    calibration's (the speed probe around each) and the measured metrics."""
+    processes had, how many tries the steal guard took, the speed gauge beside it and the
+    machine's speed against the calibration's it gives (``Calibration.speed_at``; the speed
+    probe's ratio, before and after, for the record) and the measured metrics."""
+    mode = run.config.mode
     row: dict = {k: v for k, v in asdict(run.config).items() if k in CONFIG_COLUMNS}
     row["effective_cores"] = effective_cores(run.cpu_s, os.cpu_count() or 1)
     row["tries"] = run.tries
-    row["speed"] = calibration_probe_s / run.probe_s
+    row["gauge_ms"] = 1000 * run.gauge_s
+    row["speed"] = calibration.speed_at(mode, run.gauge_s)
+    row["probe_speed"] = calibration.mode(mode).measured["probe_s"] / run.probe_s
     return row | run.summary()
 
 
@@ -113,9 +117,9 @@ def validation_table(runs: pd.DataFrame, calibration: Calibration) -> pd.DataFra
 
 def _row(runs: pd.DataFrame, calibration: Calibration) -> dict:
     """Measured medians (min, max) against two predictions: ``predicted_*`` at the
-    calibration's machine speed, and ``adjusted_*`` at each run's own (the speed probe
-    around the run against the one around calibration: the machine, not the platform),
-    the median over the runs."""
+    calibration's machine speed, and ``adjusted_*`` at each run's own (the speed gauge
+    beside the run against the one beside the calibration's: the machine, not the
+    platform), the median over the runs."""
     first = runs.iloc[0]
     config = Config(
         str(first["mode"]),
