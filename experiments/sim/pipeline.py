@@ -77,7 +77,7 @@ def render(out: Path) -> None:
     if (out / "validation.csv").exists():
         table = pd.read_csv(out / "validation.csv")
         plots.parity(table, out / "parity.png")
-        parts.append(_validation(table))
+        parts.append(_validation(table, calibration))
     if (out / "scale.csv").exists():
         names = ("scale", "rtt", "api", "dispatchers", "failures")
         frames = {n: pd.read_csv(out / f"{n}.csv") for n in names if (out / f"{n}.csv").exists()}
@@ -133,6 +133,20 @@ def _head(calibration: Calibration) -> str:
     return "\n".join(lines)
 
 
+def _speed_rule(calibration: Calibration) -> str:
+    """How the validation took each run's machine speed (a calibration made before the
+    speed gauge has no exponent: the speed probe then)."""
+    exponent = calibration.gauge_exponent
+    if exponent is None:
+        return "the speed probe (a fixed Python loop) around calibration ÷ the one around the run"
+    return (
+        "(the speed gauge beside the calibration's 16- and 64-client runs ÷ the one beside "
+        f"the run) ^ {exponent:.2f} (a small fixed chunk of work timed by its CPU time every "
+        "20 ms on every core during the runs; the exponent: how the calibration runs' "
+        "throughput followed it)"
+    )
+
+
 def _retaken(table: pd.DataFrame) -> str:
     """What the guard against the hypervisor's steal did (validation tables before it have
     no ``retaken`` column)."""
@@ -145,7 +159,7 @@ def _retaken(table: pd.DataFrame) -> str:
     )
 
 
-def _validation(table: pd.DataFrame) -> str:
+def _validation(table: pd.DataFrame, calibration: Calibration) -> str:
     targets = ", ".join(f"{k.split('_')[0]} ±{100 * v:.0f} %" for k, v in TARGETS.items())
     lines = [
         "## Model against measurement",
@@ -155,10 +169,9 @@ def _validation(table: pd.DataFrame) -> str:
         f"its held-out runs. Measured: median of {int(table['repeats'].min())} runs "
         "(min–max). Predicted: mean of 5 seeds ± the 95 % t-interval, at the machine speed "
         "of the calibration. *At the run's speed*: the same model with every CPU time and "
-        "residual divided by `speed` = the speed probe (a fixed Python loop) around "
-        "calibration ÷ the one around the run — the machine's speed, not the platform's; the "
-        "median over the runs of each run's error. Error = predicted ÷ measured − 1; targets: "
-        f"{targets}.{_retaken(table)}",
+        f"residual divided by `speed` = {_speed_rule(calibration)} — the machine's speed, not "
+        "the platform's; the median over the runs of each run's error. Error = predicted ÷ "
+        f"measured − 1; targets: {targets}.{_retaken(table)}",
         "",
         "![parity](parity.png)",
         "",

@@ -1,13 +1,17 @@
-"""The cores' two speeds: the estimator on traces of known shape, a real trace, and the
-fit that makes the model give back its own calibration runs."""
+"""The cores' two speeds: the estimator on traces of known shape, a real trace, the speed
+gauge beside the runs and the fit that makes the model give back its own calibration
+runs."""
 
 from __future__ import annotations
 
+import math
 import os
+import time
 
 import pytest
 
-from experiments.cpu import speed_states, speed_trace
+from experiments.cpu import SpeedGauge, speed_states, speed_trace
+from experiments.sim.calibrate import GAUGE_POINTS, gauge_exponent
 from experiments.sim.fit import _throughput, fit_busy
 from tests.sim.test_model import CPU_MS, synthetic
 
@@ -70,3 +74,52 @@ def test_the_fit_makes_the_model_give_back_its_calibration_runs() -> None:
     again = type(cal).from_json(cal.to_json())  # the scale is kept in the file
     assert again.modes["push"].busy_scale == push.busy_scale
     assert again.modes["push"].batching == push.batching
+
+
+def test_the_gauge_times_a_chunk_on_every_core_while_open() -> None:
+    with SpeedGauge() as gauge:
+        started = time.perf_counter()
+        time.sleep(0.5)
+        ended = time.perf_counter()
+        chunk = gauge.mean(started, ended)
+        assert 0.02e-3 < chunk < 5e-3  # ~0.25-0.4 ms here
+        assert math.isnan(gauge.mean(ended + 60, ended + 61))  # no chunk then
+        assert math.isnan(gauge.mean(0.0, started - 60))
+    everything = gauge.mean(0.0, math.inf)
+    time.sleep(0.1)
+    assert gauge.mean(0.0, math.inf) == everything  # closed: no chunk is added any more
+
+
+def _gauged(cal, exponent: float, gauges_ms: list[float]) -> None:
+    """Give every mode of ``cal`` calibration runs whose throughput follows their gauge
+    with ``exponent`` (each mode and client count its own level)."""
+    for i, mode in enumerate(cal.modes.values()):
+        runs = []
+        for clients, level in ((1, 300.0), (16, 900.0 + 100 * i), (64, 1100.0 + 50 * i)):
+            runs += [[clients, level * (0.3 / g) ** exponent, g] for g in gauges_ms]
+        mode.measured["runs"] = runs
+        mode.measured["gauge_ms"] = 0.3
+
+
+def test_the_gauge_exponent_is_how_throughput_follows_the_gauge() -> None:
+    """Calibration runs whose throughput goes as (1 / chunk time) ** 1.4 give 1.4; a run
+    whose gauge read 20 % above the calibration's ran at 1 / 1.2 ** 1.4 of its speed."""
+    cal = synthetic(CPU_MS)
+    _gauged(cal, 1.4, [0.27, 0.3, 0.31, 0.33, 0.36])
+    cal.gauge_exponent = gauge_exponent(cal.modes)
+    assert cal.gauge_exponent == pytest.approx(1.4, abs=1e-3)
+    assert cal.speed_at("push", 0.36e-3) == pytest.approx(1.2**-1.4, rel=1e-3)
+    assert cal.speed_at("push", 0.3e-3) == pytest.approx(1.0)
+    assert cal.speed_at("push", math.nan) == 1.0  # a run without a gauge
+    again = type(cal).from_json(cal.to_json())
+    assert again.gauge_exponent == cal.gauge_exponent
+
+
+def test_no_gauge_no_exponent_and_speed_one() -> None:
+    cal = synthetic(CPU_MS)
+    assert gauge_exponent(cal.modes) is None and cal.speed_at("push", 0.4e-3) == 1.0
+    _gauged(cal, 1.0, [0.3] * 5)  # the gauge never moved: nothing to fit on
+    assert gauge_exponent(cal.modes) is None
+    one = {"push": cal.modes["push"]}
+    _gauged(cal, 1.0, [0.29, 0.31])  # too few runs: 2 per client count, one mode
+    assert GAUGE_POINTS > 2 * 2 and gauge_exponent(one) is None
