@@ -9,8 +9,12 @@ then 2 000 submissions alone (the API's CPU per ``POST /execute_function``; the 
 CPU per task is the long-poll's). 40-70 s per mode on the 2-core VM (as its host varies);
 then 20 s to measure what a heartbeat costs the dispatcher (``message_cpu``). Before each
 mode, 5 s of timing a fixed chunk of work on every core (``experiments.cpu.speed_trace``):
-the cores' two speeds, pooled over the modes (``Calibration.speed_states``). A run is
-taken again while the hypervisor steals a tenth of the cores or more (``run_calm``).
+the cores' two speeds, pooled over the modes (``Calibration.speed_states``). Throughout,
+the speed gauge (``experiments.cpu.SpeedGauge``) times a small chunk of work on every core
+every 20 ms: its reading beside each run, and how the 16- and 64-client runs' throughput
+followed it (``gauge_exponent``), let validation predict a later run at the speed it ran
+at. A run is taken again while the hypervisor steals a tenth of the cores or more
+(``run_calm``).
 """
 
 from __future__ import annotations

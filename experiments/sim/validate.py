@@ -76,7 +76,10 @@ def validate(
     Each mode is calibrated just before its held-out runs because this VM's speed drifts
     by tens of per cent within minutes (the cores the processes really get, with the
     hypervisor's share taken off, went from 1.5 to 2.0 between two runs 5 minutes apart):
-    a calibration an hour old would measure the drift, not the model."""
+    a calibration an hour old would measure the drift, not the model. Within minutes it
+    still moves by tens of per cent from one run to the next: the speed gauge runs beside
+    every run, and each held-out run is also predicted at the speed it read
+    (``Calibration.speed_at``: the ``adjusted_*`` columns)."""
     message_s = message_cpu(idle_s=max(1.0, IDLE_S * scale))
     measured: dict[str, ModeCalibration] = {}
     real: list[RealRun] = []
