@@ -231,7 +231,9 @@ class SpeedGauge:
 
     def __enter__(self) -> SpeedGauge:
         self._procs = [
-            self._ctx.Process(target=_gauge, args=(cpu, self._stop, samples, count), daemon=True)
+            self._ctx.Process(
+                target=_gauge, args=(cpu, os.getpid(), self._stop, samples, count), daemon=True
+            )
             for cpu, samples, count in zip(self._cpus, self._samples, self._counts, strict=True)
         ]
         for p in self._procs:
@@ -262,11 +264,12 @@ class SpeedGauge:
         return float(pooled.mean()) if len(pooled) else float("nan")
 
 
-def _gauge(cpu: int, stop: object, samples: object, count: object) -> None:
-    """One core's gauge (a SpeedGauge's child): a chunk, its thread CPU time, a pause."""
+def _gauge(cpu: int, parent: int, stop: object, samples: object, count: object) -> None:
+    """One core's gauge (a SpeedGauge's child): a chunk, its thread CPU time, a pause;
+    until told to stop, or its parent is gone (killed before it could tell)."""
     os.sched_setaffinity(0, {cpu})
     clock, cpu_clock, n = time.perf_counter, time.thread_time, 0
-    while not stop.value and n < GAUGE_CAPACITY:  # type: ignore[attr-defined]
+    while not stop.value and n < GAUGE_CAPACITY and os.getppid() == parent:  # type: ignore[attr-defined]
         start, spent = clock(), cpu_clock()
         total = 0
         for i in range(GAUGE_LOOPS):

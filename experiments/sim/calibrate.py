@@ -100,7 +100,7 @@ def gauge_exponent(modes: dict[str, ModeCalibration]) -> float | None:
     chunk time over the calibration's 16- and 64-client runs, each against its own
     configuration's medians, every mode pooled (None: fewer than GAUGE_POINTS runs with a
     gauge). A run's speed against the calibration's is then ``(reference / gauge) ** e``
-    (``ModeCalibration.gauge_speed``)."""
+    (``Calibration.speed_at``)."""
     xs, ys = [], []
     for mode in modes.values():
         runs = mode.measured.get("runs") or []

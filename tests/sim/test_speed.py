@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import math
 import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
+import psutil
 import pytest
 
 from experiments.cpu import SpeedGauge, speed_states, speed_trace
@@ -88,6 +92,27 @@ def test_the_gauge_times_a_chunk_on_every_core_while_open() -> None:
     everything = gauge.mean(0.0, math.inf)
     time.sleep(0.1)
     assert gauge.mean(0.0, math.inf) == everything  # closed: no chunk is added any more
+
+
+def test_the_gauge_stops_when_its_parent_is_killed() -> None:
+    """Killed before it could close its gauge, a process leaves no gauge running: each
+    child checks its parent every chunk."""
+    code = (
+        "import time\nfrom experiments.cpu import SpeedGauge\n"
+        "if __name__ == '__main__':\n"
+        "    SpeedGauge().__enter__()\n    print('up', flush=True)\n    time.sleep(60)\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, cwd=root)
+    try:
+        assert parent.stdout is not None and parent.stdout.readline().strip() == b"up"
+        children = psutil.Process(parent.pid).children(recursive=True)
+        assert len(children) >= len(os.sched_getaffinity(0))  # a gauge per core
+    finally:
+        parent.kill()
+        parent.wait()
+    _, alive = psutil.wait_procs(children, timeout=5)
+    assert not alive
 
 
 def _gauged(cal, exponent: float, gauges_ms: list[float]) -> None:
