@@ -88,6 +88,15 @@ def cores_used(before: dict[str, float], after: dict[str, float], wall_s: float)
 PROBE_LOOPS = 300_000
 
 
+def work(loops: int) -> int:
+    """A fixed amount of pure-Python work, what the probe, the speed trace and the speed
+    gauge time: ``loops`` additions."""
+    total = 0
+    for i in range(loops):
+        total += i
+    return total
+
+
 def probe() -> float:
     """Seconds a fixed pure-Python loop takes here now (median of 3): how fast this
     machine runs at the moment, platform aside. On a VM whose hypervisor lends the cores
@@ -95,9 +104,7 @@ def probe() -> float:
     times = []
     for _ in range(3):
         started = time.perf_counter()
-        total = 0
-        for i in range(PROBE_LOOPS):
-            total += i
+        work(PROBE_LOOPS)
         times.append(time.perf_counter() - started)
     return statistics.median(times)
 
@@ -138,9 +145,7 @@ def _time_chunks(cpu: int, seconds: float, queue: mp.Queue) -> None:
     end = clock() + seconds
     while True:
         start = clock()
-        total = 0
-        for i in range(CHUNK_LOOPS):
-            total += i
+        work(CHUNK_LOOPS)
         done = clock()
         out.append((start, done - start))
         if done > end:
@@ -271,9 +276,7 @@ def _gauge(cpu: int, parent: int, stop: object, samples: object, count: object) 
     clock, cpu_clock, n = time.perf_counter, time.thread_time, 0
     while not stop.value and n < GAUGE_CAPACITY and os.getppid() == parent:  # type: ignore[attr-defined]
         start, spent = clock(), cpu_clock()
-        total = 0
-        for i in range(GAUGE_LOOPS):
-            total += i
+        work(GAUGE_LOOPS)
         samples[2 * n], samples[2 * n + 1] = start, cpu_clock() - spent  # type: ignore[index]
         n += 1
         count.value = n  # type: ignore[attr-defined]
