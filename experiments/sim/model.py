@@ -272,6 +272,12 @@ class Platform:
         share *= self._variation() / self.config.speed
         return base * share, wake * share, self.m.on_share[component]
 
+    @property
+    def message_s(self) -> float:
+        """The dispatcher's CPU for a message without a task (a heartbeat, a pull worker's
+        ask), at the configuration's speed like every other CPU time."""
+        return self.m.message_cpu_s / self.config.speed
+
     def _variation(self) -> float:
         """A visit's CPU against its calibrated mean: 1, or a draw of mean 1 and coefficient
         of variation ``cpu_cv`` (exponential at 1, gamma otherwise)."""
@@ -351,7 +357,7 @@ class Platform:
         if self.config.mode == "local":
             return
         for d in self.dispatchers:
-            load = len(d.workers) / self.cal.heartbeat_s * self.m.message_cpu_s
+            load = len(d.workers) / self.cal.heartbeat_s * self.message_s
             d.station.slowdown = 1 / max(1e-3, 1 - load)
 
     # -- clients ----------------------------------------------------------------------------
@@ -642,7 +648,7 @@ class Platform:
             # costs a message (its CPU measured on an idle dispatcher, waking included) —
             # also the one a busy worker sends while its task runs at one client, which
             # the calibration's one-client CPU holds already: 0.2 of 2.3 ms counted twice
-            cost = 0.0 if results else self.m.message_cpu_s
+            cost = 0.0 if results else self.message_s
             message = [delay(wire), (d.station, cost, 0.0, 1.0)]
             self.after(message, handled.succeed)
             yield handled

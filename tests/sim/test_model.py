@@ -364,16 +364,29 @@ def test_one_client_pays_the_one_client_cpu_and_a_busy_machine_less(mode: str) -
     assert cpu_16 <= 1000 * _cpu_per_task(busy, 3000) < 0.7 * 2 * cpu_16
 
 
-def test_a_pull_request_handing_in_results_costs_its_tasks_cpu_only() -> None:
+@pytest.mark.parametrize("speed", [1.0, 2.0])
+def test_a_pull_request_handing_in_results_costs_its_tasks_cpu_only(speed: float) -> None:
     """A pull worker hands each result in with a request, which costs only its task's
     CPU, and asks again while its process runs (answered empty), which costs a message:
     at one client the dispatcher spends the one-client CPU and one message (0.1 ms) per
-    task (and a few back-off polls: 0.51 ms); charging every request one gave 0.6 ms."""
+    task (and a few back-off polls: 0.51 ms); charging every request one gave 0.6 ms.
+    On a machine twice as fast, half of it: the message too (it once stayed 0.1 ms)."""
     cal = _waking(2.0)
-    one = Platform(Config("pull", clients=1, tasks=500), cal)
+    one = Platform(Config("pull", clients=1, tasks=500, speed=speed), cal)
     one.run()
     per_task = one.dispatchers[0].station.busy / 500
-    assert per_task == pytest.approx(2 * CPU_MS["dispatcher"] / 1000 + 1e-4, rel=0.04)
+    expected = (2 * CPU_MS["dispatcher"] / 1000 + 1e-4) / speed
+    assert per_task == pytest.approx(expected, rel=0.04)
+
+
+def test_heartbeats_take_their_share_of_the_dispatcher_at_the_machines_speed() -> None:
+    """W workers heartbeating once a second take W × message CPU of each second of the
+    dispatcher (every service stretched by 1 / (1 - that)); twice as fast, half of it."""
+    cal = synthetic(CPU_MS)  # 0.1 ms a message, a heartbeat a second
+    for speed in (1.0, 2.0):
+        p = Platform(Config("push", workers=2000, procs=1, tasks=1, speed=speed), cal)
+        load = 2000 * 1e-4 / speed
+        assert p.dispatchers[0].station.slowdown == pytest.approx(1 / (1 - load))
 
 
 def test_long_tasks_wake_every_process_for_every_task() -> None:
