@@ -9,6 +9,7 @@
     python -m experiments.simulate render [DIR]        # re-write SIMULATION.md from DIR's files
     python -m experiments.simulate repredict [DIR]     # validation.csv anew from runs.csv, render
     python -m experiments.simulate against RUN_DIR [--calibration FILE] [--seeds 3]
+    python -m experiments.simulate by-clients [--out DIR] [--modes M,..] [--calibration FILE]
 
 ``predict`` prints one JSON line (``throughput_tps``, ``p50_ms``, ``p99_ms``, ``makespan_s``,
 and more). Without ``--calibration`` it uses ``results/calibration.json`` if ``calibrate``
@@ -124,6 +125,13 @@ def parser() -> argparse.ArgumentParser:
     ag.add_argument("run_dir", type=Path)
     ag.add_argument("--calibration", type=Path)
     ag.add_argument("--seeds", type=int, default=3)
+    by = sub.add_parser(
+        "by-clients", help="CPU per task at 1-16 clients, measured beside the model's"
+    )
+    by.add_argument("--out", type=Path, default=Path("results/by-clients"))
+    by.add_argument("--modes", default=",".join(Mode), help="comma list (default: all)")
+    by.add_argument("--repeats", type=int, default=5)
+    by.add_argument("--calibration", type=Path)
     ren = sub.add_parser("render", help="re-write a simulation directory's report and plots")
     ren.add_argument("dir", type=Path, nargs="?", default=Path("docs/simulation"))
     rep = sub.add_parser(
@@ -174,6 +182,13 @@ def main(argv: list[str] | None = None) -> None:
             path = write(args.run_dir, calibration_path(args.calibration), args.seeds)
             render(args.run_dir)
             log.info("wrote %s and %s", path, args.run_dir / "REPORT.md")
+            return
+        if args.command == "by-clients":
+            from experiments.sim import by_clients
+
+            modes = [Mode(m).value for m in args.modes.split(",")]
+            calibration = Calibration.load(calibration_path(args.calibration))
+            print(by_clients.run(modes, calibration, args.out, args.repeats))  # noqa: T201
             return
         from experiments.sim import pipeline
 

@@ -9,6 +9,7 @@ from dataclasses import replace
 from multiprocessing import resource_tracker
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from experiments.cpu import SpeedGauge
@@ -17,6 +18,7 @@ from experiments.sim.calibration import COMPONENTS, Calibration
 from experiments.sim.measure import measure
 from experiments.sim.model import Config
 from experiments.sim.validate import METRICS, predict
+from experiments.simulate import COMMITTED_CALIBRATION
 from faas.models import Mode
 from tests.integration.conftest import descendants
 
@@ -58,3 +60,27 @@ def test_a_held_out_run_agrees_with_the_prediction(tmp_path: Path) -> None:
     assert predicted["throughput_tps"] == pytest.approx(measured["throughput_tps"], rel=0.15), why
     assert predicted["p50_ms"] == pytest.approx(measured["p50_ms"], rel=0.20), why
     assert descendants() <= before  # every stack this test started is gone
+
+
+def test_by_clients_measures_each_components_cpu_beside_the_model(tmp_path: Path) -> None:
+    """``simulate by-clients`` (shrunk): one real push stack of one worker of 2 processes
+    at 1-16 clients, every component's CPU per task measured with the gauge beside it, the
+    model's on the same configurations, and the table against 16 clients."""
+    from experiments.sim import by_clients
+
+    resource_tracker.ensure_running()
+    before = descendants()
+    committed = Calibration.load(COMMITTED_CALIBRATION)
+    report = by_clients.run(["push"], committed, tmp_path, repeats=1, scale=0.1)
+    real = pd.read_csv(tmp_path / "measured.csv")
+    assert list(real["clients"]) == list(by_clients.CLIENTS)
+    assert (real["gauge_ms"] > 0).all()
+    for part in by_clients.PARTS:  # every process did its share of every task
+        assert (real[f"cpu_us_{part}"] > 0).all(), part
+    by = real.set_index("clients")
+    assert by.loc[16, "throughput_tps"] > by.loc[1, "throughput_tps"]
+    model = pd.read_csv(tmp_path / "modelled.csv")
+    assert len(model) == len(by_clients.CLIENTS) and (model["throughput_tps"] > 0).all()
+    assert "| push | 16 | 1.00 / 1.00 | 1.00 / 1.00 |" in report
+    assert (tmp_path / "BY_CLIENTS.md").read_text() == report
+    assert descendants() <= before

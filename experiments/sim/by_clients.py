@@ -1,0 +1,157 @@
+"""``simulate by-clients``: each component's CPU per task as the clients grow, measured and
+modelled side by side.
+
+Calibration measures the CPU per task at 1, 16 and 64 clients; between them the model
+decides by itself what a visit costs (the one-client CPU if it wakes its process, the
+16-client CPU in a running turn: ``ModeCalibration.batched``). This measures the ground in
+between on the calibration's shapes (a pool of 2, one worker of 2 processes): no-op tasks at
+1, 2, 4, 8 and 16 clients, ``repeats`` interleaved rounds, the speed gauge beside every run,
+and runs the model on the same configurations. The machine's speed differs from the
+calibration's, so the table compares each count's CPU per task against the 16-client one's.
+Writes ``measured.csv`` (one row per run), ``modelled.csv`` (one row per configuration, the
+mean over seeds) and ``BY_CLIENTS.md`` to ``--out``.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+
+from experiments.cpu import SpeedGauge
+from experiments.sim.calibration import Calibration
+from experiments.sim.measure import measure
+from experiments.sim.model import Config, Platform
+
+log = logging.getLogger(__name__)
+
+CLIENTS = (1, 2, 4, 8, 16)
+#: tasks of a run at each client count (about a second of it on the 2-core VM at full speed)
+TASKS = {1: 300, 2: 500, 4: 1000, 8: 1500, 16: 2000}
+#: the components, as the CPU meter (``experiments.cpu.CpuMeter``) and the model's stations
+#: split them (the API's submission and long-poll are one process)
+PARTS = ("client", "api", "redis", "dispatcher", "worker")
+SEEDS = 3
+
+
+def configs(modes: list[str], scale: float = 1.0) -> list[Config]:
+    """The calibration's shape of each mode at every client count (``scale``: fewer tasks)."""
+    return [
+        Config(mode, workers=1, procs=2, clients=c, tasks=max(20, int(TASKS[c] * scale)))
+        for mode in modes
+        for c in CLIENTS
+    ]
+
+
+def measured(modes: list[str], repeats: int = 5, scale: float = 1.0) -> pd.DataFrame:
+    """Every run: its configuration, throughput, the gauge's reading (ms) and each
+    component's CPU per task (µs)."""
+    with SpeedGauge() as gauge:
+        runs = measure(configs(modes, scale), repeats, gauge=gauge)
+    return pd.DataFrame(
+        [
+            {
+                "mode": r.config.mode,
+                "clients": r.config.clients,
+                "tasks": r.config.tasks,
+                "throughput_tps": r.throughput_tps,
+                "gauge_ms": 1000 * r.gauge_s,
+                **{f"cpu_us_{k}": 1e6 * r.cpu_s[k] / r.config.tasks for k in PARTS},
+            }
+            for r in runs
+        ]
+    )
+
+
+def modelled(modes: list[str], calibration: Calibration, seeds: int = SEEDS) -> pd.DataFrame:
+    """The model on the same configurations, at the calibration's speed: throughput and
+    each component's CPU per task (its stations' service over the tasks), mean over seeds."""
+    rows = []
+    for config in configs(modes):
+        spent = {k: 0.0 for k in PARTS}
+        tps = []
+        for seed in range(seeds):
+            platform = Platform(replace(config, seed=seed), calibration)
+            tps.append(platform.run().throughput_tps)
+            for part, busy in station_busy(platform).items():
+                spent[part] += busy / config.tasks / seeds
+        rows.append(
+            {
+                "mode": config.mode,
+                "clients": config.clients,
+                "tasks": config.tasks,
+                "throughput_tps": statistics.fmean(tps),
+                **{f"cpu_us_{k}": 1e6 * v for k, v in spent.items()},
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def station_busy(platform: Platform) -> dict[str, float]:
+    """CPU seconds each component's stations served in a simulated run."""
+    return {
+        "client": platform.client.busy,
+        "api": platform.api.busy,
+        "redis": platform.redis.busy,
+        "dispatcher": sum(d.station.busy for d in platform.dispatchers),
+        "worker": sum(w.loop.busy for w in platform.workers),
+    }
+
+
+def relative(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per mode and client count: the median throughput and CPU per task (each component's
+    and the total), each over the same mode's at 16 clients."""
+    runs = runs.assign(cpu_us_total=runs[[f"cpu_us_{k}" for k in PARTS]].sum(axis=1))
+    columns = ["throughput_tps", "cpu_us_total", *(f"cpu_us_{k}" for k in PARTS)]
+    medians = runs.groupby(["mode", "clients"])[columns].median()
+    out = []
+    for mode, group in medians.groupby(level="mode", sort=False):
+        base = group.loc[(mode, max(CLIENTS))]
+        out.append(group / base)
+    return pd.concat(out).reset_index()
+
+
+def render(real: pd.DataFrame, model: pd.DataFrame) -> str:
+    """BY_CLIENTS.md: measured against modelled, relative to 16 clients."""
+    lines = [
+        "# CPU per task by clients, measured and modelled",
+        "",
+        "Each value over the same mode's at 16 clients (medians over the measured runs; the",
+        "model at the calibration's speed, mean of its seeds). `simulate by-clients` wrote it.",
+        "",
+        "| mode | clients | throughput (real / model) | CPU a task | " + " | ".join(PARTS) + " |",
+        "|---|---|---|---|" + "---|" * len(PARTS),
+    ]
+    r, m = (
+        relative(real).set_index(["mode", "clients"]),
+        relative(model).set_index(["mode", "clients"]),
+    )
+    for key in r.index:
+        if key not in m.index:
+            continue
+        cells = [
+            f"{r.loc[key, c]:.2f} / {m.loc[key, c]:.2f}"
+            for c in ["throughput_tps", "cpu_us_total", *(f"cpu_us_{k}" for k in PARTS)]
+        ]
+        lines.append(f"| {key[0]} | {key[1]} | " + " | ".join(cells) + " |")
+    gauge = real["gauge_ms"].median() if "gauge_ms" in real else float("nan")
+    lines += ["", f"The speed gauge read {gauge:.3f} ms (median over the runs).", ""]
+    return "\n".join(lines)
+
+
+def run(
+    modes: list[str], calibration: Calibration, out: Path, repeats: int = 5, scale: float = 1.0
+) -> str:
+    """Measure, model, write ``out``'s files; returns the report."""
+    out.mkdir(parents=True, exist_ok=True)
+    real = measured(modes, repeats, scale)
+    real.to_csv(out / "measured.csv", index=False)
+    model = modelled(modes, calibration)
+    model.to_csv(out / "modelled.csv", index=False)
+    report = render(real, model)
+    (out / "BY_CLIENTS.md").write_text(report)
+    log.info("wrote %s", out / "BY_CLIENTS.md")
+    return report
