@@ -15,6 +15,7 @@ import statistics
 import pytest
 import simpy
 
+from experiments.sim.by_clients import station_busy
 from experiments.sim.calibration import COMPONENTS, STEP_CPU, STEPS, Calibration, ModeCalibration
 from experiments.sim.model import Config, Platform, simulate
 from experiments.sim.stations import Cores, Station
@@ -344,8 +345,7 @@ def _waking(factor: float) -> Calibration:
 
 
 def _cpu_per_task(platform: Platform, tasks: int) -> float:
-    stations = [platform.client, platform.api, platform.redis, platform.dispatchers[0].station]
-    return sum(s.busy for s in stations + [w.loop for w in platform.workers]) / tasks
+    return sum(station_busy(platform).values()) / tasks
 
 
 @pytest.mark.parametrize("mode", ["local", "push"])
