@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import logging
 import signal
 import sys
@@ -12,7 +13,7 @@ import time
 from faas.config import get_settings
 from faas.logs import configure
 from faas.models import Mode
-from faas.process import freeze_heap
+from faas.process import ADDRESS_IN_USE, freeze_heap, listen_socket
 
 log = logging.getLogger("faas")
 
@@ -124,9 +125,14 @@ def _api(args: argparse.Namespace) -> int:
 
     from faas.api.app import create_app
 
+    try:  # bound here, before the app starts, so a taken port ends the process at once
+        listener = listen_socket(args.host, args.port)
+    except OSError as e:
+        log.error("the API cannot listen on %s:%d: %s", args.host, args.port, e.strerror)
+        return ADDRESS_IN_USE if e.errno == errno.EADDRINUSE else 1
     app = create_app()
     freeze_heap()
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=args.host,
         port=args.port,
@@ -136,12 +142,14 @@ def _api(args: argparse.Namespace) -> int:
         proxy_headers=False,  # the API never uses the client's address
         log_level=logging.getLogger().level,
     )
+    uvicorn.Server(config).run(sockets=[listener])
     return 0
 
 
 def _dispatcher(args: argparse.Namespace) -> int:
     import redis.asyncio as aioredis
     import uvloop
+    import zmq
 
     from faas.dispatcher import create_dispatcher
     from faas.dispatcher.base import default_name
@@ -171,7 +179,13 @@ def _dispatcher(args: argparse.Namespace) -> int:
         finally:
             await redis.aclose()
 
-    uvloop.run(run())
+    try:
+        uvloop.run(run())
+    except zmq.ZMQError as e:
+        if e.errno != errno.EADDRINUSE:
+            raise
+        log.error("the dispatcher cannot listen on %s:%d: %s", args.host, args.port, e)
+        return ADDRESS_IN_USE
     return 0
 
 

@@ -1,4 +1,5 @@
-"""Child-process hygiene: children die with their parent, and are stopped by PID."""
+"""Child-process hygiene: children die with their parent, and are stopped by PID; a
+server's listening socket and the exit code that says its port was taken."""
 
 from __future__ import annotations
 
@@ -6,9 +7,14 @@ import contextlib
 import ctypes
 import gc
 import signal
+import socket
 import subprocess
 
 _PR_SET_PDEATHSIG = 1
+
+#: Exit code of ``faas api`` and ``faas dispatcher`` when their port is taken (EADDRINUSE's
+#: number on Linux): whoever chose the port may choose another and start them again.
+ADDRESS_IN_USE = 98
 
 
 def die_with_parent(sig: int = signal.SIGTERM) -> None:
@@ -37,3 +43,20 @@ def freeze_heap() -> None:
     and every request in flight waited it out."""
     gc.collect()
     gc.freeze()
+
+
+def listen_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` (address reuse on, as asyncio's servers set it);
+    the server that takes it listens. Raises OSError (errno EADDRINUSE) if the port is
+    taken."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError:
+        sock.close()
+        raise
+    return sock

@@ -47,6 +47,7 @@ class EmbeddedRedis:
         """``fsync``: the append-only file's ``appendfsync`` (``always`` loses no write
         Redis acknowledged when it is killed; ``everysec`` up to a second of them)."""
         self.port = port or free_port()
+        self._own_port = port is None
         self.fsync = fsync
         self._tmp = None if data_dir else tempfile.TemporaryDirectory(prefix="faas-redis-")
         self.data_dir = Path(data_dir or self._tmp.name)
@@ -58,7 +59,20 @@ class EmbeddedRedis:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self, timeout_s: float = 10.0) -> EmbeddedRedis:
-        """Start the server and wait until it answers PING."""
+        """Start the server and wait until it answers PING. A port chosen here that another
+        process took before the server bound it is chosen again (up to 5 times)."""
+        for _ in range(5):
+            if self._start_once(timeout_s):
+                return self
+            if not self._own_port:
+                raise FaasError(f"redis-server could not listen on port {self.port}")
+            log.warning("port %d was taken before redis-server bound it; another", self.port)
+            self.port = free_port()
+        raise FaasError("redis-server found no free port in 5 tries")
+
+    def _start_once(self, timeout_s: float) -> bool:
+        """Answer True once our server answers, False if it exited (its port taken) or
+        another server answered on its port."""
         args = [
             find_redis_server(),
             "--port",
@@ -79,19 +93,27 @@ class EmbeddedRedis:
             "warning",
         ]
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, preexec_fn=die_with_parent)
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.2)
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.2, socket_timeout=0.5)
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise FaasError(f"redis-server exited with code {self.process.returncode}")
-            try:
-                client.ping()
-                log.info("embedded redis-server %s on %s", self.process.pid, self.url)
-                return self
-            except redis.ConnectionError:
-                time.sleep(0.02)
-            finally:
-                client.close()
+        try:
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    log.warning("redis-server exited with code %s", self.process.returncode)
+                    self.process = None
+                    return False
+                try:
+                    pid = client.info("server")["process_id"]
+                except (redis.ConnectionError, redis.TimeoutError):  # not up, or not a server
+                    time.sleep(0.02)
+                    continue
+                if pid != self.process.pid:  # someone else's server on the port we chose
+                    stop_process(self.process)
+                    self.process = None
+                    return False
+                log.info("embedded redis-server %s on %s", pid, self.url)
+                return True
+        finally:
+            client.close()
         self.stop()
         raise FaasError(f"redis-server did not answer on {self.url} within {timeout_s}s")
 

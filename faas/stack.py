@@ -13,7 +13,7 @@ import httpx
 
 from faas.exceptions import FaasError
 from faas.models import Mode
-from faas.process import die_with_parent, stop_process
+from faas.process import ADDRESS_IN_USE, die_with_parent, stop_process
 from faas.redis_server import EmbeddedRedis, free_port
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,10 @@ class Stack:
         self.mode, self.workers, self.procs, self.host = mode, workers, procs, host
         self.api_port = api_port or free_port()
         self.dispatcher_port = dispatcher_port or free_port()
+        #: Ports this stack chose itself (and may change when another process takes one
+        #: between the choice and the bind).
+        self._own_ports = {"api": api_port is None, "dispatcher": dispatcher_port is None}
+        self._rebinds = 0
         self.redis = None if redis_url else EmbeddedRedis()
         self.redis_url = redis_url
         self.extra_env = env or {}
@@ -48,6 +52,7 @@ class Stack:
         self.api: subprocess.Popen | None = None
         self.dispatcher: subprocess.Popen | None = None
         self.worker_procs: list[subprocess.Popen] = []
+        self._worker_sizes: list[int] = []
 
     @property
     def url(self) -> str:
@@ -107,8 +112,10 @@ class Stack:
 
     def start_worker(self, procs: int | None = None) -> subprocess.Popen:
         """Start one more worker of ``procs`` processes (pull/push modes)."""
-        worker = self.spawn("worker", self.mode, str(procs or self.procs), self.dispatcher_url)
+        procs = procs or self.procs
+        worker = self.spawn("worker", self.mode, str(procs), self.dispatcher_url)
         self.worker_procs.append(worker)
+        self._worker_sizes.append(procs)
         return worker
 
     def start(self, timeout_s: float = 60.0) -> Stack:
@@ -150,8 +157,35 @@ class Stack:
 
     def _check_children(self) -> None:
         for name, child in self.children():
-            if child.poll() is not None:
-                raise FaasError(f"{name} exited with code {child.returncode}")
+            if child.poll() is None:
+                continue
+            if self._rebind(name, child.returncode):
+                return  # the children changed: the next check looks at the new ones
+            raise FaasError(f"{name} exited with code {child.returncode}")
+
+    def _rebind(self, name: str, code: int) -> bool:
+        """Start the API or the dispatcher again on a new port if it exited because another
+        process took the port this stack chose (free_port's answer is free only when asked;
+        any outgoing connection may take it before the child binds). A new dispatcher port
+        starts the workers again too, towards it. Answers whether it did."""
+        if code != ADDRESS_IN_USE or not self._own_ports.get(name) or self._rebinds >= 5:
+            return False
+        self._rebinds += 1
+        if name == "api":
+            self.api_port = free_port()
+            log.warning("API port taken; starting the API again on %d", self.api_port)
+            self.start_api()
+            return True
+        self.dispatcher_port = free_port()
+        log.warning("dispatcher port taken; starting it again on %d", self.dispatcher_port)
+        self.start_dispatcher()
+        sizes = self._worker_sizes
+        for worker in self.worker_procs:
+            stop_process(worker)
+        self.worker_procs, self._worker_sizes = [], []
+        for procs in sizes:
+            self.start_worker(procs)
+        return True
 
     def children(self) -> list[tuple[str, subprocess.Popen]]:
         """The running components, by name."""
@@ -164,6 +198,7 @@ class Stack:
         for _, child in reversed(self.children()):
             stop_process(child)
         self.worker_procs.clear()
+        self._worker_sizes.clear()
         self.api = self.dispatcher = None
         if self.redis:
             self.redis.stop()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from faas.cli import _parser, main
@@ -62,11 +64,47 @@ def test_the_api_serves_with_its_start_up_heap_frozen(monkeypatch: pytest.Monkey
     import uvicorn
 
     frozen: list[int] = []
-    monkeypatch.setattr(uvicorn, "run", lambda app, **_: frozen.append(gc.get_freeze_count()))
+    monkeypatch.setattr(
+        uvicorn.Server, "run", lambda self, sockets: frozen.append(gc.get_freeze_count())
+    )
     try:
         with pytest.raises(SystemExit) as stop:
-            main(["api", "--port", "1"])
+            main(["api", "--port", "0"])
     finally:
         gc.unfreeze()
     assert stop.value.code == 0
     assert len(frozen) == 1 and frozen[0] > 10_000  # FastAPI, pydantic, redis-py: > 10^5
+
+
+@pytest.mark.parametrize("command", [["api"], ["dispatcher", "-m", "push"]])
+def test_a_taken_port_ends_the_api_or_dispatcher_at_once_with_code_98(
+    command: list[str],
+) -> None:
+    """Whoever chose the port can tell a taken port from any other failure by the exit code
+    (faas.process.ADDRESS_IN_USE), and the process ends before it starts serving: the API
+    used to hang in its shutdown after uvicorn failed to bind."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from faas.process import ADDRESS_IN_USE, listen_socket
+    from faas.redis_server import EmbeddedRedis
+
+    with EmbeddedRedis() as redis, listen_socket("127.0.0.1", 0) as taken:
+        taken.listen()
+        port = taken.getsockname()[1]
+        started = time.monotonic()
+        run = subprocess.run(
+            [sys.executable, "-m", "faas", *command, "--port", str(port)],
+            env={**os.environ, "FAAS_REDIS_URL": redis.url},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        elapsed = time.monotonic() - started
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            pass  # the port is still ours: nobody took it from us
+    assert run.returncode == ADDRESS_IN_USE, run.stderr
+    assert f"cannot listen on 127.0.0.1:{port}" in run.stderr
+    assert elapsed < 30

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,6 +15,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from faas.aio import cancel_and_wait
 from faas.api.fastpath import FastPath
 from faas.api.routes import health_router, router
 from faas.api.waiters import Waiters
@@ -148,9 +148,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         archiver = Archiver(app.state.store, app.state.archive, settings.result_ttl_s)
         archiving = asyncio.create_task(archiver.run(settings.archive_interval_s))
         yield
-        archiving.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await archiving
+        await cancel_and_wait(archiving)
         app.state.archive.close()
         await app.state.waiters.stop()
         await app.state.waiters.redis.aclose()

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator
 
 import redis.asyncio as aioredis
 
+from faas.aio import cancel_and_wait
 from faas.store import DONE_CHANNEL
 
 log = logging.getLogger(__name__)
@@ -37,9 +38,7 @@ class Waiters:
     async def stop(self) -> None:
         """Stop listening."""
         if self._listener:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+            await cancel_and_wait(self._listener)
 
     @contextlib.contextmanager
     def watch(self, task_ids: Iterable[str]) -> Iterator[asyncio.Event]:

@@ -39,6 +39,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 from typing import ClassVar, TypeVar
 
+from faas.aio import cancel_and_wait
 from faas.config import Settings
 from faas.dispatcher.books import Assignment, Backlog, FunctionCache
 from faas.executor import error_payload
@@ -168,8 +169,7 @@ class Dispatcher(ABC):
             for step in done - {stopper}:
                 step.result()  # re-raise the error that ended a step
         finally:
-            for step in [stopper, *steps]:
-                step.cancel()
+            await cancel_and_wait(stopper, *steps)
             await asyncio.gather(stopper, *steps, return_exceptions=True)
             await self.close()
             try:  # what the writer had not applied yet (a cancelled batch is still queued)
