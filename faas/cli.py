@@ -9,6 +9,7 @@ import logging
 import signal
 import sys
 import time
+from collections.abc import Callable
 
 from faas.config import get_settings
 from faas.logs import configure
@@ -149,7 +150,6 @@ def _api(args: argparse.Namespace) -> int:
 def _dispatcher(args: argparse.Namespace) -> int:
     import redis.asyncio as aioredis
     import uvloop
-    import zmq
 
     from faas.dispatcher import create_dispatcher
     from faas.dispatcher.base import default_name
@@ -179,8 +179,16 @@ def _dispatcher(args: argparse.Namespace) -> int:
         finally:
             await redis.aclose()
 
+    return _serving(lambda: uvloop.run(run()), args)
+
+
+def _serving(serve: Callable[[], None], args: argparse.Namespace) -> int:
+    """Run the dispatcher; a taken port exits with ADDRESS_IN_USE (faas.stack chooses
+    another), any other error is raised."""
+    import zmq
+
     try:
-        uvloop.run(run())
+        serve()
     except zmq.ZMQError as e:
         if e.errno != errno.EADDRINUSE:
             raise

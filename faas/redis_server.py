@@ -73,26 +73,9 @@ class EmbeddedRedis:
     def _start_once(self, timeout_s: float) -> bool:
         """Answer True once our server answers, False if it exited (its port taken) or
         another server answered on its port."""
-        args = [
-            find_redis_server(),
-            "--port",
-            str(self.port),
-            "--bind",
-            "127.0.0.1",
-            "--dir",
-            str(self.data_dir),
-            "--save",
-            "",
-            "--appendonly",
-            "yes",
-            "--appendfsync",
-            self.fsync,
-            "--daemonize",
-            "no",
-            "--loglevel",
-            "warning",
-        ]
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, preexec_fn=die_with_parent)
+        self.process = subprocess.Popen(
+            self._args(), stdout=subprocess.DEVNULL, preexec_fn=die_with_parent
+        )
         client = redis.Redis.from_url(self.url, socket_connect_timeout=0.2, socket_timeout=0.5)
         deadline = time.monotonic() + timeout_s
         try:
@@ -116,6 +99,28 @@ class EmbeddedRedis:
             client.close()
         self.stop()
         raise FaasError(f"redis-server did not answer on {self.url} within {timeout_s}s")
+
+    def _args(self) -> list[str]:
+        """redis-server's command line."""
+        return [
+            find_redis_server(),
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.data_dir),
+            "--save",
+            "",
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            self.fsync,
+            "--daemonize",
+            "no",
+            "--loglevel",
+            "warning",
+        ]
 
     def stop(self) -> None:
         """Stop the server (SIGTERM, then SIGKILL) and remove its directory."""
