@@ -88,6 +88,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _up(args: argparse.Namespace) -> int:
+    from faas.exceptions import FaasError
     from faas.stack import Stack
 
     settings = get_settings()
@@ -106,7 +107,11 @@ def _up(args: argparse.Namespace) -> int:
         signal.signal(sig, lambda signum, _: stopping.append(signum))
     code = 0
     try:
-        stack.start()
+        stack.start()  # stops what it started if it fails
+    except FaasError as e:
+        log.error("the stack did not start: %s", e)
+        return 1
+    try:
         sys.stdout.write(f"faas is up: {stack.url} (mode {args.mode}, redis {stack.redis_url})\n")
         sys.stdout.flush()
         while not stopping:

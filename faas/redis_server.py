@@ -60,9 +60,11 @@ class EmbeddedRedis:
 
     def start(self, timeout_s: float = 10.0) -> EmbeddedRedis:
         """Start the server and wait until it answers PING. A port chosen here that another
-        process took before the server bound it is chosen again (up to 5 times)."""
+        process took before the server bound it is chosen again (up to 5 times), on the first
+        start only: a restart keeps the URL its clients know."""
         for _ in range(5):
             if self._start_once(timeout_s):
+                self._own_port = False
                 return self
             if not self._own_port:
                 raise FaasError(f"redis-server could not listen on port {self.port}")

@@ -45,6 +45,7 @@ class Stack:
         #: between the choice and the bind).
         self._own_ports = {"api": api_port is None, "dispatcher": dispatcher_port is None}
         self._rebinds = 0
+        self._was_ready = False
         self.redis = None if redis_url else EmbeddedRedis()
         self.redis_url = redis_url
         self.extra_env = env or {}
@@ -151,6 +152,7 @@ class Stack:
             self._check_children()
             health = self.health()
             if health and health["dispatcher"] and health["dispatcher"]["processes"] >= want:
+                self._was_ready = True
                 return health
             time.sleep(0.05)
         raise FaasError(f"stack not ready within {timeout_s}s (last health: {self.health()})")
@@ -166,9 +168,12 @@ class Stack:
     def _rebind(self, name: str, code: int) -> bool:
         """Start the API or the dispatcher again on a new port if it exited because another
         process took the port this stack chose (free_port's answer is free only when asked;
-        any outgoing connection may take it before the child binds). A new dispatcher port
-        starts the workers again too, towards it. Answers whether it did."""
+        any outgoing connection may take it before the child binds), until the stack was
+        first ready: after that clients know the address. A new dispatcher port starts the
+        workers again too, towards it. Answers whether it did."""
         if code != ADDRESS_IN_USE or not self._own_ports.get(name) or self._rebinds >= 5:
+            return False
+        if self._was_ready:  # a restart keeps the address its clients know
             return False
         self._rebinds += 1
         if name == "api":

@@ -108,3 +108,25 @@ def test_a_taken_port_ends_the_api_or_dispatcher_at_once_with_code_98(
     assert run.returncode == ADDRESS_IN_USE, run.stderr
     assert f"cannot listen on 127.0.0.1:{port}" in run.stderr
     assert elapsed < 30
+
+
+def test_faas_up_on_a_taken_port_says_so_and_exits_1() -> None:
+    """A port the user gave is not moved; `faas up` names the failure, no traceback."""
+    import subprocess
+    import sys
+
+    from faas.process import listen_socket
+
+    with listen_socket("127.0.0.1", 0) as taken:
+        taken.listen()
+        port = taken.getsockname()[1]
+        run = subprocess.run(
+            [sys.executable, "-m", "faas", "up", "--port", str(port)],
+            env={k: v for k, v in os.environ.items() if k != "FAAS_REDIS_URL"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert run.returncode == 1, run.stderr
+    assert "the stack did not start: api exited with code 98" in run.stderr
+    assert "Traceback" not in run.stderr

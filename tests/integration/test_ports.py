@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from faas.exceptions import FaasError
-from faas.process import listen_socket
+from faas.process import listen_socket, stop_process
 from faas.redis_server import EmbeddedRedis
 from faas.stack import Stack
 from tests import functions
@@ -46,6 +46,27 @@ def test_a_port_the_caller_gave_is_not_changed() -> None:
         with pytest.raises(FaasError, match="api exited with code 98"):
             stack.start()
         assert stack.api is None and stack.api_port == port  # stopped, not moved
+
+
+def test_a_component_restarted_after_the_stack_was_ready_keeps_its_port() -> None:
+    """Clients know the address by then: a taken port is an error, not a move."""
+    with Stack("local", procs=1) as stack:
+        port = stack.api_port
+        stop_process(stack.api)
+        with _take(port):
+            stack.start_api()
+            with pytest.raises(FaasError, match="api exited with code 98"):
+                stack.wait_ready(30)
+        assert stack.api_port == port
+    redis_server = EmbeddedRedis().start()
+    try:
+        port = redis_server.port
+        redis_server.kill()  # keeps its data, as a restart scenario does
+        with _take(port), pytest.raises(FaasError, match=f"could not listen on port {port}"):
+            redis_server.start()
+        assert redis_server.port == port
+    finally:
+        redis_server.stop()
 
 
 def test_embedded_redis_moves_off_a_taken_port_and_off_another_server() -> None:
