@@ -53,7 +53,6 @@ class Stack:
         self.api: subprocess.Popen | None = None
         self.dispatcher: subprocess.Popen | None = None
         self.worker_procs: list[subprocess.Popen] = []
-        self._worker_sizes: list[int] = []
 
     @property
     def url(self) -> str:
@@ -113,10 +112,8 @@ class Stack:
 
     def start_worker(self, procs: int | None = None) -> subprocess.Popen:
         """Start one more worker of ``procs`` processes (pull/push modes)."""
-        procs = procs or self.procs
-        worker = self.spawn("worker", self.mode, str(procs), self.dispatcher_url)
+        worker = self.spawn("worker", self.mode, str(procs or self.procs), self.dispatcher_url)
         self.worker_procs.append(worker)
-        self._worker_sizes.append(procs)
         return worker
 
     def start(self, timeout_s: float = 60.0) -> Stack:
@@ -184,12 +181,10 @@ class Stack:
         self.dispatcher_port = free_port()
         log.warning("dispatcher port taken; starting it again on %d", self.dispatcher_port)
         self.start_dispatcher()
-        sizes = self._worker_sizes
-        for worker in self.worker_procs:
+        stale, self.worker_procs = self.worker_procs, []
+        for worker in stale:  # before the first ready every worker has the stack's size
             stop_process(worker)
-        self.worker_procs, self._worker_sizes = [], []
-        for procs in sizes:
-            self.start_worker(procs)
+            self.start_worker()
         return True
 
     def children(self) -> list[tuple[str, subprocess.Popen]]:
@@ -203,7 +198,6 @@ class Stack:
         for _, child in reversed(self.children()):
             stop_process(child)
         self.worker_procs.clear()
-        self._worker_sizes.clear()
         self.api = self.dispatcher = None
         if self.redis:
             self.redis.stop()
