@@ -132,6 +132,11 @@ def parser() -> argparse.ArgumentParser:
     by.add_argument("--modes", default=",".join(Mode), help="comma list (default: all)")
     by.add_argument("--repeats", type=int, default=5)
     by.add_argument("--calibration", type=Path)
+    wake = sub.add_parser(
+        "wake-probe", help="a request's CPU against how long its process slept (~40 s)"
+    )
+    wake.add_argument("--out", type=Path, default=Path("results/wake-probe"))
+    wake.add_argument("--repeats", type=int, default=3)
     ren = sub.add_parser("render", help="re-write a simulation directory's report and plots")
     ren.add_argument("dir", type=Path, nargs="?", default=Path("docs/simulation"))
     rep = sub.add_parser(
@@ -189,6 +194,11 @@ def main(argv: list[str] | None = None) -> None:
             modes = [Mode(m).value for m in args.modes.split(",")]
             calibration = Calibration.load(calibration_path(args.calibration))
             print(by_clients.run(modes, calibration, args.out, args.repeats))  # noqa: T201
+            return
+        if args.command == "wake-probe":
+            from experiments.sim import wakeprobe
+
+            print(wakeprobe.run(args.out, args.repeats))  # noqa: T201 - where it wrote
             return
         from experiments.sim import pipeline
 
