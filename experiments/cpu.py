@@ -45,18 +45,43 @@ class CpuMeter:
                 total += t.user + t.system
         return total
 
-    def sample(self) -> dict[str, float]:
+    def _processes(self) -> dict[str, list[psutil.Process]]:
         pool = self.dispatcher.children(recursive=True)  # local mode's processes
         workers = [c for w in self.workers for c in (w, *w.children(recursive=True))]
+        return {
+            "api": [self.api],
+            "redis": [self.redis],
+            "dispatcher": [self.dispatcher],
+            "worker": workers + pool,
+        }
+
+    def sample(self) -> dict[str, float]:
         me = resource.getrusage(resource.RUSAGE_SELF)
         return {
             **host_times(),
             "client": me.ru_utime + me.ru_stime,
-            "api": self._cpu([self.api]),
-            "redis": self._cpu([self.redis]),
-            "dispatcher": self._cpu([self.dispatcher]),
-            "worker": self._cpu(workers + pool),
+            **{part: self._cpu(procs) for part, procs in self._processes().items()},
         }
+
+    def sleeps(self) -> dict[str, int]:
+        """How many times each component's threads have gone to sleep so far (voluntary
+        context switches: a wait for a socket, a pipe, a timer; not preemption)."""
+        parts = {"client": [os.getpid()]}
+        parts.update({k: [p.pid for p in procs] for k, procs in self._processes().items()})
+        return {part: sum(voluntary_sleeps(pid) for pid in pids) for part, pids in parts.items()}
+
+
+def voluntary_sleeps(pid: int) -> int:
+    """Voluntary context switches of every live thread of process ``pid``
+    (``/proc/PID/task/*/status``; a thread that has ended takes its count with it; 0 once
+    the process is gone). The stack's threads live as long as their processes."""
+    total = 0
+    for status in Path(f"/proc/{pid}/task").glob("*/status"):
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+            for line in status.read_text().splitlines():
+                if line.startswith("voluntary_ctxt_switches:"):
+                    total += int(line.split()[1])
+    return total
 
 
 def host_times() -> dict[str, float]:

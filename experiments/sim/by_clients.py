@@ -60,6 +60,7 @@ def measured(modes: list[str], repeats: int = 5, scale: float = 1.0) -> pd.DataF
                 "throughput_tps": r.throughput_tps,
                 "gauge_ms": 1000 * r.gauge_s,
                 **{f"cpu_us_{k}": 1e6 * r.cpu_s[k] / r.config.tasks for k in PARTS},
+                **{f"sleeps_{k}": r.sleeps[k] / r.config.tasks for k in PARTS if r.sleeps},
             }
             for r in runs
         ]
@@ -67,17 +68,21 @@ def measured(modes: list[str], repeats: int = 5, scale: float = 1.0) -> pd.DataF
 
 
 def modelled(modes: list[str], calibration: Calibration, seeds: int = SEEDS) -> pd.DataFrame:
-    """The model on the same configurations, at the calibration's speed: throughput and
-    each component's CPU per task (its stations' service over the tasks), mean over seeds."""
+    """The model on the same configurations, at the calibration's speed: throughput, each
+    component's CPU per task (its stations' service over the tasks) and how many of its
+    visits a task woke it (``sleeps_``, as the real runs' sleeps), mean over seeds."""
     rows = []
     for config in configs(modes):
         spent = {k: 0.0 for k in PARTS}
+        woke = {k: 0.0 for k in PARTS}
         tps = []
         for seed in range(seeds):
             platform = Platform(replace(config, seed=seed), calibration)
             tps.append(platform.run().throughput_tps)
             for part, busy in station_busy(platform).items():
                 spent[part] += busy / config.tasks / seeds
+            for part, count in station_busy(platform, "woke").items():
+                woke[part] += count / config.tasks / seeds
         rows.append(
             {
                 "mode": config.mode,
@@ -85,19 +90,21 @@ def modelled(modes: list[str], calibration: Calibration, seeds: int = SEEDS) -> 
                 "tasks": config.tasks,
                 "throughput_tps": statistics.fmean(tps),
                 **{f"cpu_us_{k}": 1e6 * v for k, v in spent.items()},
+                **{f"sleeps_{k}": v for k, v in woke.items()},
             }
         )
     return pd.DataFrame(rows)
 
 
-def station_busy(platform: Platform) -> dict[str, float]:
-    """CPU seconds each component's stations served in a simulated run."""
+def station_busy(platform: Platform, what: str = "busy") -> dict[str, float]:
+    """CPU seconds each component's stations served in a simulated run (``what="woke"``:
+    the visits that woke them)."""
     return {
-        "client": platform.client.busy,
-        "api": platform.api.busy,
-        "redis": platform.redis.busy,
-        "dispatcher": sum(d.station.busy for d in platform.dispatchers),
-        "worker": sum(w.loop.busy for w in platform.workers),
+        "client": getattr(platform.client, what),
+        "api": getattr(platform.api, what),
+        "redis": getattr(platform.redis, what),
+        "dispatcher": sum(getattr(d.station, what) for d in platform.dispatchers),
+        "worker": sum(getattr(w.loop, what) for w in platform.workers),
     }
 
 
@@ -139,7 +146,33 @@ def render(real: pd.DataFrame, model: pd.DataFrame) -> str:
         lines.append(f"| {key[0]} | {key[1]} | " + " | ".join(cells) + " |")
     gauge = real["gauge_ms"].median() if "gauge_ms" in real else float("nan")
     lines += ["", f"The speed gauge read {gauge:.3f} ms (median over the runs).", ""]
+    if all(f"sleeps_{k}" in frame for k in PARTS for frame in (real, model)):
+        lines += sleeps_table(real, model)
     return "\n".join(lines)
+
+
+def sleeps_table(real: pd.DataFrame, model: pd.DataFrame) -> list[str]:
+    """Times a task put each component to sleep (real: its threads' voluntary context
+    switches, median over the runs) beside how many of its visits woke it in the model."""
+    columns = [f"sleeps_{k}" for k in PARTS]
+    r = real.groupby(["mode", "clients"])[columns].median()
+    m = model.groupby(["mode", "clients"])[columns].mean()
+    lines = [
+        "## Sleeps a task, measured and modelled",
+        "",
+        "Measured: each component's threads' voluntary context switches per task (a wait",
+        "for a socket, a pipe or a timer: the process slept and was woken), median over the",
+        "runs. Modelled: per task, the visits that found the component's process idle and",
+        "paid the wake-up (the one-client CPU).",
+        "",
+        "| mode | clients | " + " | ".join(PARTS) + " |",
+        "|---|---|" + "---|" * len(PARTS),
+    ]
+    for key in r.index:
+        if key in m.index:
+            cells = [f"{r.loc[key, c]:.2f} / {m.loc[key, c]:.2f}" for c in columns]
+            lines.append(f"| {key[0]} | {key[1]} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
 
 
 def run(

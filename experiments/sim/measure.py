@@ -15,7 +15,7 @@ import os
 import statistics
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis
 
@@ -53,6 +53,8 @@ class RealRun:
     tries: int = 1
     #: the cores' speed beside the run: a chunk's mean CPU seconds (SpeedGauge; NaN: none)
     gauge_s: float = float("nan")
+    #: times each component's threads went to sleep during the run (CpuMeter.sleeps)
+    sleeps: dict[str, int] = field(default_factory=dict)
 
     @property
     def makespan_s(self) -> float:
@@ -105,15 +107,16 @@ class Session:
     async def run(self, config: Config) -> RealRun:
         fid = self.functions["sleep" if config.task_ms else "noop"]
         speed_before = probe()
-        before = self.meter.sample()
+        before, slept = self.meter.sample(), self.meter.sleeps()
         started = time.perf_counter()
         body = payload(config.task_ms)  # LoadClient.closed_loop measures with a frozen heap
         rows = await self.client.closed_loop(fid, [body] * config.tasks, config.clients)
         ended = time.perf_counter()
-        after = self.meter.sample()
+        after, sleeps = self.meter.sample(), self.meter.sleeps()
         speed_after = probe()
         cpu = {k: after[k] - before[k] for k in before}
         run = RealRun(config, server_rows(self.redis, rows), cpu, (speed_before + speed_after) / 2)
+        run.sleeps = {k: sleeps[k] - slept[k] for k in slept}
         if self.gauge is not None:
             run.gauge_s = self.gauge.mean(started, ended)
         return run

@@ -92,6 +92,8 @@ class Station:
         self.cores = cores
         self.busy = 0.0
         self.jobs = 0
+        #: jobs that paid the wake-up (found a thread idle)
+        self.woke = 0
         #: multiplies every service time (background load, e.g. heartbeats; 1: none)
         self.slowdown = 1.0
 
@@ -113,6 +115,7 @@ class Station:
         core busy after the task has gone on (bookkeeping after the reply)."""
         if wake and not queued and (not self.servers or self.free[0] <= now):
             service += wake
+            self.woke += 1
         service *= self.slowdown
         self.busy += service
         self.jobs += 1

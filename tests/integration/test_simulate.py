@@ -79,8 +79,14 @@ def test_by_clients_measures_each_components_cpu_beside_the_model(tmp_path: Path
         assert (real[f"cpu_us_{part}"] > 0).all(), part
     by = real.set_index("clients")
     assert by.loc[16, "throughput_tps"] > by.loc[1, "throughput_tps"]
+    # one client: every process sleeps between its visits (each at least once a task; the
+    # API several times, once per wait on Redis); at 16 its loop hardly ever runs dry
+    for part in by_clients.PARTS:
+        assert by.loc[1, f"sleeps_{part}"] >= 1, part
+    assert by.loc[16, "sleeps_api"] < by.loc[1, "sleeps_api"] / 2
     model = pd.read_csv(tmp_path / "modelled.csv")
     assert len(model) == len(by_clients.CLIENTS) and (model["throughput_tps"] > 0).all()
     assert "| push | 16 | 1.00 / 1.00 | 1.00 / 1.00 |" in report
+    assert "## Sleeps a task, measured and modelled" in report
     assert (tmp_path / "BY_CLIENTS.md").read_text() == report
     assert descendants() <= before

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from experiments.sim.by_clients import CLIENTS, PARTS, modelled, relative, render
+from experiments.sim.by_clients import CLIENTS, PARTS, modelled, relative, render, sleeps_table
 from tests.sim.test_model import CPU_MS, _waking
 
 
@@ -30,6 +30,13 @@ def test_the_model_pays_the_one_client_cpu_at_one_client_and_less_at_16() -> Non
     total = table[[f"cpu_us_{k}" for k in PARTS]].sum(axis=1)
     assert total.loc[16] < 0.8 * total.loc[1]
     assert table["throughput_tps"].is_monotonic_increasing
+    # the visits that woke each process: at one client most of a task's two (the client's
+    # and the API's second visit may come while the first one's after-reply work runs),
+    # the worker's one; at 16 clients fewer
+    for part in ("client", "api", "redis", "dispatcher"):
+        assert 1.0 <= one[f"sleeps_{part}"] <= 2.0, part
+        assert table.loc[16, f"sleeps_{part}"] < one[f"sleeps_{part}"], part
+    assert one["sleeps_worker"] == pytest.approx(1.0, abs=0.05)
 
 
 def test_relative_divides_each_median_by_the_same_modes_at_16_clients() -> None:
@@ -50,3 +57,22 @@ def test_relative_divides_each_median_by_the_same_modes_at_16_clients() -> None:
     report = render(pd.DataFrame(rows).assign(gauge_ms=0.3), pd.DataFrame(rows))
     assert "| pull | 1 | 0.06 / 0.06 | 2.00 / 2.00 |" in report
     assert "The speed gauge read 0.300 ms" in report
+    assert "## Sleeps" not in report  # runs without sleeps counted (before they were)
+
+
+def test_the_sleeps_table_puts_the_measured_median_beside_the_models_mean() -> None:
+    sleeps = {f"sleeps_{k}": 1.0 for k in PARTS}
+    real = pd.DataFrame(
+        [
+            {"mode": "push", "clients": 4, "throughput_tps": 1.0, **sleeps, "sleeps_api": s}
+            for s in (1.0, 1.25, 9.0)
+        ]
+    )
+    model = pd.DataFrame(
+        [
+            {"mode": "push", "clients": 4, "throughput_tps": 1.0, **sleeps, "sleeps_api": s}
+            for s in (0.5, 1.5)
+        ]
+    )
+    table = "\n".join(sleeps_table(real, model))
+    assert "| push | 4 | 1.00 / 1.00 | 1.25 / 1.00 | 1.00 / 1.00 |" in table

@@ -14,7 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from experiments.cpu import SpeedGauge, speed_states, speed_trace
+from experiments.cpu import SpeedGauge, speed_states, speed_trace, voluntary_sleeps
 from experiments.sim.calibrate import GAUGE_POINTS, gauge_exponent
 from experiments.sim.fit import _throughput, fit_busy
 from tests.sim.test_model import CPU_MS, synthetic
@@ -148,3 +148,33 @@ def test_no_gauge_no_exponent_and_speed_one() -> None:
     one = {"push": cal.modes["push"]}
     _gauged(cal, 1.0, [0.29, 0.31])  # too few runs: 2 per client count, one mode
     assert GAUGE_POINTS > 2 * 2 and gauge_exponent(one) is None
+
+
+def test_voluntary_sleeps_counts_every_wait_of_every_thread() -> None:
+    """A child that sleeps 50 times in its main thread and 30 in a second one (alive when
+    counted: an ended thread's count goes with it): at least 80 sleeps counted (the
+    interpreter's start adds some), none once the child is gone."""
+    code = (
+        "import threading, time, sys\n"
+        "slept = threading.Event()\n"
+        "def second():\n"
+        "    [time.sleep(0.001) for _ in range(30)]\n"
+        "    slept.set()\n"
+        "    time.sleep(3600)\n"
+        "threading.Thread(target=second, daemon=True).start()\n"
+        "[time.sleep(0.001) for _ in range(50)]\n"
+        "slept.wait()\n"
+        "print('done', flush=True)\n"
+        "sys.stdin.read()\n"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout is not None and child.stdout.readline() == "done\n"
+        counted = voluntary_sleeps(child.pid)
+        assert 80 <= counted < 1000
+    finally:
+        child.kill()
+        child.wait(10)
+    assert voluntary_sleeps(child.pid) == 0
