@@ -79,9 +79,9 @@ def modelled(modes: list[str], calibration: Calibration, seeds: int = SEEDS) -> 
         for seed in range(seeds):
             platform = Platform(replace(config, seed=seed), calibration)
             tps.append(platform.run().throughput_tps)
-            for part, busy in station_busy(platform).items():
+            for part, busy in by_part(platform).items():
                 spent[part] += busy / config.tasks / seeds
-            for part, count in station_busy(platform, "woke").items():
+            for part, count in by_part(platform, "woke").items():
                 woke[part] += count / config.tasks / seeds
         rows.append(
             {
@@ -96,9 +96,9 @@ def modelled(modes: list[str], calibration: Calibration, seeds: int = SEEDS) -> 
     return pd.DataFrame(rows)
 
 
-def station_busy(platform: Platform, what: str = "busy") -> dict[str, float]:
-    """CPU seconds each component's stations served in a simulated run (``what="woke"``:
-    the visits that woke them)."""
+def by_part(platform: Platform, what: str = "busy") -> dict[str, float]:
+    """A total of each component's stations in a simulated run: the CPU seconds they
+    served (``busy``) or the visits that woke them (``woke``)."""
     return {
         "client": getattr(platform.client, what),
         "api": getattr(platform.api, what),

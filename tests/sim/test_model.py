@@ -15,7 +15,7 @@ import statistics
 import pytest
 import simpy
 
-from experiments.sim.by_clients import station_busy
+from experiments.sim.by_clients import by_part
 from experiments.sim.calibration import COMPONENTS, STEP_CPU, STEPS, Calibration, ModeCalibration
 from experiments.sim.model import Config, Platform, simulate
 from experiments.sim.stations import Cores, Station
@@ -345,7 +345,7 @@ def _waking(factor: float) -> Calibration:
 
 
 def _cpu_per_task(platform: Platform, tasks: int) -> float:
-    return sum(station_busy(platform).values()) / tasks
+    return sum(by_part(platform).values()) / tasks
 
 
 @pytest.mark.parametrize("mode", ["local", "push"])
