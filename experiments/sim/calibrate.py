@@ -215,6 +215,7 @@ async def _calibrate_mode(
                 for r in runs
             ],
             **{f"c{c}_{k}": v for c, runs in rounds.items() for k, v in _summary(runs).items()},
+            **{f"c{c}_{k}": v for c, runs in rounds.items() for k, v in _sleeps(runs).items()},
         },
     )
 
@@ -233,6 +234,15 @@ def _summary(runs: list[RealRun]) -> dict[str, float]:
     """Each metric's median over the rounds (the calibration's record of them)."""
     summaries = [r.summary() for r in runs]
     return {k: round(statistics.median(s[k] for s in summaries), 4) for k in summaries[0]}
+
+
+def _sleeps(runs: list[RealRun]) -> dict[str, float]:
+    """Each component's median sleeps per task over the rounds (``sleeps_client`` ...;
+    for the record: the model does not use them; see ``simulate by-clients``)."""
+    return {
+        f"sleeps_{k}": round(statistics.median(r.sleeps[k] / len(r.rows) for r in runs), 3)
+        for k in runs[0].sleeps
+    }
 
 
 def _demands(cpu_s: dict[str, float], tasks: int, submit_s: float) -> dict[str, float]:

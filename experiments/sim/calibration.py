@@ -52,6 +52,11 @@
   its dispatcher spent 2.7 ms a task at one client, measured 2.3; now 2.5: the busy
   worker's ask while its task runs is in the one-client CPU already). Charging none let
   busy workers poll for free at scale.
+- ``measured["c1_sleeps_api"]`` and the like (``c16_``, ``c64_``; client, api, redis,
+  dispatcher, worker): how many times a task put each component's threads to sleep
+  (voluntary context switches, median over the rounds), for the record: the model does not
+  use them (``docs/simulation/sleeps``: the real API sleeps about five times a task at one
+  client, the model wakes it twice at most).
 """
 
 from __future__ import annotations

@@ -39,6 +39,10 @@ def test_a_held_out_run_agrees_with_the_prediction(tmp_path: Path) -> None:
     assert all(push.cpu_s[c] >= 0 for c in COMPONENTS) and push.cpu_s["api_submit"] > 0
     assert push.message_cpu_s > 0 and 0 < push.effective_cores <= push.measured["cpu_count"]
     assert push.measured["rounds"] == ROUNDS  # each component's CPU: the median of the rounds
+    # how often each process slept a task, for the record: the API once per wait at one
+    # client (several a task), hardly ever at 64
+    assert all(push.measured[f"c1_sleeps_{k}"] >= 1 for k in ("client", "api", "worker"))
+    assert push.measured["c64_sleeps_api"] < push.measured["c1_sleeps_api"] / 2
     states = cal.speed_states  # the cores' speeds, traced before the mode's runs
     assert states is not None and states["ratio"] >= 1.0 and 0 <= states["slow_share"] <= 1
     assert push.busy_scale is not None and all(0.2 < s < 5 for s in push.busy_scale)
