@@ -132,18 +132,11 @@ def render(real: pd.DataFrame, model: pd.DataFrame) -> str:
         "| mode | clients | throughput (real / model) | CPU a task | " + " | ".join(PARTS) + " |",
         "|---|---|---|---|" + "---|" * len(PARTS),
     ]
-    r, m = (
+    lines += _rows(
         relative(real).set_index(["mode", "clients"]),
         relative(model).set_index(["mode", "clients"]),
+        ["throughput_tps", "cpu_us_total", *(f"cpu_us_{k}" for k in PARTS)],
     )
-    for key in r.index:
-        if key not in m.index:
-            continue
-        cells = [
-            f"{r.loc[key, c]:.2f} / {m.loc[key, c]:.2f}"
-            for c in ["throughput_tps", "cpu_us_total", *(f"cpu_us_{k}" for k in PARTS)]
-        ]
-        lines.append(f"| {key[0]} | {key[1]} | " + " | ".join(cells) + " |")
     gauge = real["gauge_ms"].median() if "gauge_ms" in real else float("nan")
     lines += ["", f"The speed gauge read {gauge:.3f} ms (median over the runs).", ""]
     if all(f"sleeps_{k}" in frame for k in PARTS for frame in (real, model)):
@@ -168,11 +161,19 @@ def sleeps_table(real: pd.DataFrame, model: pd.DataFrame) -> list[str]:
         "| mode | clients | " + " | ".join(PARTS) + " |",
         "|---|---|" + "---|" * len(PARTS),
     ]
-    for key in r.index:
-        if key in m.index:
-            cells = [f"{r.loc[key, c]:.2f} / {m.loc[key, c]:.2f}" for c in columns]
-            lines.append(f"| {key[0]} | {key[1]} | " + " | ".join(cells) + " |")
-    return [*lines, ""]
+    return [*lines, *_rows(r, m, columns), ""]
+
+
+def _rows(real: pd.DataFrame, model: pd.DataFrame, columns: list[str]) -> list[str]:
+    """One table row per (mode, clients) of ``real`` that ``model`` has too: each column
+    as ``real / model``."""
+    return [
+        f"| {key[0]} | {key[1]} | "
+        + " | ".join(f"{real.loc[key, c]:.2f} / {model.loc[key, c]:.2f}" for c in columns)
+        + " |"
+        for key in real.index
+        if key in model.index
+    ]
 
 
 def run(
