@@ -35,6 +35,14 @@ TASKS = {1: 300, 2: 500, 4: 1000, 8: 1500, 16: 2000}
 #: split them (the API's submission and long-poll are one process)
 PARTS = ("client", "api", "redis", "dispatcher", "worker")
 SEEDS = 3
+#: what BY_CLIENTS.md's second table holds
+SLEEPS_TEXT = """## Sleeps a task, measured and modelled
+
+Measured: each component's threads' voluntary context switches per task (a wait
+for a socket, a pipe or a timer: the process slept and was woken), median over the
+runs. Modelled: per task, the visits that found the component's process idle and
+paid the wake-up (the one-client CPU).
+"""
 
 
 def configs(modes: list[str], scale: float = 1.0) -> list[Config]:
@@ -150,18 +158,8 @@ def sleeps_table(real: pd.DataFrame, model: pd.DataFrame) -> list[str]:
     columns = [f"sleeps_{k}" for k in PARTS]
     r = real.groupby(["mode", "clients"])[columns].median()
     m = model.groupby(["mode", "clients"])[columns].mean()
-    lines = [
-        "## Sleeps a task, measured and modelled",
-        "",
-        "Measured: each component's threads' voluntary context switches per task (a wait",
-        "for a socket, a pipe or a timer: the process slept and was woken), median over the",
-        "runs. Modelled: per task, the visits that found the component's process idle and",
-        "paid the wake-up (the one-client CPU).",
-        "",
-        "| mode | clients | " + " | ".join(PARTS) + " |",
-        "|---|---|" + "---|" * len(PARTS),
-    ]
-    return [*lines, *_rows(r, m, columns), ""]
+    header = ["| mode | clients | " + " | ".join(PARTS) + " |", "|---|---|" + "---|" * len(PARTS)]
+    return [SLEEPS_TEXT, *header, *_rows(r, m, columns), ""]
 
 
 def _rows(real: pd.DataFrame, model: pd.DataFrame, columns: list[str]) -> list[str]:
