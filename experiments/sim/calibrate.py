@@ -32,7 +32,7 @@ import psutil
 from experiments.cpu import SpeedGauge, effective_cores, speed_states, speed_trace
 from experiments.sim.calibration import Calibration, ModeCalibration, percentiles
 from experiments.sim.fit import ITERATIONS as FIT_ITERATIONS
-from experiments.sim.fit import fit_busy
+from experiments.sim.fit import fit_busy, fit_residuals
 from experiments.sim.measure import RealRun, Session, stack_for
 from experiments.sim.model import Config
 from experiments.sweep import machine
@@ -85,13 +85,15 @@ def finish(
     measured: dict[str, ModeCalibration], message_s: float, traces: list, scale: float = 1.0
 ) -> Calibration:
     """The calibration of the modes ``measured``: assembled with the cores' speed states
-    from ``traces``, then its busy CPU fitted (a shrunk calibration, a test's: one step)."""
+    from ``traces``, then its residuals and busy CPU fitted (a shrunk calibration, a
+    test's: one step each)."""
     states = speed_states(traces)
     log.info("the cores' speeds: %s", states)
     calibration = assemble(measured, message_s, states)
     calibration.gauge_exponent = gauge_exponent(measured)
     log.info("throughput against the gauge's speed: exponent %s", calibration.gauge_exponent)
-    return fit_busy(calibration, FIT_ITERATIONS if scale >= 1 else 1)
+    iterations = FIT_ITERATIONS if scale >= 1 else 1
+    return fit_busy(fit_residuals(calibration, iterations), iterations)
 
 
 def gauge_exponent(modes: dict[str, ModeCalibration]) -> float | None:

@@ -70,6 +70,14 @@ def repredict(out: Path) -> None:
     render(out)
 
 
+def _residual_scale(scale: dict[str, float] | None) -> str:
+    """``residual_scale`` in the calibration table (``fit_residuals`` scales submit and
+    intake alike)."""
+    if not scale:
+        return "–"
+    return " / ".join(f"{scale[s]:.2f}" for s in ("submit", "hop", "back", "notify"))
+
+
 def render(out: Path) -> None:
     """Plots and SIMULATION.md from the files in ``out`` (those that exist)."""
     calibration = Calibration.load(out / "calibration.json")
@@ -101,8 +109,9 @@ def _head(calibration: Calibration) -> str:
         "",
         "| mode | CPU µs per task: client | API submit | API result | Redis | dispatcher | "
         "worker | cores the processes had | C=1 p50 | C=16 tasks/s | CPU µs per task at "
-        "C=1 / 16 / 64 | busy CPU scaled at 16 / 64 |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "C=1 / 16 / 64 | busy CPU scaled at 16 / 64 | residuals scaled: submit and intake / "
+        "hop / back / notify |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, mode in calibration.modes.items():
         cpu = {k: f"{1e6 * v:.0f}" for k, v in mode.cpu_s.items()}
@@ -117,6 +126,8 @@ def _head(calibration: Calibration) -> str:
             )
             + " | "
             + (" / ".join(f"{s:.2f}" for s in mode.busy_scale) if mode.busy_scale else "–")
+            + " | "
+            + _residual_scale(mode.residual_scale)
             + " |"
         )
     states = calibration.speed_states
@@ -222,7 +233,9 @@ Assumptions of every prediction below (dedicated regime):
   cores, Redis one, the dispatcher one, every worker host its own; the load clients cost
   their calibrated CPU but never queue;
 - the per-step residuals (wake-ups, system calls, loopback) are those measured at one
-  client on this machine, and do not grow with the number of workers;
+  client on this machine, less the waits the model adds there itself (scaled so that its
+  one-client run takes the measured time in each part of a task's life: `residual_scale`),
+  and do not grow with the number of workers;
 - CPU per task changes with load only as calibrated: a visit that wakes its process costs
   the one-client CPU, one in a running turn the 16-client CPU up to 16 tasks in flight and
   less past that, toward the 64-client CPU as 1 / tasks in flight (thousands in flight

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -16,7 +17,8 @@ import pytest
 
 from experiments.cpu import SpeedGauge, speed_states, speed_trace, voluntary_sleeps
 from experiments.sim.calibrate import GAUGE_POINTS, gauge_exponent
-from experiments.sim.fit import _throughput, fit_busy
+from experiments.sim.calibration import ModeCalibration
+from experiments.sim.fit import PARTS, _one_client_parts, _throughput, fit_busy, fit_residuals
 from tests.sim.test_model import CPU_MS, synthetic
 
 
@@ -78,6 +80,38 @@ def test_the_fit_makes_the_model_give_back_its_calibration_runs() -> None:
     again = type(cal).from_json(cal.to_json())  # the scale is kept in the file
     assert again.modes["push"].busy_scale == push.busy_scale
     assert again.modes["push"].batching == push.batching
+
+
+def test_the_residual_fit_takes_out_the_waits_the_model_adds_at_one_client() -> None:
+    """A dispatcher whose CPU per task (1.5 ms) is mostly spent after its replies (the
+    intake and back steps were measured at 0.4-0.9 ms): at one client the task's result
+    comes back while it still works, and the model's back step takes longer than the one
+    measured. The fit scales the back step's residuals down until every part of a task's
+    life takes its measured mean (the run step, which a no-op does not run in the model,
+    is given to the hop); the scales are kept in the file."""
+    cal = synthetic({**CPU_MS, "dispatcher": 1.5}, residual_ms=0.5, spread_ms=0.5)
+    steps = dict(cal.modes["pull"].steps_ms)
+    steps["intake"] = steps["back"] = [0.4 + 0.005 * i for i in range(101)]
+    steps["hop"], steps["run"] = [0.3] * 101, [0.1] * 101
+    old = cal.modes["pull"]
+    pull = ModeCalibration(old.cpu_s, old.cpu_1_s, steps, old.measured)
+    cal.modes = {"pull": pull}
+    measured = {
+        part: sum(statistics.fmean(steps[s]) for s in names) / 1000
+        for part, (_, names) in PARTS.items()
+    }
+    before = _one_client_parts(cal, "pull")
+    assert before["to_stored"] > 1.05 * measured["to_stored"]
+    assert before["to_finished"] < 0.8 * measured["to_finished"]
+    fit_residuals(cal, iterations=4)
+    assert pull.residual_scale is not None
+    assert pull.residual_scale["back"] < 0.9 and pull.residual_scale["hop"] > 1.2
+    after = _one_client_parts(cal, "pull")
+    for part, seconds in measured.items():
+        assert after[part] == pytest.approx(seconds, rel=0.02), part
+    again = type(cal).from_json(cal.to_json())
+    assert again.modes["pull"].residual_scale == pull.residual_scale
+    assert _one_client_parts(again, "pull") == pytest.approx(after)
 
 
 def test_the_gauge_times_a_chunk_on_every_core_while_open() -> None:
