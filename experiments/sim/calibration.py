@@ -36,7 +36,7 @@
   The model draws what CPU time does not explain: the step's time minus its on-path CPU,
   times ``residual_scale`` (``experiments.sim.fit.fit_residuals``): the measured steps
   hold the waits of a task behind its own earlier visits' after-reply work, which the
-  model adds by itself (its one-client run took 1.3-1.45 times the measured time without
+  model adds by itself (its one-client run took 1.3-1.5 times the measured median without
   the scale; the scale is 0.24-0.70 for submit and intake, 0.30-0.66 for back, 0.80-1.11
   for notify and 1.27-2.6 for the hop, which also takes the no-op's run);
 - ``speed_states``: on this VM a core runs at one of two speeds (a fixed chunk of work

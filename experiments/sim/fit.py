@@ -79,7 +79,7 @@ def fit_residuals(calibration: Calibration, iterations: int = ITERATIONS) -> Cal
     the task never queued at one client; but it does: a visit finds its process still
     busy with the bookkeeping after an earlier reply (the task's own), or both cores
     busy. Those waits are in the measured step times already, so the model, adding its
-    own, took 1.3-1.45 times the measured time at one client (2026-12-03: the back step
+    own, took 1.3-1.5 times the measured median time at one client (2026-12-03: the back step
     1.6-1.7 ms in pull where 0.8-0.9 were measured). Each part's residuals are scaled by
     its excess over their mean (at least 0), to a fixed point."""
     for name, mode in calibration.modes.items():
