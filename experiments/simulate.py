@@ -7,7 +7,7 @@
     python -m experiments.simulate extrapolate [--calibration FILE] [--out DIR]
     python -m experiments.simulate all [--out DIR]     # what ``nox -s simulate`` runs
     python -m experiments.simulate render [DIR]        # re-write SIMULATION.md from DIR's files
-    python -m experiments.simulate repredict [DIR]     # validation.csv anew from runs.csv, render
+    python -m experiments.simulate repredict [DIR] [--refit]  # validation.csv anew from runs.csv
     python -m experiments.simulate against RUN_DIR [--calibration FILE] [--seeds 3]
     python -m experiments.simulate by-clients [--out DIR] [--modes M,..] [--calibration FILE]
 
@@ -143,6 +143,9 @@ def parser() -> argparse.ArgumentParser:
         "repredict", help="predict a simulation directory's measured runs anew, then render"
     )
     rep.add_argument("dir", type=Path, nargs="?", default=Path("docs/simulation"))
+    rep.add_argument(
+        "--refit", action="store_true", help="fit the calibration's residuals and busy CPU anew"
+    )
     return p
 
 

@@ -5,7 +5,9 @@ held-out run), ``validation.csv`` (one row per held-out configuration), ``scale.
 ``rtt.csv``, ``api.csv``, ``failures.csv``, ``speed.json``, the plots and
 ``SIMULATION.md``; ``render`` re-writes the report from those files alone,
 ``repredict`` first re-makes ``validation.csv`` from ``runs.csv`` and ``calibration.json``
-with the model as it is now (how a model change is judged on runs already measured).
+with the model as it is now (how a model change is judged on runs already measured;
+``--refit``: after fitting the calibration's residuals and busy CPU anew, from its own
+runs, as ``calibrate`` does: how a change to the fit is judged).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import pandas as pd
 from experiments.sim import plots
 from experiments.sim.calibrate import calibrate
 from experiments.sim.calibration import Calibration
+from experiments.sim.fit import fit_busy, fit_residuals
 from experiments.sim.measure import CALM_SHARE
 from experiments.sim.studies import extrapolate, speed
 from experiments.sim.validate import TARGETS, misses, validate, validation_table
@@ -34,7 +37,7 @@ def run(args: argparse.Namespace) -> None:
         render(args.dir)
         return
     if args.command == "repredict":
-        repredict(args.dir)
+        repredict(args.dir, refit=args.refit)
         return
     if args.command == "calibrate":
         modes = [Mode(m) for m in args.modes.split(",")]
@@ -61,10 +64,13 @@ def run(args: argparse.Namespace) -> None:
     log.info("wrote %s in %.0f s", out / "SIMULATION.md", time.monotonic() - started)
 
 
-def repredict(out: Path) -> None:
+def repredict(out: Path, refit: bool = False) -> None:
     """``validation.csv`` predicted anew from ``runs.csv`` and ``calibration.json``, then
-    the report re-rendered."""
+    the report re-rendered (``refit``: the calibration's fits made anew first, and saved)."""
     calibration = Calibration.load(out / "calibration.json")
+    if refit:
+        fit_busy(fit_residuals(calibration))
+        calibration.save(out / "calibration.json")
     runs = pd.read_csv(out / "runs.csv")
     validation_table(runs, calibration).to_csv(out / "validation.csv", index=False)
     render(out)

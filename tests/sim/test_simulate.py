@@ -177,3 +177,40 @@ def test_repredict_remakes_the_validation_table_from_the_measured_runs(
     errors = sorted([expected["p50_ms"] / 9.0 - 1, slow["p50_ms"] / 20.0 - 1])
     assert first["adjusted_error_p50_ms"] == pytest.approx(sum(errors) / 2)
     assert "Model against measurement" in (run_dir / "SIMULATION.md").read_text()
+
+
+def test_repredict_refit_fits_the_calibration_then_predicts_with_it(
+    calibration_file: Path,
+) -> None:
+    """`repredict --refit` fits the residuals (and the busy CPU, where 16- and 64-client
+    runs were recorded) anew from the calibration's own data, saves them and predicts the
+    measured runs with them: a no-op runs no time in the model, so the hop's residuals
+    grow to take the measured run step (0.5 ms here)."""
+    import pandas as pd
+
+    from experiments.sim.model import Config
+    from experiments.sim.validate import predict
+
+    run_dir = calibration_file.parent
+    config = {"mode": "push", "workers": 1, "procs": 2, "task_ms": 0.0, "clients": 4}
+    row = {"tasks": 300, "effective_cores": 2.0, "tries": 1, "speed": 1.0}
+    metrics = {"throughput_tps": 400.0, "p50_ms": 9.0, "p99_ms": 18.0, "makespan_s": 0.75}
+    pd.DataFrame([config | row | metrics]).to_csv(run_dir / "runs.csv", index=False)
+    written = json.loads(calibration_file.read_text())
+    for mode in written["modes"].values():
+        mode["measured"] |= {"c1_p50_ms": 2.0, "c16_throughput_tps": 900.0}
+    calibration_file.write_text(json.dumps(written))
+    before = predict(
+        Config("push", procs=2, clients=4, tasks=300), Calibration.load(calibration_file)
+    )
+    done = simulate("repredict", str(run_dir), "--refit")
+    assert done.returncode == 0, done.stderr
+    refitted = Calibration.load(calibration_file)
+    for mode in refitted.modes.values():
+        assert mode.residual_scale is not None and mode.residual_scale["hop"] > 1.5
+        assert mode.busy_scale is None  # no 64-client run recorded: nothing to fit on
+    after = predict(Config("push", procs=2, clients=4, tasks=300), refitted)
+    assert after["p50_ms"] > before["p50_ms"] + 0.2  # the hop takes the run step's 0.5 ms
+    table = pd.read_csv(run_dir / "validation.csv")
+    assert table.iloc[0]["predicted_p50_ms"] == pytest.approx(after["p50_ms"])
+    assert "residuals scaled" in (run_dir / "SIMULATION.md").read_text()
