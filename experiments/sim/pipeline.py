@@ -241,7 +241,9 @@ Assumptions of every prediction below (dedicated regime):
 - the per-step residuals (wake-ups, system calls, loopback) are those measured at one
   client on this machine, less the waits the model adds there itself (scaled so that its
   one-client run takes the measured time in each part of a task's life: `residual_scale`),
-  and do not grow with the number of workers;
+  paid in the share of a step's visits that found their process idle (an awake process
+  has no wake-up to wait for: `awake_residuals`), and do not grow with the number of
+  workers;
 - CPU per task changes with load only as calibrated: a visit that wakes its process costs
   the one-client CPU, one in a running turn the 16-client CPU up to 16 tasks in flight and
   less past that, toward the 64-client CPU as 1 / tasks in flight (thousands in flight

@@ -17,7 +17,7 @@ import simpy
 
 from experiments.sim.by_clients import by_part
 from experiments.sim.calibration import COMPONENTS, STEP_CPU, STEPS, Calibration, ModeCalibration
-from experiments.sim.model import Config, Platform, simulate
+from experiments.sim.model import Config, Platform, Prediction, simulate
 from experiments.sim.stations import Cores, Station
 
 
@@ -269,9 +269,18 @@ def test_a_burst_answers_every_task_once_and_polling_costs_api_cpu() -> None:
 def test_an_open_loop_client_sends_up_to_its_timer_resolution_late() -> None:
     """Arrivals far apart on dedicated cores: without the client's timer a task takes its
     five steps and its run; asyncio's millisecond timer adds U(0, 1 ms), counted from the
-    intended arrival."""
+    intended arrival. (Residuals in full: the few Poisson arrivals close enough to find a
+    process still awake would be faster by some of their residuals.)"""
     cal = synthetic(CPU_MS, residual_ms=0.5)
-    config = Config("push", cpu_cv=0.0, task_ms=3.0, rate=5.0, tasks=2000, regime="dedicated")
+    config = Config(
+        "push",
+        cpu_cv=0.0,
+        task_ms=3.0,
+        rate=5.0,
+        tasks=2000,
+        regime="dedicated",
+        awake_residuals=False,
+    )
     exact = simulate(Config(**{**config.__dict__, "timer_ms": 0.0}), cal)
     assert exact.p50_ms == pytest.approx(5.5, rel=1e-4)  # (heartbeats: 20 ns more)
     late = Platform(config, cal)
@@ -463,3 +472,21 @@ def test_a_saturated_closed_loop_is_slow_while_its_cores_are() -> None:
     assert out[False].p99_ms / out[False].p50_ms < 1.1
     assert out[True].p99_ms / out[True].p50_ms > 1.3
     assert out[True].throughput_tps == pytest.approx(out[False].throughput_tps, rel=0.06)
+
+
+def test_an_awake_process_leaves_out_the_wake_up_in_the_residuals() -> None:
+    """Residuals are measured at one client, where every visit wakes its process: there
+    the model pays them in full either way. At 16 clients most visits find their process
+    busy (awake): paid only in the share of a step's visits that found it idle, the
+    residuals shrink and the tasks go through faster than with every residual in full
+    (here 1 212 against 1 039 tasks/s at 8 clients, 6.6 against 7.7 ms p50)."""
+    cal = synthetic(CPU_MS, residual_ms=1.0, spread_ms=1.0)
+
+    def run(clients: int, awake: bool) -> Prediction:
+        config = Config("push", clients=clients, tasks=2000, cpu_cv=0.0, awake_residuals=awake)
+        return simulate(config, cal)
+
+    assert run(1, True).p50_ms == pytest.approx(run(1, False).p50_ms)
+    awake, full = run(8, True), run(8, False)
+    assert awake.throughput_tps > 1.1 * full.throughput_tps
+    assert awake.p50_ms < 0.9 * full.p50_ms
