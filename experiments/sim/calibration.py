@@ -37,8 +37,9 @@
   times ``residual_scale`` (``experiments.sim.fit.fit_residuals``): the measured steps
   hold the waits of a task behind its own earlier visits' after-reply work, which the
   model adds by itself (its one-client run took 1.3-1.5 times the measured median without
-  the scale; the scale is 0.24-0.70 for submit and intake, 0.30-0.66 for back, 0.80-1.11
-  for notify and 1.27-2.6 for the hop, which also takes the no-op's run);
+  the scale; in docs/simulation/calibration.json 0.12-0.56 for submit and intake,
+  0.34-0.63 for back, 0.84-0.93 for notify and 1.24-2.02 for the hop, which also takes the
+  no-op's run);
 - ``speed_states``: on this VM a core runs at one of two speeds (a fixed chunk of work
   takes ~1.6 times longer in the slow one), switching every few to a few hundred ms,
   independently on each core: the ratio, the share of time slow and the mean stay in each
