@@ -458,7 +458,7 @@ class Platform:
             self.after([delay(pause)], lambda: self._poll(task, again))
 
         plan = [
-            (self.residual("submit")),
+            self.residual("submit"),
             (self.client, *self.cpu("client", 0.5)),
             (self.api, *self.cpu("api_result")),
         ]
@@ -489,7 +489,7 @@ class Platform:
             (self.client, *cpu("client", 0.5)),
             (self.api, *cpu("api_submit")),
             (self.redis, *cpu("redis", 0.5)),
-            (self.residual("submit")),
+            self.residual("submit"),
         ]
         polling = self.config.poll_ms is not None and accepted is None
 
@@ -501,7 +501,7 @@ class Platform:
             d = next(self._next_dispatcher)
             intake = [
                 (d.station, *cpu("dispatcher", 0.5)),
-                (self.residual("intake")),
+                self.residual("intake"),
             ]
             self.after(intake, lambda: self._queued(task, d))
 
@@ -524,7 +524,7 @@ class Platform:
         plan = [
             (self.api, *cpu("api_result")),
             (self.client, *cpu("client", 0.5)),
-            (self.residual("notify")),
+            self.residual("notify"),
         ]
         self.after(plan, lambda: self._observed(task))
 
@@ -613,7 +613,7 @@ class Platform:
         plan = [
             delay(wire),
             (worker.loop, *self.cpu("worker")),
-            (self.residual("hop")),
+            self.residual("hop"),
             (worker.pool, self.config.task_ms / 1000, 0.0, 1.0),
         ]
         self.after(plan, lambda: self._ran(task, worker, epoch, wire))
@@ -653,7 +653,7 @@ class Platform:
         plan = [
             (d.station, dispatcher * n, d_wake, d_on),
             (self.redis, redis * n, r_wake, r_on),
-            (self.residual("back")),
+            self.residual("back"),
         ]
         self.after(plan, lambda: [self._answer(t) for t in tasks])
 
