@@ -9,13 +9,20 @@ process), hang-worker (SIGSTOP a worker for 1.5x the heartbeat timeout, then SIG
 kill-dispatcher (SIGKILL it and start it again), redis-restart (SIGKILL redis-server and
 start it again on its data), partition-host (the workers on emulated hosts of
 ``experiments.hosts``; one host's link cut for 1.5x the heartbeat timeout, then restored;
-needs root). Each row of ``results/faults-<time>.csv``:
+needs root). The embedded Redis runs ``appendfsync always`` in redis-restart (every
+acknowledged write survives SIGKILL; see ``experiments.fsync`` for what ``everysec`` loses
+on a slow disk), the platform's default ``everysec`` in the others. Each row of
+``results/faults-<time>.csv``:
 
 - submitted / completed / failed / lost: lost = tasks not terminal when the run ended (0!)
+- vanished: of the lost, those whose record Redis no longer has (an acknowledged
+  submission Redis itself lost when it was killed)
 - detect_s: from the fault to the dispatcher's first ``worker_lost``/``task_lost`` event
 - recover_s: from the fault until every task that was running at the fault, or was retried,
   had ended
 - retried: tasks dispatched more than once
+- redis_fsync: the embedded Redis's ``appendfsync``
+- kills (kill-process): pool processes killed until one was running a task
 - readmit_s (partition-host): from restoring the link until the host's worker is serving
   again (registered, listed by ``/health``)
 """
@@ -27,6 +34,7 @@ import contextlib
 import csv
 import logging
 import math
+import os
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -83,6 +91,9 @@ class FaultReport:
     api_503_during_outage: bool | None = None
     readmit_s: float = math.nan
     heal_s: float = math.nan
+    redis_fsync: str = ""
+    vanished: int = 0
+    kills: int = 0
 
 
 def _kill_tree(pid: int) -> None:
@@ -108,9 +119,33 @@ def kill_worker(stack: Stack, report: dict) -> None:
     victim.wait()
 
 
-def kill_process(stack: Stack, report: dict) -> None:
+def kill_process(stack: Stack, report: dict, tries: int = 5) -> None:
+    """SIGKILL one pool process that is running a task. Which process runs one cannot be
+    seen from outside, and one may be between two tasks even while every task shows
+    RUNNING: a victim whose death lost no task (no ``task_lost`` event within a second) is
+    replaced by its pool, and another one is killed, up to ``tries`` in all."""
     owner = stack.dispatcher if stack.mode is Mode.LOCAL else stack.worker_procs[0]
-    psutil.Process(_pool_process(owner.pid)).send_signal(signal.SIGKILL)
+    with redis.Redis.from_url(stack.redis_url, decode_responses=True) as r:
+        kills = 0
+        while kills < tries:
+            kills += 1
+            since = time.time()
+            psutil.Process(_pool_process(owner.pid)).send_signal(signal.SIGKILL)
+            if _event_since(r, "task_lost", since, wait_s=1.0):
+                break
+            log.info("the killed pool process had no task; killing another")
+    report["kills"] = kills
+
+
+def _event_since(r: redis.Redis, kind: str, since: float, wait_s: float) -> bool:
+    """Whether the dispatcher logs a ``kind`` event at or after ``since`` within ``wait_s``."""
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        events = r.xrevrange(EVENTS_KEY, count=20)
+        if any(e["kind"] == kind and float(e["time"]) >= since for _, e in events):
+            return True
+        time.sleep(0.02)
+    return False
 
 
 def hang_worker(stack: Stack, report: dict, timeout_s: float) -> None:
@@ -183,9 +218,49 @@ def _wait_running(r: redis.Redis, task_ids: list[str], n: int, timeout_s: float)
     raise RuntimeError(f"fewer than {n} tasks running after {timeout_s}s")
 
 
+BLKIO = Path("/sys/fs/cgroup/blkio")
+
+
+def _disk(path: Path) -> str:
+    """``major:minor`` of the whole disk holding ``path`` (throttles apply to disks, not
+    partitions)."""
+    st = os.stat(path)
+    dev = Path(f"/sys/dev/block/{os.major(st.st_dev)}:{os.minor(st.st_dev)}")
+    if (dev / "partition").exists():
+        dev = dev.resolve().parent
+    return (dev / "dev").read_text().strip()
+
+
+def slow_disk_available() -> tuple[bool, str]:
+    """Whether :func:`slow_disk` can run here, and why not."""
+    if os.geteuid() != 0:
+        return False, "needs root"
+    if not (BLKIO / "blkio.throttle.write_iops_device").exists():
+        return False, "needs the cgroup v1 blkio controller with throttling"
+    return True, ""
+
+
+@contextlib.contextmanager
+def slow_disk(path: Path, write_iops: int) -> Iterator[Callable[[int], None]]:
+    """A blkio cgroup whose processes may write to ``path``'s disk only ``write_iops``
+    times a second (a slow or contended disk: each fsync waits); yields a function that
+    moves a process into it. On exit its processes go back to the root group and it is
+    removed."""
+    group = BLKIO / f"faas-slow-disk-{os.getpid()}"
+    group.mkdir()
+    try:
+        (group / "blkio.throttle.write_iops_device").write_text(f"{_disk(path)} {write_iops}\n")
+        yield lambda pid: (group / "cgroup.procs").write_text(f"{pid}\n")
+    finally:
+        for pid in (group / "cgroup.procs").read_text().split():
+            with contextlib.suppress(OSError):  # exited meanwhile
+                (BLKIO / "cgroup.procs").write_text(f"{pid}\n")
+        group.rmdir()
+
+
 @contextlib.contextmanager
 def _stack(
-    scenario: str, mode: str, workers: int, procs: int, env: dict[str, str]
+    scenario: str, mode: str, workers: int, procs: int, env: dict[str, str], fsync: str
 ) -> Iterator[tuple[Stack, Testbed | None]]:
     """A loopback stack, or for partition-host one worker on each of ``workers`` emulated
     hosts."""
@@ -193,7 +268,7 @@ def _stack(
         with cluster(mode, workers, procs, env=env) as (stack, bed):
             yield stack, bed
     else:
-        with Stack(mode, workers=workers, procs=procs, env=env) as stack:
+        with Stack(mode, workers=workers, procs=procs, env=env, redis_fsync=fsync) as stack:
             yield stack, None
 
 
@@ -208,13 +283,22 @@ def run_scenario(
     timeout_s: float = 3.0,
     deadline_s: float = 120.0,
     timeline: list[dict] | None = None,
+    redis_fsync: str | None = None,
+    disk_iops: int = 0,
 ) -> FaultReport:
-    """Run ``tasks`` sleep tasks, inject ``scenario`` once the pool is busy, report."""
+    """Run ``tasks`` sleep tasks, inject ``scenario`` once the pool is busy, report.
+    ``redis_fsync``: the embedded Redis's ``appendfsync`` (default: ``always`` where Redis
+    is killed, else ``everysec``); ``disk_iops``: put that Redis on a disk throttled to this
+    many writes a second (:func:`slow_disk`; root)."""
     if mode not in APPLIES[scenario]:
         raise ValueError(f"{scenario} does not apply to {mode} mode")
     env = {"FAAS_HEARTBEAT_S": str(heartbeat_s), "FAAS_HEARTBEAT_TIMEOUT_S": str(timeout_s)}
     busy = procs if mode == Mode.LOCAL else workers * procs
-    with _stack(scenario, mode, workers, procs, env) as (stack, bed):
+    fsync = redis_fsync or ("always" if scenario == "redis-restart" else "everysec")
+    with contextlib.ExitStack() as exits:
+        stack, bed = exits.enter_context(_stack(scenario, mode, workers, procs, env, fsync))
+        if disk_iops:
+            exits.enter_context(slow_disk(stack.redis.data_dir, disk_iops))(stack.redis.process.pid)
         r = redis.Redis.from_url(stack.redis_url, decode_responses=True)
         http = httpx.Client(base_url=stack.url, timeout=30)
         function_id = http.post(
@@ -261,10 +345,12 @@ def run_scenario(
         completed=statuses.count("COMPLETED"),
         failed=statuses.count("FAILED"),
         lost=sum(s not in ("COMPLETED", "FAILED") for s in statuses),
+        vanished=statuses.count(None),
         retried=sum(int(rec["attempts"] or 0) > 1 for rec in records),
         detect_s=float(events[0]["time"]) - fault_at if events else math.nan,
-        recover_s=(max(stored) - fault_at) if len(stored) == len(hit) else math.nan,
+        recover_s=(max(stored) - fault_at) if stored and len(stored) == len(hit) else math.nan,
         duration_s=duration,
+        redis_fsync=fsync if stack.redis else "",
         **extra,
     )
 
@@ -315,10 +401,24 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=3.0, help="heartbeat timeout")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--timeline", type=Path, default=None, help="CSV of what happened when")
+    parser.add_argument(
+        "--fsync",
+        choices=("always", "everysec", "no"),
+        default=None,
+        help="the embedded Redis's appendfsync (default: always in redis-restart, else everysec)",
+    )
+    parser.add_argument(
+        "--disk-iops",
+        type=int,
+        default=0,
+        help="throttle the embedded Redis's disk to this many writes/s (root, cgroup v1 blkio)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     scenarios = SCENARIOS if args.scenario == "all" else (args.scenario,)
+    if args.disk_iops and not slow_disk_available()[0]:
+        raise SystemExit(f"--disk-iops: {slow_disk_available()[1]}")
     ok, why = available()
     if not ok and "partition-host" in scenarios:
         if args.scenario != "all":
@@ -342,6 +442,8 @@ def main() -> None:
             heartbeat_s=args.heartbeat,
             timeout_s=args.timeout,
             timeline=timeline,
+            redis_fsync=args.fsync,
+            disk_iops=args.disk_iops,
         )
         for s, m in runs
     ]
@@ -352,12 +454,13 @@ def main() -> None:
     write_csv(reports, out)
     print(
         f"{'scenario':16} {'mode':5} {'done':>5} {'failed':>6} {'lost':>4} {'retried':>7} "
-        f"{'detect_s':>8} {'recover_s':>9} {'readmit_s':>9}"
+        f"{'detect_s':>8} {'recover_s':>9} {'readmit_s':>9} {'fsync':>8}"
     )
     for x in reports:
         print(
             f"{x.scenario:16} {x.mode:5} {x.completed:5d} {x.failed:6d} {x.lost:4d} "
-            f"{x.retried:7d} {x.detect_s:8.2f} {x.recover_s:9.2f} {x.readmit_s:9.2f}"
+            f"{x.retried:7d} {x.detect_s:8.2f} {x.recover_s:9.2f} {x.readmit_s:9.2f} "
+            f"{x.redis_fsync:>8}"
         )
     print(f"written to {out}")
 

@@ -101,6 +101,7 @@ def _up(args: argparse.Namespace) -> int:
         dispatcher_port=args.dispatcher_port,
         redis_url=settings.redis_url,
         log_level=logging.getLevelName(logging.getLogger().level),
+        redis_fsync=settings.redis_fsync,
     )
     stopping: list[int] = []  # a plain flag: handlers must not take locks (Event.set does)
     for sig in (signal.SIGINT, signal.SIGTERM):

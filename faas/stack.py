@@ -34,7 +34,9 @@ class Stack:
         redis_url: str | None = None,
         env: dict[str, str] | None = None,
         log_level: str = "WARNING",
+        redis_fsync: str = "everysec",
     ) -> None:
+        """``redis_fsync``: the embedded Redis's ``appendfsync`` (see :class:`EmbeddedRedis`)."""
         if mode not in list(Mode):
             raise FaasError(f"unknown mode {mode!r}: choose one of {', '.join(Mode)}")
         mode = Mode(mode)
@@ -46,7 +48,7 @@ class Stack:
         self._own_ports = {"api": api_port is None, "dispatcher": dispatcher_port is None}
         self._rebinds = 0
         self._was_ready = False
-        self.redis = None if redis_url else EmbeddedRedis()
+        self.redis = None if redis_url else EmbeddedRedis(fsync=redis_fsync)
         self.redis_url = redis_url
         self.extra_env = env or {}
         self.log_level = log_level

@@ -48,7 +48,7 @@ def test_dying_pool_process_ends_failed_after_attempts_and_pool_keeps_serving() 
         )
 
 
-def _faas_up() -> tuple[subprocess.Popen, int, str]:
+def _faas_up(env: dict[str, str] | None = None) -> tuple[subprocess.Popen, int, str]:
     """``faas up`` on ports chosen here, and the first line it printed. A port another
     process took between free_port and the bind makes it exit 1 before that line (it never
     moves a port it was given): then it is started again on others, at most 3 times."""
@@ -61,7 +61,7 @@ def _faas_up() -> tuple[subprocess.Popen, int, str]:
             [sys.executable, "-m", "faas", *argv, "--dispatcher-port", str(free_port())],
             stdout=subprocess.PIPE,
             text=True,
-            env={**os.environ, "FAAS_REDIS_URL": ""},
+            env={**os.environ, "FAAS_REDIS_URL": "", **(env or {})},
         )
         line = up.stdout.readline()
         if line or up.wait() != 1:
@@ -70,10 +70,18 @@ def _faas_up() -> tuple[subprocess.Popen, int, str]:
 
 
 def test_faas_up_serves_and_sigterm_leaves_no_process_behind(tmp_path) -> None:  # noqa: ANN001
+    """... with its embedded Redis fsyncing as FAAS_REDIS_FSYNC says."""
+    import re
+
+    import redis
+
     before = descendants()
-    up, port, line = _faas_up()
+    up, port, line = _faas_up({"FAAS_REDIS_FSYNC": "always"})
     try:
         assert line.startswith(f"faas is up: http://127.0.0.1:{port}")
+        redis_url = re.search(r"redis (redis://\S+)\)", line).group(1)
+        with redis.Redis.from_url(redis_url) as r:
+            assert r.config_get("appendfsync") == {"appendfsync": "always"}
         client = Client(f"http://127.0.0.1:{port}")
         assert client.value(client.submit(client.register(functions.add), 2, b=2)) == (
             "COMPLETED",
