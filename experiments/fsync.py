@@ -10,9 +10,9 @@
   (a slow or contended disk: Redis's background fsync then takes up to seconds, and while
   one runs Redis holds its writes to the file back for up to 2 s but keeps acknowledging
   them), ``restarts`` times: tasks lost, and of those the ones whose record Redis no longer
-  has. ``always`` is not run there: it fsyncs before every reply, so on that disk the
-  scenario does not even get its tasks running. Needs root and the cgroup v1 blkio
-  controller; skipped (and said so) otherwise.
+  has. ``always`` is not run there: every reply waits for an fsync, far too slow on that
+  disk to run the scenario. Needs root and the cgroup v1 blkio controller; skipped (and
+  said so) otherwise.
 
 Every row of the CSV is one run: ``part`` (cost or loss), ``fsync``, ``mode``, ``repeat``,
 ``throughput_tps`` and ``p50_ms`` (cost), ``lost`` and ``vanished`` (loss).
