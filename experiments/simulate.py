@@ -137,6 +137,11 @@ def parser() -> argparse.ArgumentParser:
     )
     wake.add_argument("--out", type=Path, default=Path("results/wake-probe"))
     wake.add_argument("--repeats", type=int, default=3)
+    spr = sub.add_parser(
+        "spread", help="low-load throughput against each run's one-client calibration"
+    )
+    spr.add_argument("dirs", type=Path, nargs="+", help="validation directories")
+    spr.add_argument("--clients", type=int, default=4)
     ren = sub.add_parser("render", help="re-write a simulation directory's report and plots")
     ren.add_argument("dir", type=Path, nargs="?", default=Path("docs/simulation"))
     rep = sub.add_parser(
@@ -197,6 +202,12 @@ def main(argv: list[str] | None = None) -> None:
             modes = [Mode(m).value for m in args.modes.split(",")]
             calibration = Calibration.load(calibration_path(args.calibration))
             print(by_clients.run(modes, calibration, args.out, args.repeats))  # noqa: T201
+            return
+        if args.command == "spread":
+            from experiments.sim.validate import spread, spread_summary
+
+            rows = spread(args.dirs, args.clients)
+            print("\n".join(spread_summary(rows, args.clients)))  # noqa: T201 - the answer
             return
         if args.command == "wake-probe":
             from experiments.sim import wakeprobe

@@ -12,7 +12,9 @@ from __future__ import annotations
 import logging
 import os
 import statistics
+from collections.abc import Sequence
 from dataclasses import asdict, replace
+from pathlib import Path
 
 import pandas as pd
 from scipy import stats
@@ -172,3 +174,58 @@ def misses(table: pd.DataFrame, kind: str = "error") -> list[str]:
                     f"C={row['clients']}: {metric.split('_')[0]} {100 * error:+.0f} %"
                 )
     return out
+
+
+def spread(dirs: Sequence[Path], clients: int = 4) -> pd.DataFrame:
+    """Across validation directories, one row per directory and mode: the no-op
+    throughput at ``clients`` (the median of its runs) and the model's (at each run's
+    speed) as multiples of that run's own one-client calibration median, and the model's
+    error. Read from each directory's ``calibration.json`` and ``validation.csv``
+    (``refit/``'s where there is one: the model as it is)."""
+    rows = []
+    for d in dirs:
+        predicted = d / "refit" if (d / "refit" / "validation.csv").exists() else d
+        calibration = Calibration.load(d / "calibration.json")
+        table = pd.read_csv(predicted / "validation.csv")
+        mine = table[(table["clients"] == clients) & (table["task_ms"] == 0)]
+        for _, row in mine.iterrows():
+            one = calibration.mode(row["mode"]).measured["c1_throughput_tps"]
+            rows.append(
+                {
+                    "dir": str(d),
+                    "mode": row["mode"],
+                    "measured_ratio": row["measured_throughput_tps"] / one,
+                    "model_ratio": row["adjusted_throughput_tps"] / one,
+                    "error": row["adjusted_error_throughput_tps"],
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def spread_summary(rows: pd.DataFrame, clients: int = 4) -> list[str]:
+    """One line per mode (mean ± standard deviation over the directories; the error's
+    correlation with the measured ratio), then how often errors spread like that (normal,
+    each mode its own mean and deviation) miss the throughput target in at least one
+    mode, against how many directories did."""
+    limit = TARGETS["throughput_tps"]
+    lines, hit_none = [], 1.0
+    for mode, g in rows.groupby("mode", sort=False):
+        err = g["error"]
+        corr = float(stats.pearsonr(err, g["measured_ratio"])[0]) if len(g) > 2 else float("nan")
+        normal = stats.norm(err.mean(), err.std())
+        miss = normal.cdf(-limit) + normal.sf(limit)
+        hit_none *= 1 - miss
+        lines.append(
+            f"{mode}: measured {g['measured_ratio'].mean():.2f} ± {g['measured_ratio'].std():.2f}"
+            f" x one client ({g['measured_ratio'].min():.2f}-{g['measured_ratio'].max():.2f}),"
+            f" model {g['model_ratio'].mean():.2f} ± {g['model_ratio'].std():.2f};"
+            f" error {100 * err.mean():+.1f} ± {100 * err.std():.1f} %,"
+            f" correlation with the measured ratio {corr:.2f}"
+        )
+    missed = rows.groupby("dir")["error"].apply(lambda e: bool((e.abs() > limit).any()))
+    lines.append(
+        f"{clients} clients, throughput beyond ±{100 * limit:.0f} % in some mode: "
+        f"{1 - hit_none:.2f} of runs (normal approximation); {int(missed.sum())} of "
+        f"{len(missed)} directories"
+    )
+    return lines

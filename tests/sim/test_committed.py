@@ -22,3 +22,23 @@ def test_the_simulation_report_rerenders_identically(tmp_path: Path) -> None:
     render(run)
     assert (run / "SIMULATION.md").read_text() == (COMMITTED / "SIMULATION.md").read_text()
     assert {p.name for p in run.glob("*.png")} == {p.name for p in COMMITTED.glob("*.png")}
+
+
+def test_the_low_load_spread_the_readme_quotes_comes_from_the_committed_runs() -> None:
+    """`simulate spread` over the committed validation runs gives the README's figures."""
+    from experiments.sim.validate import spread, spread_summary
+
+    dirs = [COMMITTED, *sorted((COMMITTED / "more-runs").glob("1*"))]
+    rows = spread(dirs)
+    assert len(rows) == 3 * len(dirs) == 21
+    assert set(rows["mode"]) == {"local", "pull", "push"}
+    lines = spread_summary(rows)
+    readme = (COMMITTED.parents[1] / "README.md").read_text()
+    assert lines[0].startswith("local: measured 1.95 ± 0.23 x one client (1.63-2.26)")
+    assert "1.95 ± 0.23 times the one-client one in local" in readme
+    assert "error +6.4 ± 9.2 %" in lines[0]
+    assert "correlation with the measured ratio -0.72" in lines[0]
+    assert "-7.3 ± 10.3 %" in lines[1] and "-4.8 ± 9.9 %" in lines[2]
+    assert "averaged +6.4, −7.3 and −4.8 %" in readme
+    assert lines[-1].endswith("0.49 of runs (normal approximation); 3 of 7 directories")
+    assert "normal approximation: 0.49); three of the seven runs did" in readme
