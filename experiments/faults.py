@@ -417,8 +417,10 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     scenarios = SCENARIOS if args.scenario == "all" else (args.scenario,)
-    if args.disk_iops and not slow_disk_available()[0]:
-        raise SystemExit(f"--disk-iops: {slow_disk_available()[1]}")
+    if args.disk_iops:
+        throttles, why_not = slow_disk_available()
+        if not throttles:
+            raise SystemExit(f"--disk-iops: {why_not}")
     ok, why = available()
     if not ok and "partition-host" in scenarios:
         if args.scenario != "all":
