@@ -39,8 +39,9 @@ import psutil
 import redis
 
 from experiments.workloads import logged_square
+from faas.exceptions import FaasError
 from faas.models import Mode
-from faas.process import stop_process
+from faas.process import ADDRESS_IN_USE, stop_process
 from faas.redis_server import EmbeddedRedis, free_port
 from faas.serialize import serialize
 from faas.stack import Stack
@@ -85,15 +86,20 @@ class Cluster:
 
     def start(self) -> Cluster:
         self.redis = EmbeddedRedis(fsync="always").start()
-        self.stack = Stack(
-            self.mode, workers=0, procs=self.procs, redis_url=self.redis.url, env=ENV
-        )
-        self.stack.start_api()
-        self.ports = [free_port(), free_port()]
-        self.dispatchers = [self.start_dispatcher(i) for i in range(2)]
-        for i in range(2):
-            for _ in range(self.workers_per_dispatcher):
-                self.start_worker(i)
+        try:
+            self.stack = Stack(
+                self.mode, workers=0, procs=self.procs, redis_url=self.redis.url, env=ENV
+            )
+            self.stack.start_api()
+            self.ports = [free_port(), free_port()]
+            for i in range(2):
+                self.dispatchers.append(self.bind_dispatcher(i))
+            for i in range(2):
+                for _ in range(self.workers_per_dispatcher):
+                    self.start_worker(i)
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def start_dispatcher(self, i: int):  # noqa: ANN201
@@ -109,6 +115,25 @@ class Cluster:
             "127.0.0.1",
         )
 
+    def bind_dispatcher(self, i: int, tries: int = 5, timeout_s: float = 30.0):  # noqa: ANN201
+        """Start dispatcher ``i`` and wait until it listens; on another port if another
+        process took ``free_port``'s answer before the dispatcher bound it (as
+        ``Stack._rebind`` does; the workers start after, towards the port it got). A
+        restart after a fault (:func:`inject`) keeps the port: the workers know it."""
+        for _ in range(tries):
+            child = self.start_dispatcher(i)
+            deadline = time.monotonic() + timeout_s
+            while child.poll() is None and time.monotonic() < deadline:
+                if _listens(child.pid, self.ports[i]):
+                    return child
+                time.sleep(0.05)
+            if child.poll() != ADDRESS_IN_USE:
+                stop_process(child)
+                raise FaasError(f"dispatcher {i} did not listen (exit code {child.poll()})")
+            log.warning("dispatcher %d: port %d taken; another", i, self.ports[i])
+            self.ports[i] = free_port()
+        raise FaasError(f"dispatcher {i}: no free port in {tries} tries")
+
     def start_worker(self, i: int) -> None:
         url = f"tcp://127.0.0.1:{self.ports[i]}"
         self.workers.append((i, self.stack.spawn("worker", self.mode, str(self.procs), url)))
@@ -119,8 +144,20 @@ class Cluster:
             with _quiet():
                 psutil.Process(child.pid).send_signal(signal.SIGCONT)
             stop_process(child)
-        self.stack.stop()  # the API
+        if hasattr(self, "stack"):  # not when start failed before it
+            self.stack.stop()  # the API
         self.redis.stop()
+
+
+def _listens(pid: int, port: int) -> bool:
+    """Whether process ``pid`` itself listens on TCP ``port`` (a connection would also
+    succeed to another process that took the port)."""
+    with _quiet():
+        return any(
+            c.status == psutil.CONN_LISTEN and c.laddr.port == port
+            for c in psutil.Process(pid).net_connections(kind="tcp")
+        )
+    return False
 
 
 def _quiet() -> contextlib.suppress:

@@ -10,9 +10,10 @@ import socket
 import pytest
 import redis
 
+from experiments import chaos
 from faas.exceptions import FaasError
 from faas.process import listen_socket, stop_process
-from faas.redis_server import EmbeddedRedis
+from faas.redis_server import EmbeddedRedis, free_port
 from faas.stack import Stack
 from tests import functions
 from tests.helpers import Client
@@ -85,3 +86,22 @@ def test_embedded_redis_moves_off_a_taken_port_and_off_another_server() -> None:
                 assert pid == ours.process.pid != other.process.pid
             if taken is not None:
                 taken.close()
+
+
+def test_a_chaos_dispatcher_whose_chosen_port_was_taken_listens_on_another(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The chaos soak's two dispatchers run outside the Stack's own rebind."""
+    with _take(0) as taken:
+        port = taken.getsockname()[1]
+        answers = iter([port])
+        monkeypatch.setattr(chaos, "free_port", lambda: next(answers, None) or free_port())
+        cluster = chaos.Cluster("push", workers_per_dispatcher=0, procs=1).start()
+        try:
+            assert cluster.ports[0] != port and len(set(cluster.ports)) == 2
+            for child, bound in zip(cluster.dispatchers, cluster.ports, strict=True):
+                assert child.poll() is None
+                socket.create_connection(("127.0.0.1", bound), timeout=2).close()
+        finally:
+            cluster.stop()
+        assert all(child.poll() is not None for child in cluster.dispatchers)
