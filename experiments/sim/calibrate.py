@@ -92,6 +92,7 @@ def finish(
     calibration = assemble(measured, message_s, states)
     calibration.gauge_exponent = gauge_exponent(measured)
     log.info("throughput against the gauge's speed: exponent %s", calibration.gauge_exponent)
+    calibration.to_reference_speed()
     iterations = FIT_ITERATIONS if scale >= 1 else 1
     return fit_busy(fit_residuals(calibration, iterations), iterations)
 

@@ -49,12 +49,18 @@ def fit_busy(calibration: Calibration, iterations: int = ITERATIONS) -> Calibrat
     for name, mode in calibration.modes.items():
         load = int(mode.measured.get("load_clients", 16))
         heavy = int(mode.measured.get("heavy_clients", 64))
+        factors = mode.measured.get("speed_factors", {})
         targets = (
             mode.measured.get(f"c{load}_throughput_tps"),
             mode.measured.get(f"c{heavy}_throughput_tps"),
         )
         if None in targets or mode.cpu_heavy_s is None:
             continue
+        # at the reference speed (Calibration.to_reference_speed), as the model runs
+        targets = (
+            targets[0] / factors.get(str(load), 1.0),
+            targets[1] / factors.get(str(heavy), 1.0),
+        )
         mode.busy_scale = [1.0, 1.0]
         for _ in range(iterations):
             mode.rebatch()

@@ -69,7 +69,7 @@ def repredict(out: Path, refit: bool = False) -> None:
     the report re-rendered (``refit``: the calibration's fits made anew first, and saved)."""
     calibration = Calibration.load(out / "calibration.json")
     if refit:
-        fit_busy(fit_residuals(calibration))
+        fit_busy(fit_residuals(calibration.to_reference_speed()))
         calibration.save(out / "calibration.json")
     runs = pd.read_csv(out / "runs.csv")
     validation_table(runs, calibration).to_csv(out / "validation.csv", index=False)

@@ -41,6 +41,42 @@ def test_a_calibration_file_round_trips(calibration_file: Path) -> None:
     assert loaded.mode("push").cpu_s["api_submit"] == pytest.approx(0.2e-3)
 
 
+def test_a_calibration_is_expressed_at_its_reference_speed() -> None:
+    """Runs the gauge found slower than the reference (the loaded runs') took longer than
+    the model, running at the reference speed, would: their times and CPU are scaled by
+    the speed they ran at, once."""
+    calibration = synthetic(CPU_MS, residual_ms=0.5, heavy=0.8)
+    calibration.gauge_exponent = 1.5
+    push = calibration.mode("push")
+    push.measured |= {
+        "gauge_ms": 0.4,
+        "load_clients": 16,
+        "heavy_clients": 64,
+        "runs": [[1, 300.0, 0.44], [1, 290.0, 0.46], [1, 310.0, 0.44], [16, 900.0, 0.4]]
+        + [[64, 1000.0, 0.38]],
+    }
+    before = Calibration.from_json(json.loads(json.dumps(calibration.to_json())))
+    calibration.to_reference_speed()
+    one, heavy = (0.4 / 0.44) ** 1.5, (0.4 / 0.38) ** 1.5
+    factors = push.measured["speed_factors"]
+    assert factors == {"1": round(one, 4), "16": 1.0, "64": round(heavy, 4)}
+    old = before.mode("push")
+    assert push.steps_ms["hop"][50] == pytest.approx(factors["1"] * old.steps_ms["hop"][50])
+    assert push.cpu_1_s["worker"] == pytest.approx(factors["1"] * old.cpu_1_s["worker"])
+    assert push.cpu_s == old.cpu_s
+    assert push.cpu_heavy_s["redis"] == pytest.approx(factors["64"] * old.cpu_heavy_s["redis"])
+    # what is derived from them follows: the residuals of the faster one-client steps
+    assert push.measured_residuals["hop"][50] < old.measured_residuals["hop"][50]
+    # a mode without gauged runs is taken as measured at the reference speed
+    assert calibration.mode("pull").measured["speed_factors"] == dict.fromkeys(factors, 1.0)
+    assert calibration.mode("pull").steps_ms == before.mode("pull").steps_ms
+    expressed = json.dumps(calibration.to_json())
+    assert json.dumps(calibration.to_reference_speed().to_json()) == expressed  # once
+    unfitted = Calibration.from_json(json.loads(json.dumps(before.to_json())))
+    unfitted.gauge_exponent = None
+    assert unfitted.to_reference_speed().to_json() == before.to_json() | {"gauge_exponent": None}
+
+
 def test_a_calibration_missing_a_component_is_refused(calibration_file: Path) -> None:
     data = json.loads(calibration_file.read_text())
     del data["modes"]["pull"]["cpu_s"]["redis"]
