@@ -149,7 +149,9 @@ def parser() -> argparse.ArgumentParser:
     )
     rep.add_argument("dir", type=Path, nargs="?", default=Path("docs/simulation"))
     rep.add_argument(
-        "--refit", action="store_true", help="fit the calibration's residuals and busy CPU anew"
+        "--refit",
+        action="store_true",
+        help="express the calibration at its reference speed, fit its residuals and busy CPU anew",
     )
     return p
 

@@ -249,7 +249,8 @@ class Calibration:
         ``measured["speed_factors"]``; ``experiments.sim.fit.fit_busy`` divides those
         runs' throughput by them). A CPU or a step measured at speed ``s`` takes ``s``
         times as long at speed 1, as the model has it (``Config.speed``). Modes already
-        expressed, or without an exponent or gauged runs, are left as they are."""
+        expressed are left as they are, and every mode without a fitted exponent; a
+        client count without gauged runs gets a factor of 1."""
         for name, m in self.modes.items():
             if "speed_factors" in m.measured or self.gauge_exponent is None:
                 continue

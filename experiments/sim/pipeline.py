@@ -6,8 +6,9 @@ held-out run), ``validation.csv`` (one row per held-out configuration), ``scale.
 ``SIMULATION.md``; ``render`` re-writes the report from those files alone,
 ``repredict`` first re-makes ``validation.csv`` from ``runs.csv`` and ``calibration.json``
 with the model as it is now (how a model change is judged on runs already measured;
-``--refit``: after fitting the calibration's residuals and busy CPU anew, from its own
-runs, as ``calibrate`` does: how a change to the fit is judged).
+``--refit``: after expressing the calibration at its reference speed and fitting its
+residuals and busy CPU anew, from its own runs, as ``calibrate`` does: how a change to
+the fit is judged).
 """
 
 from __future__ import annotations
