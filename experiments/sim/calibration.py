@@ -126,6 +126,10 @@ class ModeCalibration:
         )
         if missing:
             raise ValueError(f"calibration lacks {sorted(missing)}")
+        self.derive()
+
+    def derive(self) -> None:
+        """Everything computed from the measured CPU and steps (again after they change)."""
         #: each component's CPU per task in a running turn as ``(floor, overhead)``:
         #: ``floor + overhead * min(1, load / in_flight)``, a turn's overhead shared by a
         #: batch that grows with the tasks in flight past the 16-client ``load``; through
@@ -266,7 +270,7 @@ class Calibration:
             if m.cpu_heavy_s is not None:
                 m.cpu_heavy_s = {k: heavy * v for k, v in m.cpu_heavy_s.items()}
             m.measured["speed_factors"] = factors
-            m.__post_init__()  # what is derived from them
+            m.derive()
         return self
 
     def speed_at(self, mode: str, gauge_s: float) -> float:
