@@ -56,6 +56,8 @@ HEAVY_TASKS, HEAVY_CLIENTS = 3000, 64
 #: rounds of the three runs (interleaved); a component's CPU per task is their median
 #: (back to back, a 16-client push run's throughput varied from 795 to 1 162 tasks/s here)
 ROUNDS = 5
+#: the client counts of one round's runs, in order
+ROUND = (1, LOAD_CLIENTS, HEAVY_CLIENTS)
 #: idle seconds and heartbeat interval of the heartbeat-cost measurement
 IDLE_S, HEARTBEAT_S = 5.0, 0.05
 #: seconds of the cores' speed trace before each mode (experiments.cpu.speed_trace)
@@ -184,8 +186,9 @@ async def _calibrate_mode(
     try:
         await session.setup()
         for _ in range(ROUNDS):
-            for clients, runs in rounds.items():
-                runs.append(await run(Config(mode.value, clients=clients, tasks=tasks[clients])))
+            for clients in ROUND:
+                config = Config(mode.value, clients=clients, tasks=tasks[clients])
+                rounds[clients].append(await run(config))
         submit = await session.submit_cpu(max(200, int(SUBMIT_TASKS * scale)))
     finally:
         await session.close()
