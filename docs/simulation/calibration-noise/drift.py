@@ -1,5 +1,5 @@
 """Is the validation runs' common error there from the first held-out run on, or does it
-grow with the time since calibration? Each held-out no-op run of the ten committed
+grow with the time since calibration? Each held-out no-op run of the committed
 validation runs (docs/simulation and more-runs, ``refit/`` where there is one) predicted at
 its own speed (3 seeds): its throughput error against its repeat (0: the first of its
 configuration after the mode's calibration, 4: the last, minutes later). Writes drift.csv
