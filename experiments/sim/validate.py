@@ -176,6 +176,12 @@ def misses(table: pd.DataFrame, kind: str = "error") -> list[str]:
     return out
 
 
+def refitted(run: Path) -> Path:
+    """Where a validation directory's files predicted by the model as it is are: its
+    ``refit/`` where there is one (``repredict --refit``), else the directory itself."""
+    return run / "refit" if (run / "refit" / "validation.csv").exists() else run
+
+
 def spread(dirs: Sequence[Path], clients: int = 4) -> pd.DataFrame:
     """Across validation directories, one row per directory and mode: the no-op
     throughput at ``clients`` (the median of its runs) and the model's (at each run's
@@ -184,9 +190,8 @@ def spread(dirs: Sequence[Path], clients: int = 4) -> pd.DataFrame:
     (``refit/``'s where there is one: the model as it is)."""
     rows = []
     for d in dirs:
-        predicted = d / "refit" if (d / "refit" / "validation.csv").exists() else d
         calibration = Calibration.load(d / "calibration.json")
-        table = pd.read_csv(predicted / "validation.csv")
+        table = pd.read_csv(refitted(d) / "validation.csv")
         mine = table[(table["clients"] == clients) & (table["task_ms"] == 0)]
         for _, row in mine.iterrows():
             one = calibration.mode(row["mode"]).measured["c1_throughput_tps"]

@@ -15,7 +15,7 @@ import pandas as pd
 
 from experiments.sim.calibration import Calibration
 from experiments.sim.model import Config
-from experiments.sim.validate import predict
+from experiments.sim.validate import predict, refitted
 
 HERE = Path(__file__).parent
 RUNS = HERE.parent
@@ -25,7 +25,7 @@ SHAPE = ["mode", "workers", "procs", "task_ms", "clients"]
 def errors() -> pd.DataFrame:
     out = []
     for run in [RUNS, *sorted((RUNS / "more-runs").glob("[0-9]*"))]:
-        base = run / "refit" if (run / "refit").exists() else run
+        base = refitted(run)
         calibration = Calibration.load(base / "calibration.json")
         runs = pd.read_csv(base / "runs.csv")
         for (mode, workers, procs, task_ms, clients), group in runs.groupby(SHAPE, sort=False):

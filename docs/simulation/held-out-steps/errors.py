@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pandas as pd
 
+from experiments.sim.validate import refitted
+
 HERE = Path(__file__).parent
 RUNS = HERE.parent
 
 
 def main() -> str:
-    frames = []
-    for run in [RUNS, *sorted((RUNS / "more-runs").glob("[0-9]*"))]:
-        refit = run / "refit" / "validation.csv"
-        frames.append(pd.read_csv(refit if refit.exists() else run / "validation.csv"))
+    runs = [RUNS, *sorted((RUNS / "more-runs").glob("[0-9]*"))]
+    frames = [pd.read_csv(refitted(run) / "validation.csv") for run in runs]
     d = pd.concat(frames, ignore_index=True)
     d["configuration"] = (
         d["mode"] + " " + d["workers"].astype(str) + "x" + d["procs"].astype(str)

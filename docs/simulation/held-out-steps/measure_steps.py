@@ -13,7 +13,7 @@ from pathlib import Path
 
 from experiments.sim.calibrate import STEP_BOUNDS
 from experiments.sim.measure import measure
-from experiments.sim.model import Config
+from experiments.sim.validate import held_out
 
 OUT = Path(__file__).with_name("steps.csv")
 
@@ -21,12 +21,8 @@ if __name__ == "__main__":
     repeats = int(sys.argv[1]) if len(sys.argv) > 1 else 2
     rows = []
     for mode in ("local", "pull", "push"):
-        shape = {"workers": 1, "procs": 8} if mode == "local" else {"workers": 2, "procs": 4}
-        configs = [
-            Config(mode, **shape, task_ms=10, clients=8, tasks=800),
-            Config(mode, **shape, task_ms=50, clients=16, tasks=480),
-        ]
-        for run in measure(configs, repeats=repeats, calm=True):
+        sleeping = [config for config in held_out(mode) if config.task_ms]
+        for run in measure(sleeping, repeats=repeats, calm=True):
             c = run.config
             row = {"mode": mode, "task_ms": c.task_ms, "clients": c.clients}
             row["throughput_tps"] = round(run.throughput_tps, 1)
