@@ -15,7 +15,8 @@ more when it finds the process idle and wakes it, less when many tasks are in fl
 one at 16 clients, and at 64 up to 29 % less than at 16), spent on a
 :class:`~experiments.sim.stations.Station` with as many servers as the component has
 threads: one for Redis, the dispatcher loop, each worker's messaging loop and the load
-client; ``api_procs`` for the API; ``procs`` for a worker's pool (which sleeps, no CPU).
+client; ``api_procs`` for the API; ``procs`` for a worker's pool (which sleeps, no CPU;
+the end of a sleeping task wakes the worker again, see ``Platform._execute``).
 In the *shared* regime every station also needs one of the machine's cores (the runs on
 this machine); in the *dedicated* regime each host has its own. What CPU time does not
 explain (wake-ups, system calls, loopback) is a residual per step, drawn from the step's
@@ -608,7 +609,16 @@ class Platform:
     def _execute(self, task: Task, worker: Worker, epoch: int) -> None:
         """The task travels to the worker and runs; its result is on its way back. The
         worker's CPU per task (receiving, sending back) is charged on receipt: charged
-        after the run, the visit would come a task's length after the next receipt."""
+        after the run, the visit would come a task's length after the next receipt.
+
+        A task that sleeps (``task_ms`` > 0) lets the worker fall asleep too, and its end
+        wakes it again: the process that ran it, and in the remote modes the loop that
+        hands the result on. That visit costs what a visit that wakes the worker costs
+        more (the one-client CPU over a running turn's), nothing if it finds the worker
+        busy. A no-op's result comes back in the turn that handed it out, as calibrated.
+        Measured (docs/simulation/held-out-cpu): the worker's CPU per task went from 127,
+        327 and 387 µs at 16 clients of no-op tasks to 250, 737 and 663 at 8 clients of
+        10 ms tasks (local, pull, push), where the model without this visit stayed flat."""
         wire = self.wire_s() if self.config.mode != "local" else 0.0
         plan = [
             delay(wire),
@@ -616,6 +626,10 @@ class Platform:
             self.residual("hop"),
             (worker.pool, self.config.task_ms / 1000, 0.0, 1.0),
         ]
+        if self.config.task_ms:
+            _, wake, on = self.cpu("worker")
+            if wake:
+                plan.append((worker.loop, 0.0, wake, on))
         self.after(plan, lambda: self._ran(task, worker, epoch, wire))
 
     def _ran(self, task: Task, worker: Worker, epoch: int, wire: float) -> None:

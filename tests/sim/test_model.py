@@ -409,6 +409,22 @@ def test_long_tasks_wake_every_process_for_every_task() -> None:
     assert 1000 * _cpu_per_task(platform, 800) > 0.75 * 2 * sum(CPU_MS.values())
 
 
+@pytest.mark.parametrize("mode", ["local", "pull", "push"])
+def test_a_sleeping_tasks_end_wakes_its_worker_again(mode: str) -> None:
+    """At one client a task wakes the worker on receipt (the one-client CPU: 0.2 ms
+    here); a task that sleeps lets it fall asleep, and its end wakes it once more for the
+    wake-up alone (0.1 ms more): 2 wake-ups and 0.3 ms a task. A no-op's result comes back
+    in the same turn: 1 and 0.2 ms, as calibrated."""
+    cal = _waking(2.0)
+    for task_ms, wakes, cpu_ms in ((0.0, 1, 0.2), (5.0, 2, 0.3)):
+        config = Config(mode, task_ms=task_ms, clients=1, tasks=200, cpu_cv=0.0)
+        platform = Platform(config, cal)
+        platform.run()
+        loop = platform.workers[0].loop
+        assert loop.woke == wakes * 200
+        assert 1000 * loop.busy / 200 == pytest.approx(cpu_ms)
+
+
 def test_a_visits_cpu_varies_around_its_calibrated_mean() -> None:
     """cpu_cv 1 (the default): each visit's CPU is an exponential draw around its mean, so
     a task still costs the calibrated CPU on average, while a saturated closed loop's
