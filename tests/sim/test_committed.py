@@ -42,3 +42,34 @@ def test_the_low_load_spread_the_readme_quotes_comes_from_the_committed_runs() -
     assert "averaged +5.9, −2.8 and +3.1 %" in readme
     assert lines[-1].endswith("0.28 of runs (normal approximation); 3 of 11 directories")
     assert "approximation: 0.28); three of the eleven runs did" in readme
+
+
+def _record(path: Path):
+    """A record script of docs/simulation, imported (it writes nothing on import)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_sleeping_task_errors_the_readme_quotes_come_from_the_committed_runs() -> None:
+    """errors.txt re-derives from the eleven runs' validation files, and its means for 10 ms
+    tasks are the README's; compare.txt re-derives from held-out-cpu's csv files."""
+    steps = COMMITTED / "held-out-steps"
+    text = _record(steps / "errors.py").main()
+    assert text == (steps / "errors.txt").read_text()
+    rows = [line.split() for line in text.splitlines()[2:]]
+    means = {" ".join(row[:5]): float(row[5]) for row in rows if row}
+    sleeping = [f"{m} 10 ms C8" for m in ("local 1x8", "pull 2x4", "push 2x4")]
+    assert [means[c] for c in sleeping] == [0.5, 2.4, 4.3]
+    readme = " ".join((COMMITTED.parents[1] / "README.md").read_text().split())
+    assert "average to +0.5, +2.4 and +4.3 %" in readme
+    cpu = COMMITTED / "held-out-cpu"
+    compare = _record(cpu / "compare.py")
+    assert compare.main() == (cpu / "compare.txt").read_text()
+    assert compare.table("cpu_us").loc[("push", 10.0, "model"), "worker"] == 425
+    assert compare.table("cpu_us").loc[("pull", 10.0, "measured"), "worker"] == 737
+    assert "makes that 130, 531 and 425 µs" in readme

@@ -28,8 +28,11 @@ def table(what: str) -> pd.DataFrame:
     return out.reorder_levels([1, 2, 0]).sort_index().round(0 if what == "cpu_us" else 2)
 
 
-if __name__ == "__main__":
+def main() -> str:
     text = "CPU per task, µs\n" + table("cpu_us").to_string()
     text += "\n\nSleeps per task (measured: voluntary context switches; model: wake-ups)\n"
-    text += table("sleeps").to_string() + "\n"
-    (HERE / "compare.txt").write_text(text)
+    return text + table("sleeps").to_string() + "\n"
+
+
+if __name__ == "__main__":
+    (HERE / "compare.txt").write_text(main())
