@@ -79,29 +79,37 @@ def modelled(modes: list[str], calibration: Calibration, seeds: int = SEEDS) -> 
     """The model on the same configurations, at the calibration's speed: throughput, each
     component's CPU per task (its stations' service over the tasks) and how many of its
     visits a task woke it (``sleeps_``, as the real runs' sleeps), mean over seeds."""
-    rows = []
-    for config in configs(modes):
-        spent = {k: 0.0 for k in PARTS}
-        woke = {k: 0.0 for k in PARTS}
-        tps = []
-        for seed in range(seeds):
-            platform = Platform(replace(config, seed=seed), calibration)
-            tps.append(platform.run().throughput_tps)
-            for part, busy in by_part(platform).items():
-                spent[part] += busy / config.tasks / seeds
-            for part, count in by_part(platform, "woke").items():
-                woke[part] += count / config.tasks / seeds
-        rows.append(
-            {
-                "mode": config.mode,
-                "clients": config.clients,
-                "tasks": config.tasks,
-                "throughput_tps": statistics.fmean(tps),
-                **{f"cpu_us_{k}": 1e6 * v for k, v in spent.items()},
-                **{f"sleeps_{k}": v for k, v in woke.items()},
-            }
-        )
+    rows = [
+        {
+            "mode": config.mode,
+            "clients": config.clients,
+            "tasks": config.tasks,
+            **model_row(config, calibration, seeds),
+        }
+        for config in configs(modes)
+    ]
     return pd.DataFrame(rows)
+
+
+def model_row(config: Config, calibration: Calibration, seeds: int = SEEDS) -> dict[str, float]:
+    """The model on ``config``: throughput, each component's CPU per task (µs, its
+    stations' service over the tasks) and how many of its visits a task woke it
+    (``sleeps_``), mean over ``seeds``."""
+    spent = dict.fromkeys(PARTS, 0.0)
+    woke = dict.fromkeys(PARTS, 0.0)
+    tps = []
+    for seed in range(seeds):
+        platform = Platform(replace(config, seed=seed), calibration)
+        tps.append(platform.run().throughput_tps)
+        for part, busy in by_part(platform).items():
+            spent[part] += busy / config.tasks / seeds
+        for part, count in by_part(platform, "woke").items():
+            woke[part] += count / config.tasks / seeds
+    return {
+        "throughput_tps": statistics.fmean(tps),
+        **{f"cpu_us_{k}": 1e6 * v for k, v in spent.items()},
+        **{f"sleeps_{k}": v for k, v in woke.items()},
+    }
 
 
 def by_part(platform: Platform, what: str = "busy") -> dict[str, float]:

@@ -16,10 +16,9 @@ from pathlib import Path
 import pandas as pd
 
 from experiments.cpu import SpeedGauge
-from experiments.sim.by_clients import PARTS, by_part
+from experiments.sim.by_clients import PARTS, model_row
 from experiments.sim.calibration import Calibration
 from experiments.sim.measure import measure
-from experiments.sim.model import Platform
 from experiments.sim.validate import held_out
 
 HERE = Path(__file__).parent
@@ -59,25 +58,13 @@ def modelled(runs: pd.DataFrame, calibration: Calibration) -> pd.DataFrame:
             mine = runs[(runs["mode"] == mode) & (runs["task_ms"] == config.task_ms)]
             gauge_s = statistics.median(mine["gauge_ms"]) / 1000
             speed = calibration.speed_at(mode, gauge_s)
-            spent = dict.fromkeys(PARTS, 0.0)
-            woke = dict.fromkeys(PARTS, 0.0)
-            tps = []
-            for seed in range(SEEDS):
-                platform = Platform(replace(config, seed=seed, speed=speed), calibration)
-                tps.append(platform.run().throughput_tps)
-                for part, busy in by_part(platform).items():
-                    spent[part] += busy / config.tasks / SEEDS
-                for part, count in by_part(platform, "woke").items():
-                    woke[part] += count / config.tasks / SEEDS
             rows.append(
                 {
                     "mode": mode,
                     "task_ms": config.task_ms,
                     "clients": config.clients,
                     "speed": speed,
-                    "throughput_tps": statistics.fmean(tps),
-                    **{f"cpu_us_{k}": 1e6 * v for k, v in spent.items()},
-                    **{f"sleeps_{k}": v for k, v in woke.items()},
+                    **model_row(replace(config, speed=speed), calibration, SEEDS),
                 }
             )
     return pd.DataFrame(rows)
