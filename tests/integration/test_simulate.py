@@ -79,8 +79,13 @@ def test_by_clients_measures_each_components_cpu_beside_the_model(tmp_path: Path
     real = pd.read_csv(tmp_path / "measured.csv")
     assert list(real["clients"]) == list(by_clients.CLIENTS)
     assert (real["gauge_ms"] > 0).all()
-    for part in by_clients.PARTS:  # every process did its share of every task
-        assert (real[f"cpu_us_{part}"] > 0).all(), part
+    # every process did its share of every task; its CPU time is read in 10 ms ticks, so
+    # a component's few ms in the 30- and 50-task runs (1 and 2 clients) may read 0
+    counted = real[real["tasks"] >= 100]
+    assert len(counted) == 3
+    for part in by_clients.PARTS:
+        assert (counted[f"cpu_us_{part}"] > 0).all(), part
+    assert (real[[f"cpu_us_{part}" for part in by_clients.PARTS]].sum(axis=1) > 0).all()
     by = real.set_index("clients")
     assert by.loc[16, "throughput_tps"] > by.loc[1, "throughput_tps"]
     # one client: every process sleeps between its visits (each at least once a task; the
