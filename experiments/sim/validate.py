@@ -176,6 +176,12 @@ def misses(table: pd.DataFrame, kind: str = "error") -> list[str]:
     return out
 
 
+def validation_runs(root: Path) -> list[Path]:
+    """The committed validation directories under ``root`` (``docs/simulation``): the
+    committed run itself, then each ``more-runs/<HHMM>`` in order."""
+    return [root, *sorted((root / "more-runs").glob("[0-9]*"))]
+
+
 def refitted(run: Path) -> Path:
     """Where a validation directory's files predicted by the model as it is are: its
     ``refit/`` where there is one (``repredict --refit``), else the directory itself."""

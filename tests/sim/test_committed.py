@@ -26,9 +26,9 @@ def test_the_simulation_report_rerenders_identically(tmp_path: Path) -> None:
 
 def test_the_low_load_spread_the_readme_quotes_comes_from_the_committed_runs() -> None:
     """`simulate spread` over the committed validation runs gives the README's figures."""
-    from experiments.sim.validate import spread, spread_summary
+    from experiments.sim.validate import spread, spread_summary, validation_runs
 
-    dirs = [COMMITTED, *sorted((COMMITTED / "more-runs").glob("[0-9]*"))]
+    dirs = validation_runs(COMMITTED)
     rows = spread(dirs)
     assert len(rows) == 3 * len(dirs) == 36
     assert set(rows["mode"]) == {"local", "pull", "push"}

@@ -15,7 +15,7 @@ import pandas as pd
 
 from experiments.sim.calibration import Calibration
 from experiments.sim.model import Config
-from experiments.sim.validate import predict, refitted
+from experiments.sim.validate import predict, refitted, validation_runs
 
 HERE = Path(__file__).parent
 RUNS = HERE.parent
@@ -24,7 +24,7 @@ SHAPE = ["mode", "workers", "procs", "task_ms", "clients"]
 
 def errors() -> pd.DataFrame:
     out = []
-    for run in [RUNS, *sorted((RUNS / "more-runs").glob("[0-9]*"))]:
+    for run in validation_runs(RUNS):
         base = refitted(run)
         calibration = Calibration.load(base / "calibration.json")
         runs = pd.read_csv(base / "runs.csv")

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from experiments.sim.validate import refitted
+from experiments.sim.validate import refitted, validation_runs
 
 HERE = Path(__file__).parent
 RUNS = HERE.parent
 
 
 def main() -> str:
-    runs = [RUNS, *sorted((RUNS / "more-runs").glob("[0-9]*"))]
+    runs = validation_runs(RUNS)
     frames = [pd.read_csv(refitted(run) / "validation.csv") for run in runs]
     d = pd.concat(frames, ignore_index=True)
     d["configuration"] = (
