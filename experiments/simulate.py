@@ -1,9 +1,10 @@
 """The simulation half of the harness: a calibrated model of the platform (``experiments/sim``).
 
-    python -m experiments.simulate calibrate [--out results/calibration.json]
+    python -m experiments.simulate calibrate [--out results/calibration.json] [--rounds 5]
     python -m experiments.simulate predict --mode push --workers 4 --procs 8 --task-ms 10 \\
         --clients 32 --tasks 2000 [--hosts H] [--rtt-ms R] [--calibration FILE]
-    python -m experiments.simulate validate [--out DIR]   # calibrates each mode, then held-out runs
+    python -m experiments.simulate validate [--out DIR] [--repeats 5] [--rounds 5]
+        # calibrates each mode (``--rounds``: its runs'), then runs its held-out configurations
     python -m experiments.simulate extrapolate [--calibration FILE] [--out DIR]
     python -m experiments.simulate all [--out DIR]     # what ``nox -s simulate`` runs
     python -m experiments.simulate render [DIR]        # re-write SIMULATION.md from DIR's files
@@ -55,6 +56,17 @@ def _positive(kind: type) -> type:
     return parse
 
 
+#: ``--rounds``: calibrate's rounds (``experiments.sim.calibrate.ROUNDS`` when not given)
+ROUNDS_HELP = "rounds of the calibration's runs (default 5: ~3 minutes; more: longer, steadier)"
+
+
+def _rounds(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m experiments.simulate", description=__doc__.split("\n")[0]
@@ -64,6 +76,7 @@ def parser() -> argparse.ArgumentParser:
     cal = sub.add_parser("calibrate", help="measure this machine's stack (about 3 minutes)")
     cal.add_argument("--out", type=Path, default=DEFAULT_CALIBRATION)
     cal.add_argument("--modes", default=",".join(Mode), help="comma list (default: all)")
+    cal.add_argument("--rounds", type=_rounds, help=ROUNDS_HELP)
     pred = sub.add_parser("predict", help="simulate one configuration; one JSON line")
     pred.add_argument("--mode", required=True, choices=list(Mode))
     pred.add_argument("--workers", type=int, default=1, help="ignored in local mode")
@@ -121,6 +134,8 @@ def parser() -> argparse.ArgumentParser:
         s.add_argument("--repeats", type=int, default=5)
         if name == "extrapolate":
             s.add_argument("--calibration", type=Path)
+        else:
+            s.add_argument("--rounds", type=_rounds, help=ROUNDS_HELP)
     ag = sub.add_parser("against", help="predict a benchmark run's configurations: model.csv")
     ag.add_argument("run_dir", type=Path)
     ag.add_argument("--calibration", type=Path)

@@ -66,15 +66,16 @@ STATES_S = 5.0
 GAUGE_POINTS = 6
 
 
-def calibrate(modes: list[Mode], scale: float = 1.0) -> Calibration:
+def calibrate(modes: list[Mode], scale: float = 1.0, rounds: int = ROUNDS) -> Calibration:
     """Measure every mode in ``modes`` (``scale`` shrinks the task counts and the idle
-    time, for tests), each after a trace of the cores' speed (pooled: ``speed_states``),
-    with the speed gauge beside every run."""
+    time, for tests; ``rounds``: of the three runs, see ``calibrate_mode``), each after a
+    trace of the cores' speed (pooled: ``speed_states``), with the speed gauge beside
+    every run."""
     measured, traces = {}, []
     with SpeedGauge() as gauge:
         for mode in modes:
             traces += trace_cores(scale)
-            measured[mode.value] = calibrate_mode(mode, scale, gauge)
+            measured[mode.value] = calibrate_mode(mode, scale, gauge, rounds)
     return finish(measured, message_cpu(idle_s=max(1.0, IDLE_S * scale)), traces, scale)
 
 
@@ -124,13 +125,14 @@ def gauge_exponent(modes: dict[str, ModeCalibration]) -> float | None:
 
 
 def calibrate_mode(
-    mode: Mode, scale: float = 1.0, gauge: SpeedGauge | None = None
+    mode: Mode, scale: float = 1.0, gauge: SpeedGauge | None = None, rounds: int = ROUNDS
 ) -> ModeCalibration:
     """One mode's measurements, on a fresh stack (``gauge``: the cores' speed beside each
-    run, see ``gauge_exponent``)."""
+    run, see ``gauge_exponent``; ``rounds`` of the three runs: more take longer and
+    average more of the machine's moments)."""
     started = time.monotonic()
     with stack_for(Config(mode.value, workers=1, procs=2)) as stack:
-        measured = asyncio.run(_calibrate_mode(stack, gauge, mode, scale))
+        measured = asyncio.run(_calibrate_mode(stack, gauge, mode, scale, rounds))
     log.info("calibrated %s in %.0f s", mode, time.monotonic() - started)
     return measured
 
@@ -174,26 +176,26 @@ def message_cpu(idle_s: float = IDLE_S) -> float:
 
 
 async def _calibrate_mode(
-    stack: Stack, gauge: SpeedGauge | None, mode: Mode, scale: float
+    stack: Stack, gauge: SpeedGauge | None, mode: Mode, scale: float, rounds: int
 ) -> ModeCalibration:
     session = Session(stack, gauge)  # in the loop: its HTTP client needs one
     n_lat, n_load = max(50, int(LATENCY_TASKS * scale)), max(200, int(LOAD_TASKS * scale))
     n_heavy = max(256, int(HEAVY_TASKS * scale))
     # a shrunk calibration (a test's) takes each run once: the guard may wait minutes
     run = session.run_calm if scale >= 1 else session.run
-    rounds: dict[int, list[RealRun]] = {1: [], LOAD_CLIENTS: [], HEAVY_CLIENTS: []}
+    taken: dict[int, list[RealRun]] = {1: [], LOAD_CLIENTS: [], HEAVY_CLIENTS: []}
     tasks = {1: n_lat, LOAD_CLIENTS: n_load, HEAVY_CLIENTS: n_heavy}
     try:
         await session.setup()
-        for _ in range(ROUNDS):
+        for _ in range(rounds):
             for clients in ROUND:
                 config = Config(mode.value, clients=clients, tasks=tasks[clients])
-                rounds[clients].append(await run(config))
+                taken[clients].append(await run(config))
         submit = await session.submit_cpu(max(200, int(SUBMIT_TASKS * scale)))
     finally:
         await session.close()
     cores = os.cpu_count() or 1
-    lat, load, heavy = rounds[1], rounds[LOAD_CLIENTS], rounds[HEAVY_CLIENTS]
+    lat, load, heavy = taken[1], taken[LOAD_CLIENTS], taken[HEAVY_CLIENTS]
     rows = [row for run in lat for row in run.rows]
     steps = {
         step: percentiles([1000 * (r[end] - r[start]) for r in rows])
@@ -210,18 +212,18 @@ async def _calibrate_mode(
             "c1_effective_cores": _median_of(lat, lambda r: effective_cores(r.cpu_s, cores)),
             "load_clients": LOAD_CLIENTS,
             "heavy_clients": HEAVY_CLIENTS,
-            "rounds": ROUNDS,
+            "rounds": rounds,
             "probe_s": round(statistics.fmean(r.probe_s for r in lat + load), 6),
             # the gauge's chunk beside the 16- and 64-client runs (the speed the CPU per
             # task was measured at), and every run: clients, tasks/s, gauge (ms)
             "gauge_ms": _median_of(load + heavy, lambda r: 1000 * r.gauge_s, 5),
             "runs": [
                 [c, round(r.throughput_tps, 2), round(1000 * r.gauge_s, 5)]
-                for c, runs in rounds.items()
+                for c, runs in taken.items()
                 for r in runs
             ],
-            **{f"c{c}_{k}": v for c, runs in rounds.items() for k, v in _summary(runs).items()},
-            **{f"c{c}_{k}": v for c, runs in rounds.items() for k, v in _sleeps(runs).items()},
+            **{f"c{c}_{k}": v for c, runs in taken.items() for k, v in _summary(runs).items()},
+            **{f"c{c}_{k}": v for c, runs in taken.items() for k, v in _sleeps(runs).items()},
         },
     )
 

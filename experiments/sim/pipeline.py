@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from experiments.sim import plots
-from experiments.sim.calibrate import calibrate
+from experiments.sim.calibrate import ROUNDS, calibrate
 from experiments.sim.calibration import Calibration
 from experiments.sim.fit import fit_busy, fit_residuals
 from experiments.sim.measure import CALM_SHARE
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> None:
         return
     if args.command == "calibrate":
         modes = [Mode(m) for m in args.modes.split(",")]
-        calibrate(modes).save(args.out)
+        calibrate(modes, rounds=args.rounds or ROUNDS).save(args.out)
         log.info("wrote %s", args.out)
         return
     from experiments.simulate import calibration_path
@@ -51,7 +51,9 @@ def run(args: argparse.Namespace) -> None:
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     if args.command in ("validate", "all"):  # calibrates each mode just before its runs
-        calibration, validation, runs = validate([m.value for m in Mode], repeats=args.repeats)
+        calibration, validation, runs = validate(
+            [m.value for m in Mode], repeats=args.repeats, rounds=args.rounds or ROUNDS
+        )
         runs.to_csv(out / "runs.csv", index=False)
         validation.to_csv(out / "validation.csv", index=False)
     else:

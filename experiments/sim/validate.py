@@ -20,7 +20,14 @@ import pandas as pd
 from scipy import stats
 
 from experiments.cpu import SpeedGauge, effective_cores
-from experiments.sim.calibrate import IDLE_S, calibrate_mode, finish, message_cpu, trace_cores
+from experiments.sim.calibrate import (
+    IDLE_S,
+    ROUNDS,
+    calibrate_mode,
+    finish,
+    message_cpu,
+    trace_cores,
+)
 from experiments.sim.calibration import Calibration, ModeCalibration
 from experiments.sim.measure import RealRun, measure
 from experiments.sim.model import Config, simulate
@@ -67,7 +74,7 @@ def predict(config: Config, calibration: Calibration, seeds: int = SEEDS) -> dic
 
 
 def validate(
-    modes: list[str], repeats: int = 3, scale: float = 1.0
+    modes: list[str], repeats: int = 3, scale: float = 1.0, rounds: int = ROUNDS
 ) -> tuple[Calibration, pd.DataFrame, pd.DataFrame]:
     """Per mode: calibrate, then run the held-out configurations and predict them. Answers
     the calibration (every mode) the predictions used, the validation table (one row per
@@ -81,7 +88,8 @@ def validate(
     a calibration an hour old would measure the drift, not the model. Within minutes it
     still moves by tens of per cent from one run to the next: the speed gauge runs beside
     every run, and each held-out run is also predicted at the speed it read
-    (``Calibration.speed_at``: the ``adjusted_*`` columns)."""
+    (``Calibration.speed_at``: the ``adjusted_*`` columns). ``rounds``: the calibration's
+    (``calibrate_mode``)."""
     message_s = message_cpu(idle_s=max(1.0, IDLE_S * scale))
     measured: dict[str, ModeCalibration] = {}
     real: list[RealRun] = []
@@ -89,7 +97,7 @@ def validate(
     with SpeedGauge() as gauge:
         for mode in modes:
             traces += trace_cores(scale)
-            measured[mode] = calibrate_mode(Mode(mode), scale, gauge)
+            measured[mode] = calibrate_mode(Mode(mode), scale, gauge, rounds)
             # a shrunk run (tests): each once
             real += measure(held_out(mode, scale), repeats, calm=scale >= 1, gauge=gauge)
     calibration = finish(measured, message_s, traces, scale)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -250,3 +251,45 @@ def test_repredict_refit_fits_the_calibration_then_predicts_with_it(
     table = pd.read_csv(run_dir / "validation.csv")
     assert table.iloc[0]["predicted_p50_ms"] == pytest.approx(after["p50_ms"])
     assert "residuals scaled" in (run_dir / "SIMULATION.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "argv, rounds",
+    [
+        (["calibrate"], None),
+        (["calibrate", "--rounds", "12"], 12),
+        (["validate", "--rounds", "20", "--repeats", "10"], 20),
+        (["all"], None),
+    ],
+)
+def test_rounds_reach_the_calibration(
+    argv: list[str], rounds: int | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--rounds`` sets how many rounds of runs each mode's calibration takes, in
+    ``calibrate``, ``validate`` and ``all``; without it, the default (ROUNDS)."""
+    from experiments.sim import pipeline
+    from experiments.sim.calibrate import ROUNDS
+    from experiments.simulate import parser
+
+    seen: list[int] = []
+
+    def calibrate(modes: list, rounds: int) -> Calibration:
+        seen.append(rounds)
+        return synthetic(CPU_MS)
+
+    def validate(modes: list, repeats: int, rounds: int) -> tuple:
+        seen.append(rounds)
+        assert repeats == (10 if "--repeats" in argv else 5)
+        raise SystemExit  # what follows (the report, the studies) is not this test's
+
+    monkeypatch.setattr(pipeline, "calibrate", calibrate)
+    monkeypatch.setattr(pipeline, "validate", validate)
+    ends = contextlib.nullcontext() if argv[0] == "calibrate" else pytest.raises(SystemExit)
+    with ends:
+        pipeline.run(parser().parse_args([*argv, "--out", str(tmp_path / "out")]))
+    assert seen == [ROUNDS if rounds is None else rounds]
+
+
+def test_fewer_than_one_round_is_refused() -> None:
+    done = simulate("calibrate", "--rounds", "0")
+    assert done.returncode != 0 and "must be at least 1, got 0" in done.stderr
