@@ -89,3 +89,35 @@ def test_the_residual_noise_record_re_derives_from_its_files() -> None:
     assert "runs meeting every target 8 of 12, metrics missed 7" in first
     assert "runs meeting every target 8 of 12, metrics missed 8" in second
     assert "push 2 32: +0.4 / 6.0" in second and "push 2 32: +1.1 / 7.8" in first
+
+
+def test_the_longer_calibration_runs_met_every_target(tmp_path: Path) -> None:
+    """Each validation run of longer-calibration/ calibrated 20 rounds a mode and measured
+    10 repeats, met every target at each run's speed, re-renders to its committed report;
+    summary.txt re-derives, and the README says three of three."""
+    import pandas as pd
+
+    from experiments.sim.calibration import Calibration
+    from experiments.sim.validate import misses
+
+    record = COMMITTED / "longer-calibration"
+    runs = sorted(record.glob("[0-9]*"))
+    assert [r.name for r in runs] == ["1108", "1128", "1145"]
+    for run in runs:
+        calibration = Calibration.load(run / "calibration.json")
+        assert {m.measured["rounds"] for m in calibration.modes.values()} == {20}
+        table = pd.read_csv(run / "validation.csv")
+        assert len(table) == 15 and set(table["repeats"]) == {10}
+        assert misses(table, "adjusted_error") == []
+        copy = tmp_path / run.name
+        shutil.copytree(run, copy)
+        (copy / "SIMULATION.md").unlink()
+        render(copy)
+        report = (copy / "SIMULATION.md").read_text()
+        assert report == (run / "SIMULATION.md").read_text()
+        assert "; 20 rounds a mode." in report.splitlines()[2]
+    summary = _record(record / "summary.py").main()
+    assert summary == (record / "summary.txt").read_text()
+    assert summary.count("within target 15/15/15 of 15") == 3
+    readme = " ".join((COMMITTED.parents[1] / "README.md").read_text().split())
+    assert "met every target in three validation runs of three" in readme
