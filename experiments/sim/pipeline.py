@@ -108,7 +108,7 @@ def render(out: Path) -> None:
     (out / "SIMULATION.md").write_text("\n\n".join(parts) + "\n")
 
 
-def _rounds(calibration: Calibration) -> str:
+def _calibration_rounds(calibration: Calibration) -> str:
     """How many rounds of runs each mode's calibration took, said when not the default."""
     rounds = {m.measured.get("rounds", ROUNDS) for m in calibration.modes.values()}
     return "" if rounds == {ROUNDS} else f"; {'/'.join(map(str, sorted(rounds)))} rounds a mode"
@@ -120,7 +120,8 @@ def _head(calibration: Calibration) -> str:
         "# The platform simulated",
         "",
         f"Calibrated on {m.get('cpu_count')} cores ({m.get('processor')}, {m.get('platform')}), "
-        f"commit `{m.get('git_commit', 'unknown')[:7]}`, {m.get('date')}{_rounds(calibration)}.",
+        f"commit `{m.get('git_commit', 'unknown')[:7]}`, {m.get('date')}"
+        f"{_calibration_rounds(calibration)}.",
         "",
         "| mode | CPU µs per task: client | API submit | API result | Redis | dispatcher | "
         "worker | cores the processes had | C=1 p50 | C=16 tasks/s | CPU µs per task at "

@@ -269,8 +269,9 @@ def test_rounds_reach_the_calibration(
     ``calibrate``, ``validate`` and ``all``; without it, the default (ROUNDS)."""
     from experiments.sim import pipeline
     from experiments.sim.calibrate import ROUNDS
-    from experiments.simulate import parser
+    from experiments.simulate import ROUNDS_HELP, parser
 
+    assert f"default {ROUNDS}:" in ROUNDS_HELP  # the help says what calibrate does
     seen: list[int] = []
 
     def calibrate(modes: list, rounds: int) -> Calibration:
