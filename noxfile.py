@@ -6,6 +6,8 @@ report), ``nox -s faults`` (fault injection), ``nox -s chaos`` (the chaos soak),
 
 from __future__ import annotations
 
+import signal
+
 import nox
 
 nox.options.default_venv_backend = "uv|virtualenv"
@@ -16,7 +18,7 @@ nox.options.reuse_existing_virtualenvs = True
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the test suite: unit tests on fakeredis, integration on a real redis-server."""
-    session.install("-e", ".[test,bench]")
+    session.install("-e", ".[test]")
     session.run("pytest", *session.posargs)
 
 
@@ -31,14 +33,21 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def up(session: nox.Session) -> None:
     """Run the whole platform in the foreground (arguments go to ``faas up``)."""
-    session.install("-e", ".")
-    session.run("faas", "up", *session.posargs)
+    session.install("-e", ".[server]")
+    # nox forwards Ctrl-C to its child but dies on SIGTERM without a word to it: turn
+    # SIGTERM into the same interrupt, and give `faas up` time to stop its children
+    signal.signal(signal.SIGTERM, _interrupt)
+    session.run("faas", "up", *session.posargs, interrupt_timeout=30, terminate_timeout=10)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 @nox.session
 def bench(session: nox.Session) -> None:
     """Run the benchmark sweep; leaves results/<run-id>/REPORT.md (how long: the README)."""
-    session.install("-e", ".[bench]")
+    session.install("-e", ".[harness]")
     session.run("python", "-m", "experiments.sweep", *session.posargs)
 
 
@@ -46,7 +55,7 @@ def bench(session: nox.Session) -> None:
 def report(session: nox.Session) -> None:
     """Re-draw the plots and REPORT.md of a run from its committed files, without measuring
     (default: the reference run in docs/reference-run; ``-- results/latest`` for your own)."""
-    session.install("-e", ".[bench]")
+    session.install("-e", ".[harness]")
     session.run("python", "-m", "experiments.report", *(session.posargs or ["docs/reference-run"]))
 
 
@@ -54,14 +63,14 @@ def report(session: nox.Session) -> None:
 def compare(session: nox.Session) -> None:
     """Compare two runs (``-- RUN_A RUN_B``): what moved beyond the repeat-to-repeat noise;
     leaves results/compare-<A>-vs-<B>/COMPARE.md."""
-    session.install("-e", ".[bench]")
+    session.install("-e", ".[harness]")
     session.run("python", "-m", "experiments.compare", *session.posargs)
 
 
 @nox.session
 def faults(session: nox.Session) -> None:
     """Run every fault-injection scenario; leaves results/faults-<time>.csv."""
-    session.install("-e", ".[bench]")
+    session.install("-e", ".[harness]")
     session.run("python", "-m", "experiments.faults", *(session.posargs or ["all"]))
 
 
@@ -69,14 +78,14 @@ def faults(session: nox.Session) -> None:
 def chaos(session: nox.Session) -> None:
     """Chaos soak: faults every few seconds under load (``-- --minutes 3``); exits non-zero
     if any accepted task was lost or got a wrong result."""
-    session.install("-e", ".[bench]")
+    session.install("-e", ".[harness]")
     session.run("python", "-m", "experiments.chaos", *session.posargs)
 
 
 @nox.session
 def loadtest(session: nox.Session) -> None:
     """Run Locust headless against a fresh stack (``-- --mode pull --fault kill-worker``)."""
-    session.install("-e", ".[bench,load]")
+    session.install("-e", ".[harness,load]")
     session.run("python", "-m", "experiments.loadtest", *session.posargs)
 
 
@@ -84,5 +93,5 @@ def loadtest(session: nox.Session) -> None:
 def simulate(session: nox.Session) -> None:
     """Calibrate the model on this machine, validate it on held-out runs and extrapolate;
     leaves results/simulation/SIMULATION.md (how long: the README)."""
-    session.install("-e", ".[bench]")
+    session.install("-e", ".[harness]")
     session.run("python", "-m", "experiments.simulate", *(session.posargs or ["all"]))

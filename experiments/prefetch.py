@@ -1,6 +1,6 @@
 """What push-mode prefetch buys and costs, side by side in one run: a fixed prefetch
 (``FAAS_PREFETCH``, with the adaptive one off) against the adaptive one (``FAAS_PREFETCH=0``,
-short tasks queued one per process: ``FAAS_PREFETCH_SHORT_MS``, faas/runtimes.py).
+short tasks queued one per process: ``FAAS_PREFETCH_SHORT_MS``, faas/durations.py).
 
     python -m experiments.prefetch [--prefetch 0 1 2] [--adaptive] [--repeats 3] [--out DIR]
 

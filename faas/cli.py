@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 
 from faas.config import get_settings
+from faas.extras import require
 from faas.logs import configure
 from faas.models import Mode
 from faas.process import ADDRESS_IN_USE, freeze_heap, listen_socket
@@ -79,6 +80,7 @@ def main(argv: list[str] | None = None) -> None:
     configure(args.log_level or settings.log_level, settings.log_format)
     command = {"up": _up, "api": _api, "dispatcher": _dispatcher, "worker": _worker, "keys": _keys}
     if args.command in command:
+        require("server", f"faas {args.command}")
         sys.exit(command[args.command](args))
     from faas.usercli import run_user_command
 
@@ -106,7 +108,6 @@ def _up(args: argparse.Namespace) -> int:
     stopping: list[int] = []  # a plain flag: handlers must not take locks (Event.set does)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda signum, _: stopping.append(signum))
-    code = 0
     try:
         stack.start()  # stops what it started if it fails
     except FaasError as e:
@@ -117,14 +118,10 @@ def _up(args: argparse.Namespace) -> int:
         sys.stdout.flush()
         while not stopping:
             time.sleep(0.2)
-            exited = [(n, c.returncode) for n, c in stack.children() if c.poll() is not None]
-            if exited:
-                log.error("%s exited with code %s; stopping", *exited[0])
-                code = 1
-                break
+            stack.supervise()  # a component that exited starts again, after a back-off
     finally:
         stack.stop()
-    return code
+    return 0
 
 
 def _api(args: argparse.Namespace) -> int:

@@ -76,6 +76,10 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     #: Log lines as ``text`` or ``json`` (one object per line).
     log_format: str = "text"
+    #: A name for one stack's API processes, answered in the ``X-Faas-Instance`` header of
+    #: ``/health`` (``faas up`` sets it, so that it never takes another stack's API on the
+    #: same port for its own); empty: no header.
+    instance: str = ""
 
     @property
     def redis(self) -> str:

@@ -155,5 +155,9 @@ class Task(BaseModel):
     entry_id: str
     function_id: str
     args: bytes
+    #: Dispatches so far; the next one is ``attempts + 1``, unless ``resend``.
     attempts: int = 0
     timeout_s: float = 0.0
+    #: The last dispatch never ran (its worker lacked the code): the next one repeats it,
+    #: with the same attempt number.
+    resend: bool = False

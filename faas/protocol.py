@@ -16,7 +16,7 @@ LOST (its process died) or NOCODE (``fn`` was empty but the worker does not have
 function: never run, send it again with the code).
 
 REQUEST's ``want`` is how many tasks the worker can take: its free processes, and while its
-recent tasks are short (faas/runtimes.py) as many again to queue; the dispatcher sends no
+recent tasks are short (faas/durations.py) as many again to queue; the dispatcher sends no
 more than ``want`` and at most twice the worker's processes, and puts only short tasks in
 the part beyond its free processes (a worker of an earlier release asks for free processes
 only, which stays valid).

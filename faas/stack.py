@@ -1,5 +1,7 @@
 """A whole platform as child processes: Redis (embedded unless given), API, dispatcher and
-workers. ``faas up`` runs one in the foreground; tests and experiments start their own."""
+workers. ``faas up`` runs one in the foreground and keeps it running: a component that
+exits is started again after a back-off (``Stack.supervise``), each restart logged and
+counted in ``/metrics``; tests and experiments start their own."""
 
 from __future__ import annotations
 
@@ -8,15 +10,35 @@ import os
 import subprocess
 import sys
 import time
+import uuid
+from dataclasses import dataclass, field
 
 import httpx
+import redis
 
 from faas.exceptions import FaasError
 from faas.models import Mode
 from faas.process import ADDRESS_IN_USE, die_with_parent, stop_process
 from faas.redis_server import EmbeddedRedis, free_port
+from faas.store.keys import STATS_KEY
 
 log = logging.getLogger(__name__)
+
+#: Wait before starting again a component that exited: doubles with each exit, up to
+#: RESTART_MAX_S, and starts over once the component has run RESTART_RESET_S (seconds).
+RESTART_FIRST_S, RESTART_MAX_S, RESTART_RESET_S = 0.5, 30.0, 60.0
+#: The header in which the API names its stack (``FAAS_INSTANCE``) on ``/health``.
+INSTANCE_HEADER = "x-faas-instance"
+
+
+@dataclass
+class _Restarts:
+    """The restart history of one component."""
+
+    started: float = field(default_factory=time.monotonic)
+    delay_s: float = 0.0
+    due: float | None = None
+    count: int = 0
 
 
 class Stack:
@@ -55,6 +77,9 @@ class Stack:
         self.api: subprocess.Popen | None = None
         self.dispatcher: subprocess.Popen | None = None
         self.worker_procs: list[subprocess.Popen] = []
+        #: Names this stack's API in /health, so a stack never mistakes another's for its own.
+        self.instance = uuid.uuid4().hex
+        self._restarts: dict[str, _Restarts] = {}
 
     @property
     def url(self) -> str:
@@ -78,6 +103,7 @@ class Stack:
             **os.environ,
             "FAAS_REDIS_URL": self.redis_url or "",
             "FAAS_LOG_LEVEL": self.log_level,
+            "FAAS_INSTANCE": self.instance,
             **self.extra_env,
         }
         if self.redis and "FAAS_ARCHIVE_PATH" not in self.extra_env:
@@ -136,12 +162,14 @@ class Stack:
         return self
 
     def health(self) -> dict | None:
-        """The API's /health answer, or None while it does not answer 200."""
+        """Our API's /health answer, or None while it does not answer 200 (or another
+        stack's API answers on our port)."""
         try:
             reply = httpx.get(f"{self.url}/health", timeout=2)
         except httpx.HTTPError:
             return None
-        return reply.json() if reply.status_code == 200 else None
+        ours = reply.headers.get(INSTANCE_HEADER) == self.instance
+        return reply.json() if reply.status_code == 200 and ours else None
 
     def wait_ready(self, timeout_s: float = 60.0, processes: int | None = None) -> dict:
         """Wait until the dispatcher reports ``processes`` (default: all) processes."""
@@ -189,10 +217,62 @@ class Stack:
             self.start_worker()
         return True
 
+    def supervise(self) -> None:
+        """One look at the components: start again, after its back-off, each one that has
+        exited (the embedded Redis on its data); log and count every restart."""
+        now = time.monotonic()
+        for name, child in self.children():
+            record = self._restarts.setdefault(name, _Restarts())
+            if child.poll() is None:
+                if now - record.started >= RESTART_RESET_S:
+                    record.delay_s = 0.0
+                continue
+            if record.due is None:
+                record.delay_s = min(RESTART_MAX_S, record.delay_s * 2 or RESTART_FIRST_S)
+                record.due = now + record.delay_s
+                log.error(
+                    "%s exited with code %s; starting it again in %.1f s",
+                    name,
+                    child.returncode,
+                    record.delay_s,
+                )
+            elif now >= record.due:
+                self._restart(name, record)
+
+    def _restart(self, name: str, record: _Restarts) -> None:
+        if name == "redis":
+            self.redis.start()
+        elif name == "api":
+            self.start_api()
+        elif name == "dispatcher":
+            self.start_dispatcher()
+        else:
+            index = int(name.split()[1])
+            self.worker_procs[index] = self.spawn(
+                "worker", self.mode, str(self.procs), self.dispatcher_url
+            )
+        record.due, record.started = None, time.monotonic()
+        record.count += 1
+        log.warning("%s started again (restart %d)", name, record.count)
+        self._count_restart(name.split()[0])
+
+    def _count_restart(self, component: str) -> None:
+        """Add one to ``restarts:<component>`` in Redis (``/metrics`` shows it)."""
+        try:
+            client = redis.Redis.from_url(self.redis_url, socket_timeout=2)
+            try:
+                client.hincrby(STATS_KEY, f"restarts:{component}", 1)
+            finally:
+                client.close()
+        except redis.RedisError as e:
+            log.warning("could not count the restart of %s: %s", component, e)
+
     def children(self) -> list[tuple[str, subprocess.Popen]]:
         """The running components, by name."""
         named = [("api", self.api), ("dispatcher", self.dispatcher)]
         named += [(f"worker {i}", w) for i, w in enumerate(self.worker_procs)]
+        if self.redis is not None:
+            named.insert(0, ("redis", self.redis.process))
         return [(name, child) for name, child in named if child is not None]
 
     def stop(self) -> None:

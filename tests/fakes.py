@@ -33,7 +33,7 @@ class _Outboxes:
         """No socket to read: messages arrive through ``handle`` from the test."""
         await asyncio.Event().wait()
 
-    async def reply(self, identity: bytes, message: Message) -> bool:
+    def reply(self, identity: bytes, message: Message) -> bool:
         worker = identity.decode()
         if worker in self.unreachable:
             return False
@@ -95,12 +95,12 @@ def make(
     )
 
 
-async def register(d: FakePush, worker: str, processes: int = 1, held: list | None = None) -> None:
-    await d.handle(worker.encode(), Register(worker, processes, held or []))
+def register(d: FakePush, worker: str, processes: int = 1, held: list | None = None) -> None:
+    d.handle(worker.encode(), Register(worker, processes, held or []))
 
 
 async def intake(d: FakePush, count: int = 500) -> None:
-    await d.accept(await d.store.read_queue(d.name, count, None), fresh=True)
+    await d.accept(await d.store.read_queue(d.name, count, None))
 
 
 def frames(d: FakePush, worker: str) -> list[Tasks]:
@@ -110,14 +110,14 @@ def frames(d: FakePush, worker: str) -> list[Tasks]:
     return sent
 
 
-async def report(
+def report(
     d: FakePush,
     worker: str,
-    task,
-    status: str = "COMPLETED",  # noqa: ANN001
+    task,  # noqa: ANN001
+    status: str = "COMPLETED",
     payload: bytes = b"ok",
 ) -> None:
-    await d.handle(
+    d.handle(
         worker.encode(),
         Results([ResultMsg(task.task_id, task.entry_id, task.attempt, status, payload)]),
     )

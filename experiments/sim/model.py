@@ -26,7 +26,7 @@ to every dispatcher-worker message.
 The modes differ only in how a task reaches a process, as in ``faas/dispatcher``:
 local hands it to a free pool process; push to the worker with the most free slots
 (processes + prefetch, and one more per process when tasks are shorter than
-``prefetch_short_ms``: the adaptive prefetch of faas/runtimes.py); pull answers a worker's
+``prefetch_short_ms``: the adaptive prefetch of faas/durations.py); pull answers a worker's
 request, which asks for as many tasks as it has free processes (and, for short tasks, as
 many again to queue), carries its finished results, is held while an idle worker has
 nothing to do, and is answered empty when a busy one has nothing (it backs off 1 ms
@@ -113,7 +113,7 @@ class Config:
     #: a failed worker is back (restarted, registered) this long after it died
     restart_s: float = 5.0
     prefetch: int = 0
-    #: tasks shorter than this (ms) also queue at a worker, one per process (faas/runtimes.py)
+    #: tasks shorter than this (ms) also queue at a worker, one per process (faas/durations.py)
     prefetch_short_ms: float = 1.0
     #: a step's residual (measured at one client, where every visit wakes its process) is
     #: paid in the share of the step's visits that found their process idle: an awake

@@ -43,6 +43,14 @@ class _Snapshot:
         yield CounterMetricFamily(
             "faas_worker_lost", "Workers declared lost", value=s.get("worker_lost", 0)
         )
+        restarts = CounterMetricFamily(
+            "faas_component_restarts",
+            "Components faas up started again after they exited",
+            labels=["component"],
+        )
+        for component in ("redis", "api", "dispatcher", "worker"):
+            restarts.add_metric([component], s.get(f"restarts:{component}", 0))
+        yield restarts
         yield GaugeMetricFamily(
             "faas_queue_depth",
             "Tasks queued, not claimed by a dispatcher",

@@ -200,6 +200,8 @@ async def prometheus_metrics(store: StoreDep) -> Response:
 
 
 @health_router.get("/health")
-async def health(store: StoreDep) -> HealthRep:
+async def health(store: StoreDep, settings: SettingsDep, response: Response) -> HealthRep:
     """Liveness: Redis reachable, and the running dispatcher's published state (or null)."""
+    if settings.instance:
+        response.headers["X-Faas-Instance"] = settings.instance
     return HealthRep(redis=True, dispatcher=await store.health())

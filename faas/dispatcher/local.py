@@ -61,12 +61,12 @@ class LocalDispatcher(Dispatcher):
             if self.pool.generation != self._generation:
                 self._watch()
             if results:
-                await self.on_results(WORKER, results)
+                self.on_results(WORKER, results)
 
     def free_slots(self) -> int:
         return self.pool.free if self.pool else 0
 
-    async def send(self, tasks: Sequence[Task]) -> list[Assignment]:
+    def send(self, tasks: Sequence[Task]) -> list[Assignment]:
         for task in tasks:
             self.pool.submit(
                 Job(
@@ -79,6 +79,8 @@ class LocalDispatcher(Dispatcher):
                     task.attempts,
                 )
             )
+        if self.pool.generation != self._generation:  # a dead process was replaced
+            self._watch()
         return [Assignment(task, WORKER) for task in tasks]
 
     def state(self) -> DispatcherState:

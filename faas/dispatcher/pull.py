@@ -44,7 +44,7 @@ class PullDispatcher(RemoteDispatcher):
     def free_slots(self) -> int:
         return sum(p.want for p in self.parked.values())
 
-    async def send(self, tasks: Sequence[Task]) -> list[Assignment]:
+    def send(self, tasks: Sequence[Task]) -> list[Assignment]:
         assigned, todo = [], list(tasks)
         for identity in list(self.parked):
             if not todo:
@@ -60,14 +60,14 @@ class PullDispatcher(RemoteDispatcher):
                 continue
             todo = todo[len(batch) :]
             frame = self.tasks_frame(worker_id, batch)
-            if await self.reply(identity, frame):
+            if self.reply(identity, frame):
                 assigned += [Assignment(task, worker_id, frame.seq) for task in batch]
         return assigned
 
     def _fitting(self, tasks: Sequence[Task], want: int, load: int, processes: int) -> list[Task]:
         """The first of ``tasks`` a worker asking for ``want`` takes, in order: a short task
         while it holds fewer than twice its processes, any other only while a process is
-        free (faas/runtimes.py)."""
+        free (faas/durations.py)."""
         batch: list[Task] = []
         for task in tasks[:want]:
             if load + len(batch) >= processes * (1 + self.queued_per_process(task)):
@@ -75,10 +75,10 @@ class PullDispatcher(RemoteDispatcher):
             batch.append(task)
         return batch
 
-    async def answer_empty(self, identity: bytes) -> None:
+    def answer_empty(self, identity: bytes) -> None:
         """An empty reply (it still carries a seq: everything sent before it was sent)."""
         self.seq += 1
-        await self.reply(identity, Tasks([], self.seq))
+        self.reply(identity, Tasks([], self.seq))
 
     async def serve(self) -> None:
         await asyncio.gather(super().serve(), self._release_parked())
@@ -90,11 +90,12 @@ class PullDispatcher(RemoteDispatcher):
             cutoff = time.monotonic() - self.settings.heartbeat_s
             for identity in [i for i, p in self.parked.items() if p.since < cutoff]:
                 del self.parked[identity]
-                await self.answer_empty(identity)
+                self.answer_empty(identity)
 
-    async def handle(self, identity: bytes, message: Message) -> None:
+    def handle(self, identity: bytes, message: Message) -> None:
         if isinstance(message, Register):
-            await self.register(identity, message)
+            self.parked.pop(identity, None)  # its old request is answered by WELCOME
+            self.register(identity, message)
             return
         if not isinstance(message, Request):
             log.warning("dropped unexpected %s from %r", type(message).__name__, identity)
@@ -102,17 +103,17 @@ class PullDispatcher(RemoteDispatcher):
         worker_id = identity.decode(errors="replace")
         peer = self.heard_from(identity)
         self.parked.pop(identity, None)  # a new request replaces one we never answered
-        await self.on_result_msgs(worker_id, message.results)
+        self.on_result_msgs(worker_id, message.results)
         if peer is None:
-            await self.unknown(identity)
+            self.unknown(identity)
             return
-        await self.reconcile(worker_id, message.held, message.seen)
+        self.reconcile(worker_id, message.held, message.seen)
         want = min(message.want, 2 * peer.processes)  # room for short tasks included
         if want <= 0:  # a heartbeat, or results only
-            await self.answer_empty(identity)
+            self.answer_empty(identity)
             return
         self.parked[identity] = _Parked(identity, want, time.monotonic())
-        await self.dispatch()
+        self.dispatch()
         if identity in self.parked and not message.idle:  # busy worker: answer now, empty
             del self.parked[identity]
-            await self.answer_empty(identity)
+            self.answer_empty(identity)

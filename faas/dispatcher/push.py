@@ -37,7 +37,7 @@ class PushDispatcher(RemoteDispatcher):
             for w in self.workers.values()
         )
 
-    async def send(self, tasks: Sequence[Task]) -> list[Assignment]:
+    def send(self, tasks: Sequence[Task]) -> list[Assignment]:
         batches: dict[str, list[Task]] = defaultdict(list)
         planned = {w: self.load(w) for w in self.workers}
         for task in tasks:
@@ -50,30 +50,28 @@ class PushDispatcher(RemoteDispatcher):
         assigned = []
         for worker_id, batch in batches.items():
             frame = self.tasks_frame(worker_id, batch)
-            if await self.reply(worker_id.encode(), frame):
+            if self.reply(worker_id.encode(), frame):
                 assigned += [Assignment(task, worker_id, frame.seq) for task in batch]
             else:
-                await self.drop_worker(worker_id, "unreachable")
+                self.unroutable.add(worker_id)
         return assigned
 
-    async def handle(self, identity: bytes, message: Message) -> None:
+    def handle(self, identity: bytes, message: Message) -> None:
         if isinstance(message, Register):
-            await self.register(identity, message)
-            await self.dispatch()
+            self.register(identity, message)
+            self.dispatch()
             return
         worker_id = identity.decode(errors="replace")
         peer = self.heard_from(identity)
         if isinstance(message, Results):
-            await self.on_result_msgs(worker_id, message.results)
+            self.on_result_msgs(worker_id, message.results)
             if peer is not None and message.seq:  # acknowledged once its writes are applied
                 peer.unacked.append((message.seq, self.writes_queued))
         elif not isinstance(message, Heartbeat):
             log.warning("dropped unexpected %s from %r", type(message).__name__, identity)
             return
         if peer is None:
-            await self.unknown(identity)
+            self.unknown(identity)
         elif isinstance(message, Heartbeat):
-            await self.reconcile(worker_id, message.held, message.seen)
-            await self.reply(
-                identity, Heartbeat(seen=self.seq, acked=peer.ack(self.writes_applied))
-            )
+            self.reconcile(worker_id, message.held, message.seen)
+            self.reply(identity, Heartbeat(seen=self.seq, acked=peer.ack(self.writes_applied)))

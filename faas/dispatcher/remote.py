@@ -11,8 +11,12 @@
 Both modes reconcile here (``reconcile``): what a worker says it holds against what we
 handed it. A restarted dispatcher adopts what re-registering workers still run (``adopt``).
 
-A frame that does not decode is logged and dropped; a handler error is logged and the loop
-goes on: no message can crash the dispatcher.
+Sends never block (``NOBLOCK`` on a synchronous shadow of the socket), so handling a message
+is one synchronous step. A send to a worker that is gone (unroutable) leaves its tasks
+unsent; the worker is dropped once the dispatch that found it gone has finished its
+bookkeeping. A frame that does not decode is logged and dropped; a handler error is logged,
+the books are repaired (``Dispatcher.repair``) and the loop goes on: no message can crash
+the dispatcher.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ from faas.protocol import (
     Welcome,
     decode,
 )
-from faas.store import Running, Store
+from faas.store import Count, Running, Store
 from faas.worker.pool import JobResult
 
 log = logging.getLogger(__name__)
@@ -67,7 +71,11 @@ class RemoteDispatcher(Dispatcher):
         self.seq = time.time_ns() // 1000
         self.context: zmq.asyncio.Context | None = None
         self.socket: zmq.asyncio.Socket | None = None
+        #: The same socket, synchronous: every send is NOBLOCK and done when it returns.
+        self.sender: zmq.Socket | None = None
         self.authenticator = None
+        #: Workers a send found gone during the current dispatch (dropped after it).
+        self.unroutable: set[str] = set()
 
     async def start(self) -> None:
         self.context = zmq.asyncio.Context()
@@ -77,6 +85,7 @@ class RemoteDispatcher(Dispatcher):
         if self.settings.curve_dir:
             self.authenticator = secure_server(self.socket, self.settings.curve_dir)
         self.socket.bind(self.url)
+        self.sender = zmq.Socket.shadow(self.socket.underlying)
         log.info(
             "%s dispatcher listening on %s%s",
             self.mode,
@@ -112,41 +121,55 @@ class RemoteDispatcher(Dispatcher):
 
     async def serve(self) -> None:
         while True:
-            frames = await self.socket.recv_multipart()
-            identity, frame = frames[0], frames[-1]
-            self.envelopes[identity] = frames[1:-1]
-            try:
-                message = decode(frame)
-            except ProtocolVersionError as e:
-                log.warning("rejecting %r: %s", identity, e)
-                await self.reply(identity, Reject(str(e)))
-                message = None
-            except ProtocolError as e:
-                log.warning("dropped a malformed frame from %r: %s", identity, e)
-                message = None
-            if message is not None:
-                try:
-                    await self.handle(identity, message)
-                except Exception:
-                    log.exception(
-                        "error handling %s from %r; dropped", type(message).__name__, identity
-                    )
-            if identity.decode(errors="replace") not in self.workers:
-                self.envelopes.pop(identity, None)  # keep envelopes of workers only
+            self.receive(await self.socket.recv_multipart())
 
-    async def reply(self, identity: bytes, message: Message) -> bool:
-        """Send to one worker; False if it is gone (unroutable)."""
+    def receive(self, frames: list[bytes]) -> None:
+        """Take one multipart message from the ROUTER: identity, envelope, frame."""
+        identity, frame = frames[0], frames[-1]
+        self.envelopes[identity] = frames[1:-1]
+        try:
+            message = decode(frame)
+        except ProtocolVersionError as e:
+            log.warning("rejecting %r: %s", identity, e)
+            self.reply(identity, Reject(str(e)))
+            message = None
+        except ProtocolError as e:
+            log.warning("dropped a malformed frame from %r: %s", identity, e)
+            message = None
+        if message is not None:
+            self.handle_safely(identity, message)
+        if identity.decode(errors="replace") not in self.workers:
+            self.envelopes.pop(identity, None)  # keep envelopes of workers only
+
+    def handle_safely(self, identity: bytes, message: Message) -> None:
+        """Handle one message; an unexpected error is logged, and the books repaired."""
+        try:
+            self.handle(identity, message)
+        except Exception:
+            log.exception("error handling %s from %r; dropped", type(message).__name__, identity)
+            self.repair()
+
+    def reply(self, identity: bytes, message: Message) -> bool:
+        """Send to one worker without blocking; False if it is gone (unroutable)."""
         try:
             frames = [identity, *self.envelopes.get(identity, ()), message.encode()]
-            await self.socket.send_multipart(frames, flags=zmq.NOBLOCK)
+            self.sender.send_multipart(frames, flags=zmq.NOBLOCK)
             return True
         except zmq.ZMQError as e:
             log.warning("cannot send to %r: %s", identity, e)
             return False
 
     @abstractmethod
-    async def handle(self, identity: bytes, message: Message) -> None:
-        """React to one decoded message."""
+    def handle(self, identity: bytes, message: Message) -> None:
+        """React to one decoded message (synchronously: it never waits on Redis)."""
+
+    def dispatch(self) -> None:
+        """Dispatch, then drop the workers a send found gone (their tasks are retried)."""
+        super().dispatch()
+        while self.unroutable:
+            gone, self.unroutable = self.unroutable, set()
+            for worker_id in sorted(gone):
+                self.drop_worker(worker_id, "unreachable")
 
     def tasks_frame(self, worker_id: str, tasks: Sequence[Task]) -> Tasks:
         """The next TASKS frame for ``worker_id``: each task's code only where the worker
@@ -179,11 +202,11 @@ class RemoteDispatcher(Dispatcher):
         for peer in self.workers.values():
             peer.forget(function_id)
 
-    async def register(self, identity: bytes, message: Register) -> None:
+    def register(self, identity: bytes, message: Register) -> None:
         """Welcome a worker (again, after a restart of ours) or reject it; adopt the tasks
         it says it still runs."""
         if not 0 < message.processes <= MAX_PROCESSES_PER_WORKER:
-            await self.reply(
+            self.reply(
                 identity,
                 Reject(f"processes must be 1..{MAX_PROCESSES_PER_WORKER}, got {message.processes}"),
             )
@@ -192,7 +215,7 @@ class RemoteDispatcher(Dispatcher):
         peer = self.workers.get(worker_id)
         limit = self.settings.max_workers
         if peer is None and limit and len(self.workers) >= limit:
-            await self.reply(identity, Reject(f"this dispatcher takes at most {limit} workers"))
+            self.reply(identity, Reject(f"this dispatcher takes at most {limit} workers"))
             return
         if peer is None:
             self.workers[worker_id] = Peer(worker_id, message.processes)
@@ -206,24 +229,24 @@ class RemoteDispatcher(Dispatcher):
             peer.processes, peer.last_seen = message.processes, time.monotonic()
             peer.known_functions.clear()
         self.adopt(worker_id, message.held)
-        await self.reply(identity, Welcome(self.settings.heartbeat_s))
+        self.reply(identity, Welcome(self.settings.heartbeat_s))
         self._room.set()
 
     def adopt(self, worker_id: str, held: Sequence[Sequence]) -> None:
         """Take tasks a (re-)registering worker still runs as assigned to it, if they are
-        waiting in our books (resumed after our restart, or requeued) at that attempt."""
+        waiting in our books (resumed after our restart, taken over, or requeued) at that
+        attempt or a later one than we know (a dead dispatcher's dispatch whose mark never
+        reached Redis); each is marked RUNNING at the attempt the worker runs."""
         adopted = 0
         for task_id, attempt in held:
             task = self.resumed.get(task_id) or self.backlog.get(task_id)
-            if task is None or attempt < task.attempts:
+            if task is None or attempt < max(task.attempts, 1):
                 continue
-            marked = task_id not in self.unmarked  # else sent by our previous run, unmarked
             self.unresume(task_id)
             self.backlog.remove(task_id)
-            task.attempts = attempt
+            task.attempts, task.resend = attempt, False
             self.assign(Assignment(task, worker_id))
-            if not marked:
-                self.write(Running(task, worker_id, time.time()))
+            self.write(Running(task_id, attempt, worker_id, time.time()))
             adopted += 1
         if adopted:
             log.info(
@@ -240,11 +263,11 @@ class RemoteDispatcher(Dispatcher):
             peer.last_seen = time.monotonic()
         return peer
 
-    async def unknown(self, identity: bytes) -> None:
+    def unknown(self, identity: bytes) -> None:
         """A worker we do not know (we restarted): ask it to register again."""
-        await self.reply(identity, Reconnect())
+        self.reply(identity, Reconnect())
 
-    async def on_result_msgs(self, worker_id: str, results: list[ResultMsg]) -> None:
+    def on_result_msgs(self, worker_id: str, results: list[ResultMsg]) -> None:
         """Turn wire results into pool results and take them in."""
         jobs = [
             JobResult(
@@ -261,13 +284,17 @@ class RemoteDispatcher(Dispatcher):
             for r in results
         ]
         if jobs:
-            await self.on_results(worker_id, jobs)
+            self.on_results(worker_id, jobs)
 
-    async def reconcile(
+    def reconcile(
         self, worker_id: str, held: Iterable[str], seen: int, reported: Iterable[str] = ()
     ) -> None:
         """Tasks we sent this worker in a frame it has acknowledged (``seq <= seen``) that it
-        neither holds nor reports were lost on the way: retry them."""
+        neither holds nor reports were lost on the way: retry them. A ``seen`` above every
+        frame we sent comes from an earlier run of ours (its clock ahead of ours): it proves
+        nothing (the worker forgets it when we welcome it)."""
+        if seen > self.seq:
+            return
         accounted = set(held) | set(reported)
         lost = [
             a
@@ -284,27 +311,29 @@ class RemoteDispatcher(Dispatcher):
                 len(lost),
                 extra={"worker_id": worker_id},
             )
-            await self.retry_lost([(a.task, worker_id) for a in lost])
+            self.retry_lost([(a.task, worker_id) for a in lost])
 
-    async def drop_worker(self, worker_id: str, why: str) -> None:
+    def drop_worker(self, worker_id: str, why: str) -> None:
         """Forget a worker; every task it held is retried."""
         self.envelopes.pop(worker_id.encode(), None)
         if self.workers.pop(worker_id, None) is not None:
             log.warning("worker %s lost: %s", worker_id, why, extra={"worker_id": worker_id})
-            await self._retrying(
-                lambda: self.store.add_event("worker_lost", worker=worker_id, why=why)
-            )
-            await self._retrying(lambda: self.store.count("worker_lost"))
-            await self.worker_lost(worker_id)
+            self.event("worker_lost", worker=worker_id, why=why)
+            self.write(Count("worker_lost"))
+            self.worker_lost(worker_id)
 
-    async def expire(self) -> None:
+    def expire(self) -> None:
         deadline = time.monotonic() - self.settings.heartbeat_timeout_s
         if self.redis_failed_at > deadline:
             return  # we were stuck on Redis, not listening: silence proves nothing yet
         for worker_id in [w.worker_id for w in self.workers.values() if w.last_seen < deadline]:
-            await self.drop_worker(
-                worker_id, f"silent for over {self.settings.heartbeat_timeout_s:g}s"
-            )
+            try:
+                self.drop_worker(
+                    worker_id, f"silent for over {self.settings.heartbeat_timeout_s:g}s"
+                )
+            except Exception:
+                log.exception("error dropping worker %s; books repaired", worker_id)
+                self.repair()
 
 
 _FINAL = ("COMPLETED", "FAILED")

@@ -20,6 +20,7 @@ from faas.store.keys import (
     DONE_CHANNEL,
     EVENTS_KEY,
     FINISHED_KEY,
+    GROUP,
     LATENCY_BUCKETS,
     QUEUE_KEY,
     STATS_KEY,
@@ -27,7 +28,7 @@ from faas.store.keys import (
     task_key,
 )
 from faas.store.monitor import Monitor
-from faas.store.queue import Outcome, Queue, Requeued, Running, Write
+from faas.store.queue import Count, Event, Outcome, Queue, Requeued, Running, Write
 from faas.store.records import Records
 from faas.store.replies import TRANSIENT_REPLIES, is_transient, lost_group
 from faas.store.retention import Retention
@@ -36,10 +37,13 @@ __all__ = [
     "DONE_CHANNEL",
     "EVENTS_KEY",
     "FINISHED_KEY",
+    "GROUP",
     "LATENCY_BUCKETS",
     "QUEUE_KEY",
     "STATS_KEY",
     "TRANSIENT_REPLIES",
+    "Count",
+    "Event",
     "Outcome",
     "Requeued",
     "Running",

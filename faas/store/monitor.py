@@ -1,10 +1,10 @@
 """What the platform says about itself: health, the dispatcher's published state and
-workers, counters and the latency histogram, the events stream."""
+workers, counters and the latency histogram (events and counters are written through the
+dispatcher's batched writes: ``faas.store.queue``)."""
 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Sequence
 
 import redis.asyncio as aioredis
@@ -12,8 +12,6 @@ import redis.asyncio as aioredis
 from faas.models import DispatcherState, WorkerInfo
 from faas.store.keys import (
     DISPATCHER_KEY,
-    EVENTS_KEPT,
-    EVENTS_KEY,
     GROUP,
     LATENCY_KEY,
     QUEUE_KEY,
@@ -54,10 +52,6 @@ class Monitor:
         listed = await self.redis.get(WORKERS_KEY)
         return [WorkerInfo.model_validate(w) for w in json.loads(listed)] if listed else []
 
-    async def count(self, counter: str, n: int = 1) -> None:
-        """Add ``n`` to a counter of ``faas:stats`` (e.g. ``worker_lost``)."""
-        await self.redis.hincrby(STATS_KEY, counter, n)
-
     async def stats(self) -> dict[str, float]:
         """Counters, latency histogram (``latency:<bucket>``), queue depth and in-flight."""
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -70,8 +64,3 @@ class Monitor:
         out.update({f"latency:{text(k)}": float(v) for k, v in latency.items()})
         out["queue_depth"], out["in_flight"] = entries - pending, pending
         return out
-
-    async def add_event(self, kind: str, **fields: str | int | float) -> None:
-        """Append to the capped events stream (worker and task losses, for fault studies)."""
-        event = {"kind": kind, "time": time.time(), **fields}
-        await self.redis.xadd(EVENTS_KEY, event, maxlen=EVENTS_KEPT, approximate=True)

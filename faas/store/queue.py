@@ -14,6 +14,8 @@ from redis.exceptions import ResponseError
 from faas.models import Task, TaskStatus
 from faas.store.keys import (
     DONE_CHANNEL,
+    EVENTS_KEPT,
+    EVENTS_KEY,
     FINISHED_KEY,
     GROUP,
     LATENCY_BUCKETS,
@@ -40,41 +42,69 @@ class Outcome:
     started: float = 0.0
     finished: float = 0.0
     worker: str = ""
-    #: The dispatch this result is of; 0: the dispatcher's own verdict (counts regardless).
-    attempt: int = 0
+    #: The dispatch this result is of; None: the dispatcher's own verdict (counts regardless
+    #: of the attempt).
+    attempt: int | None = None
 
 
 @dataclass(frozen=True)
 class Running:
-    """A task handed to ``worker`` at ``dispatched`` (a write for :meth:`Queue.write_batch`)."""
+    """Attempt ``attempt`` of a task handed to ``worker`` at ``dispatched``. Every write
+    holds plain values taken when it was queued, never the task itself: the writer may run
+    after the task has moved on to later attempts."""
 
-    task: Task
+    task_id: str
+    attempt: int
     worker: str
     dispatched: float
 
 
 @dataclass(frozen=True)
 class Requeued:
-    """A task back to QUEUED after its worker or process was lost."""
+    """A task back to QUEUED after attempt ``attempt`` was lost."""
 
-    task: Task
+    task_id: str
+    attempt: int
 
 
-Write = Running | Requeued | Outcome
+@dataclass(frozen=True)
+class Event:
+    """An entry for the capped events stream (``worker_lost``, ``task_lost``)."""
+
+    kind: str
+    fields: tuple[tuple[str, str | int | float], ...]
+    time: float
+
+
+@dataclass(frozen=True)
+class Count:
+    """``n`` added to a counter of ``faas:stats``."""
+
+    counter: str
+    n: int = 1
+
+
+Write = Running | Requeued | Outcome | Event | Count
 
 
 def _queue_write(pipe: Pipeline, w: Write, mode: str, now: float) -> None:
-    """Queue the Lua call that applies one write."""
+    """Queue the command that applies one write."""
     if isinstance(w, Outcome):
         fields = ["result", w.payload, "started", w.started, "finished", w.finished]
         fields += ["stored", now, "worker", w.worker]
-        head = [GROUP, w.entry_id, mode, now, _BUCKETS, w.task_id, w.attempt, w.status.value]
+        attempt = "*" if w.attempt is None else w.attempt
+        head = [GROUP, w.entry_id, mode, now, _BUCKETS, w.task_id, attempt, w.status.value]
         queue_script(pipe, "finish", [task_key(w.task_id), *_FINISH_KEYS], head + fields)
     elif isinstance(w, Running):
-        fields = ["dispatched", w.dispatched, "worker", w.worker, "attempts", w.task.attempts]
-        queue_script(pipe, "transition", [task_key(w.task.task_id)], ["RUNNING", *fields])
+        fields = ["dispatched", w.dispatched, "worker", w.worker, "attempts", w.attempt]
+        queue_script(pipe, "transition", [task_key(w.task_id)], ["RUNNING", *fields])
+    elif isinstance(w, Requeued):
+        queue_script(pipe, "requeue", [task_key(w.task_id), STATS_KEY], [w.attempt])
+    elif isinstance(w, Event):
+        entry = {"kind": w.kind, "time": w.time, **dict(w.fields)}
+        pipe.xadd(EVENTS_KEY, entry, maxlen=EVENTS_KEPT, approximate=True)
     else:
-        queue_script(pipe, "requeue", [task_key(w.task.task_id), STATS_KEY], [w.task.attempts])
+        pipe.hincrby(STATS_KEY, w.counter, w.n)
 
 
 class Queue:
@@ -98,15 +128,20 @@ class Queue:
         return await self._tasks(reply[0][1] if reply else [], fresh=True)
 
     async def read_own_pending(
-        self,
-        consumer: str,
-        count: int = 1000,
+        self, consumer: str, page: int = 1000
     ) -> tuple[list[Task], set[str]]:
-        """Entries ``consumer`` was given but never finished (a restarted dispatcher's), and
-        the ids of those that were handed to a worker (RUNNING: a surviving worker may still
-        hand in their result)."""
-        reply = await self.redis.xreadgroup(GROUP, consumer, {QUEUE_KEY: "0"}, count=count)
-        tasks = await self._tasks(reply[0][1] if reply else [])
+        """Every entry ``consumer`` was given but never finished (a restarted dispatcher's),
+        read ``page`` at a time, and the ids of those that were handed to a worker (RUNNING:
+        a surviving worker may still hand in their result)."""
+        tasks: list[Task] = []
+        after = "0"
+        while True:
+            reply = await self.redis.xreadgroup(GROUP, consumer, {QUEUE_KEY: after}, count=page)
+            entries = reply[0][1] if reply else []
+            if not entries:
+                break
+            tasks += await self._tasks(entries)
+            after = text(entries[-1][0])
         async with self.redis.pipeline(transaction=False) as pipe:
             for task in tasks:
                 pipe.hget(task_key(task.task_id), "status")
@@ -116,12 +151,18 @@ class Queue:
             t.task_id for t, st in zip(tasks, statuses, strict=True) if text(st) == running
         }
 
-    async def claim_stale(self, consumer: str, min_idle_ms: int, count: int = 100) -> list[Task]:
-        """Take over entries another (dead) dispatcher has held longer than ``min_idle_ms``."""
+    async def claim_stale(
+        self, consumer: str, min_idle_ms: int, start: str = "0-0", count: int = 100
+    ) -> tuple[list[Task], str]:
+        """Take over entries another (dead) dispatcher has held longer than ``min_idle_ms``,
+        scanning the pending entries from ``start``; answer them and where the next call
+        starts (``0-0`` once the scan went round). Redis 7 looks at most ``count`` × 10
+        pending entries per call, so a caller that always started at ``0-0`` would never
+        reach stale entries behind many live ones."""
         reply = await self.redis.xautoclaim(  # Redis 7 adds a third element: deleted ids
-            QUEUE_KEY, GROUP, consumer, min_idle_time=min_idle_ms, start_id="0-0", count=count
+            QUEUE_KEY, GROUP, consumer, min_idle_time=min_idle_ms, start_id=start, count=count
         )
-        return await self._tasks(reply[1])
+        return await self._tasks(reply[1]), text(reply[0])
 
     async def renew(self, consumer: str, entry_ids: Sequence[str]) -> set[str]:
         """Reset the idle time of entries we still own, so no other dispatcher takes them

@@ -7,13 +7,12 @@ import uuid
 from collections.abc import Iterable, Sequence
 
 import redis.asyncio as aioredis
-from redis.asyncio.client import Pipeline
 
 from faas.exceptions import FunctionNotFoundError, TaskNotFoundError
 from faas.models import TaskStatus
 from faas.store.keys import QUEUE_KEY, STATS_KEY, function_key, task_key
 from faas.store.replies import text
-from faas.store.scripts import pipelined, queue_script, run_script
+from faas.store.scripts import run_script
 
 
 class Records:
@@ -63,19 +62,14 @@ class Records:
     async def submit_many(
         self, function_id: str, args: Sequence[bytes], timeout_s: float | None = None
     ) -> list[str]:
-        """Create and enqueue one task per argument payload, in order, in one round trip.
-        If the function is unknown nothing is stored (each call checks before writing)."""
+        """Create and enqueue one task per argument payload, in order, in one atomic call:
+        if the function is unknown (or deleted meanwhile) nothing is stored."""
         task_ids = [str(uuid.uuid4()) for _ in args]
-        now = time.time()
-
-        def build(pipe: Pipeline) -> None:
-            for task_id, payload in zip(task_ids, args, strict=True):
-                keys = [function_key(function_id), task_key(task_id), QUEUE_KEY, STATS_KEY]
-                values = [task_id, function_id, payload, now, timeout_s or 0]
-                queue_script(pipe, "submit", keys, values)
-
-        entry_ids = await pipelined(self.redis, build)
-        if any(entry_id is None for entry_id in entry_ids):
+        keys = [function_key(function_id), QUEUE_KEY, STATS_KEY, *map(task_key, task_ids)]
+        values: list[object] = [function_id, time.time(), timeout_s or 0]
+        for task_id, payload in zip(task_ids, args, strict=True):
+            values += [task_id, payload]
+        if await run_script(self.redis, "submit_batch", keys, values) is None:
             raise FunctionNotFoundError(function_id)
         return task_ids
 

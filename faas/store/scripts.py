@@ -1,8 +1,9 @@
 """The store's Lua scripts, and how they are run: by SHA alone, mostly inside pipelines.
 
-Each script is one atomic step of a task's life: submit (check the function, write the
-task record, enqueue), transition (mark RUNNING), finish (the attempt-guarded check-and-set
-that records an outcome), requeue (back to QUEUED after a loss) and renew (keep our claims).
+Each script is one atomic step of a task's life: submit and submit_batch (check the
+function, write the task records, enqueue), transition (mark RUNNING), finish (the
+attempt-guarded check-and-set that records an outcome), requeue (back to QUEUED after a
+loss) and renew (keep our claims).
 """
 
 from __future__ import annotations
@@ -24,6 +25,22 @@ redis.call('HINCRBY', KEYS[4], 'submitted', 1)
 return entry
 """
 
+# KEYS: function, queue, stats, then one task key per task; ARGV: function id, submitted
+# time, timeout, then (task id, args) per task. All or nothing: a function deleted meanwhile
+# stores none of them.
+SUBMIT_BATCH = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+for i = 4, #KEYS do
+  local task_id, args = ARGV[2 * i - 4], ARGV[2 * i - 3]
+  local entry = redis.call('XADD', KEYS[2], '*', 'task_id', task_id, 'function_id', ARGV[1],
+                           'args', args, 'timeout', ARGV[3])
+  redis.call('HSET', KEYS[i], 'function_id', ARGV[1], 'status', 'QUEUED',
+             'submitted', ARGV[2], 'entry', entry)
+end
+redis.call('HINCRBY', KEYS[3], 'submitted', #KEYS - 3)
+return #KEYS - 3
+"""
+
 # KEYS: task; ARGV: status, then field/value pairs. Never moves a terminal task, but fills
 # fields it lacks (a result can be stored before the RUNNING mark of its dispatch lands).
 TRANSITION = """
@@ -41,12 +58,12 @@ return 1
 # stored time, buckets (comma list), task id, attempt, status, then field/value pairs.
 # Answers 1 (recorded), 0 (the task already ended, or its record is gone: a duplicate) or -1
 # (stale: the report is of an attempt other than the task's latest dispatch, which is still
-# live, so the entry stays). ``attempt`` 0 is the dispatcher's own verdict and always counts.
+# live, so the entry stays). ``attempt`` '*' is the dispatcher's own verdict and always counts.
 # A recorded outcome acknowledges and deletes the entry, counts, lands in the latency
 # histogram and is published for long-polling clients.
 FINISH = """
 local st, att = unpack(redis.call('HMGET', KEYS[1], 'status', 'attempts'))
-if st and st ~= 'COMPLETED' and st ~= 'FAILED' and ARGV[7] ~= '0' and att
+if st and st ~= 'COMPLETED' and st ~= 'FAILED' and ARGV[7] ~= '*' and att
    and att ~= ARGV[7] then
   return -1
 end
@@ -97,6 +114,7 @@ return gone
 
 SOURCES = {
     "submit": SUBMIT,
+    "submit_batch": SUBMIT_BATCH,
     "transition": TRANSITION,
     "finish": FINISH,
     "requeue": REQUEUE,

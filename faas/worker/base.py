@@ -16,8 +16,8 @@ import zmq
 
 from faas.code_cache import FunctionCache
 from faas.config import Settings
+from faas.durations import Durations
 from faas.protocol import Message, Register, ResultMsg, TaskMsg, Tasks
-from faas.runtimes import Runtimes
 from faas.worker.pool import Job, JobResult, ProcessPool
 
 log = logging.getLogger(__name__)
@@ -50,8 +50,8 @@ class Worker(ABC):
         self.seen = 0
         #: Reports of tasks that arrived without code we have (sent with the next results).
         self.nocode: list[ResultMsg] = []
-        #: How long this worker's tasks run, all functions together (faas/runtimes.py).
-        self.runtimes = Runtimes(settings.prefetch_short_ms / 1000)
+        #: How long this worker's tasks run, all functions together (faas/durations.py).
+        self.durations = Durations(settings.prefetch_short_ms / 1000)
         self.poller = zmq.Poller()
         self._watched: list[int] = []
         self._generation = -1
@@ -161,18 +161,27 @@ class Worker(ABC):
         return sock in ready, results
 
     def finished(self, results: list[JobResult]) -> list[ResultMsg]:
-        """Wire results of finished, lost or timed-out jobs."""
+        """Wire results of finished, lost or timed-out jobs, each labelled with the attempt
+        its process ran (a later attempt of the same task may be held, still to run)."""
         out = []
         for r in results:
-            task = self.held.pop(r.task_id, None)
-            attempt = task.attempt if task else 0
+            held = self.held.get(r.task_id)
+            if held is not None and held.attempt == r.attempt:
+                del self.held[r.task_id]
             if not r.lost:
-                self.runtimes.observe("", r.started, r.finished)
+                self.durations.observe("", r.started, r.finished)
             status = "LOST" if r.lost else r.status.value
             out.append(
-                ResultMsg(r.task_id, r.entry_id, attempt, status, r.payload, r.started, r.finished)
+                ResultMsg(
+                    r.task_id, r.entry_id, r.attempt, status, r.payload, r.started, r.finished
+                )
             )
         return out
+
+    def welcomed(self) -> None:
+        """A dispatcher took our registration: frame numbers start again from its own (an
+        earlier dispatcher's may be higher, if its clock was ahead)."""
+        self.seen = 0
 
     def close(self) -> None:
         """Stop the pool and the socket context."""

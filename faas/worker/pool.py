@@ -11,6 +11,7 @@ loop can watch them) and ``collect()`` returns what finished, died or timed out.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing as mp
 import signal
@@ -115,11 +116,20 @@ class ProcessPool:
         return 0 if self.closing else sum(1 for s in self._slots if s.job is None)
 
     def submit(self, job: Job) -> None:
-        """Hand ``job`` to a free process (the caller checks ``free`` first)."""
-        slot = next(s for s in self._slots if s.job is None)
+        """Hand ``job`` to a free process (the caller checks ``free`` first). A process that
+        died while idle and is not reaped yet (its pipe is broken) is replaced first; if the
+        new one dies at once too, ``collect`` reports the job lost."""
+        index = next(i for i, s in enumerate(self._slots) if s.job is None)
+        frame = msgpack.packb([job.task_id, job.function_id, job.fn, job.args])
+        try:
+            self._slots[index].conn.send_bytes(frame)
+        except OSError:  # BrokenPipeError: died idle (killed, OOM), not reaped yet
+            self._replace(index, lost=False)
+            with contextlib.suppress(OSError):
+                self._slots[index].conn.send_bytes(frame)
+        slot = self._slots[index]
         slot.job = job
         slot.deadline = time.monotonic() + job.timeout_s if job.timeout_s > 0 else float("inf")
-        slot.conn.send_bytes(msgpack.packb([job.task_id, job.function_id, job.fn, job.args]))
 
     def fds(self) -> list[int]:
         """File descriptors that become readable when ``collect`` has something."""

@@ -77,7 +77,7 @@ class PullWorker(Worker):
         """Tasks we could start now; while our tasks are short, also as many again to queue
         (the dispatcher sends only short ones into that room): no process idles for a
         round trip between short tasks."""
-        room = self.processes if self.runtimes.short("") else 0
+        room = self.processes if self.durations.short("") else 0
         return max(0, self.pool.free + room - len(self.queue))
 
     def _connect(self) -> zmq.Socket:
@@ -130,6 +130,7 @@ class PullWorker(Worker):
                 x.backoff.wait()  # busy and got nothing: ask less often
         elif isinstance(message, Welcome):
             log.info("registered with %s", self.url)
+            self.welcomed()
             x.registered = True
         elif isinstance(message, Reconnect):
             x.registered = False

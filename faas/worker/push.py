@@ -113,6 +113,7 @@ class PushWorker(Worker):
             self.register(sock)
         elif isinstance(message, Welcome):
             log.info("registered with %s", self.url)
+            self.welcomed()
         elif isinstance(message, Reject):
             log.error("dispatcher rejected this worker: %s", message.reason)
             return EXIT_REJECTED

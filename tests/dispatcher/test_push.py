@@ -30,8 +30,8 @@ async def test_tasks_fill_the_most_free_workers_up_to_processes_plus_prefetch(
     fake_server: fakeredis.FakeServer, store: Store, prefetch: int, expected: dict
 ) -> None:
     d = make(fake_server, Settings(prefetch=prefetch, backlog=32))
-    await register(d, "a", processes=1)
-    await register(d, "b", processes=3)
+    register(d, "a", processes=1)
+    register(d, "b", processes=3)
     await _submit(store, 10)
     await intake(d)
     assert _sent(d, ["a", "b"]) == expected
@@ -44,7 +44,7 @@ async def test_equal_workers_share_tasks_round_robin(
 ) -> None:
     d = make(fake_server, Settings(backlog=32))
     for w in ("a", "b", "c"):
-        await register(d, w, processes=2)
+        register(d, w, processes=2)
     await _submit(store, 6)
     await intake(d)
     assert _sent(d, ["a", "b", "c"]) == {"a": 2, "b": 2, "c": 2}
@@ -54,7 +54,7 @@ async def test_a_worker_that_cannot_be_reached_gets_nothing_counted(
     fake_server: fakeredis.FakeServer, store: Store
 ) -> None:
     d = make(fake_server, Settings(backlog=32))
-    await register(d, "a", processes=2)
+    register(d, "a", processes=2)
     d.unreachable.add("a")
     await _submit(store, 2)
     await intake(d)
@@ -70,25 +70,25 @@ async def test_results_are_acknowledged_only_once_their_outcome_is_written(
     from tests.fakes import status
 
     d = make(fake_server, Settings(backlog=32))
-    await register(d, "w", processes=1)
+    register(d, "w", processes=1)
     await _submit(store, 1)
     await intake(d)
     [task] = frames(d, "w")[0].tasks
     done = ResultMsg(task.task_id, task.entry_id, task.attempt, "COMPLETED", b"ok")
-    await d.handle(b"w", Results([done], seq=5))
+    d.handle(b"w", Results([done], seq=5))
 
-    async def acked() -> int:
-        await d.handle(b"w", Heartbeat([], 0))
+    def acked() -> int:
+        d.handle(b"w", Heartbeat([], 0))
         return [m for m in d.outboxes["w"] if isinstance(m, Heartbeat)][-1].acked
 
-    assert await acked() == 0  # queued for the writer, not in Redis yet
+    assert acked() == 0  # queued for the writer, not in Redis yet
     assert (await status(store, task.task_id))[b"status"] != b"COMPLETED"
     await d.flush()
-    assert await acked() == 5
+    assert acked() == 5
     assert (await status(store, task.task_id))[b"status"] == b"COMPLETED"
-    await d.handle(b"w", Results([done], seq=5))  # handed in again (after a re-register)
+    d.handle(b"w", Results([done], seq=5))  # handed in again (after a re-register)
     await d.flush()
-    assert await acked() == 5
+    assert acked() == 5
     record = await status(store, task.task_id)
     assert record[b"status"] == b"COMPLETED" and record[b"attempts"] == b"1"
 
@@ -97,8 +97,8 @@ async def _short_and_long(d: FakePush, store: Store) -> tuple[str, str]:
     await store.ensure_group()
     short = await store.register_function("short", b"code")
     long = await store.register_function("long", b"code")
-    d.runtimes.observe(short, 1.0, 1.0002)  # 0.2 ms
-    d.runtimes.observe(long, 1.0, 1.05)  # 50 ms
+    d.durations.observe(short, 1.0, 1.0002)  # 0.2 ms
+    d.durations.observe(long, 1.0, 1.05)  # 50 ms
     return short, long
 
 
@@ -107,7 +107,7 @@ async def test_short_tasks_also_queue_one_per_process_long_ones_only_fill_proces
     fake_server: fakeredis.FakeServer, store: Store, kind: str, expected: int
 ) -> None:
     d = make(fake_server, Settings(backlog=32))
-    await register(d, "a", processes=2)
+    register(d, "a", processes=2)
     short, long = await _short_and_long(d, store)
     for _ in range(10):
         await store.submit(short if kind == "short" else long, b"args")
@@ -120,7 +120,7 @@ async def test_a_long_task_first_in_line_waits_for_a_free_process_and_the_rest_b
     fake_server: fakeredis.FakeServer, store: Store
 ) -> None:
     d = make(fake_server, Settings(backlog=32))
-    await register(d, "a", processes=1)
+    register(d, "a", processes=1)
     short, long = await _short_and_long(d, store)
     for function_id in (short, long, short, short):
         await store.submit(function_id, b"args")
@@ -134,7 +134,7 @@ async def test_short_tasks_are_not_queued_when_turned_off(
     fake_server: fakeredis.FakeServer, store: Store
 ) -> None:
     d = make(fake_server, Settings(backlog=32, prefetch_short_ms=0))
-    await register(d, "a", processes=2)
+    register(d, "a", processes=2)
     short, _ = await _short_and_long(d, store)
     for _ in range(5):
         await store.submit(short, b"args")

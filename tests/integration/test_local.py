@@ -98,3 +98,45 @@ def test_faas_up_serves_and_sigterm_leaves_no_process_behind(tmp_path) -> None: 
         if up.poll() is None:
             up.kill()
             up.wait()
+
+
+def test_faas_up_starts_again_a_component_that_exits_and_counts_it() -> None:
+    """A component that exited used to stop the whole stack; now it is started again
+    after a back-off, and /metrics counts it."""
+    up, port, line = _faas_up()
+    try:
+        assert line.startswith("faas is up")
+        client = Client(f"http://127.0.0.1:{port}")
+        fn = client.register(functions.add)
+        children = psutil.Process(up.pid).children()
+        [dispatcher] = [p for p in children if "dispatcher" in p.cmdline()]
+        dispatcher.kill()
+        assert client.value(client.submit(fn, 2, b=3), timeout=60) == ("COMPLETED", 5)
+        metrics = client.http.get("/metrics").text
+        assert 'faas_component_restarts_total{component="dispatcher"} 1.0' in metrics
+        assert 'faas_component_restarts_total{component="api"} 0.0' in metrics
+        assert up.poll() is None
+    finally:
+        up.send_signal(signal.SIGTERM)
+        assert up.wait(30) == 0
+
+
+def test_a_second_faas_up_on_a_taken_port_never_says_it_is_up() -> None:
+    """Its health check used to reach the first stack's API and print "faas is up"
+    before its own API exited with code 98."""
+    first, port, line = _faas_up()
+    try:
+        assert line.startswith("faas is up")
+        second = subprocess.Popen(
+            [sys.executable, "-m", "faas", "up", "--mode", "local", "--port", str(port)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "FAAS_REDIS_URL": ""},
+        )
+        out, err = second.communicate(timeout=60)
+        assert second.returncode == 1 and "faas is up" not in out
+        assert "the stack did not start: api exited with code 98" in err
+    finally:
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(30) == 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from faas.models import DispatcherState, TaskStatus, WorkerInfo
-from faas.store import EVENTS_KEY, Outcome, Store
+from faas.store import EVENTS_KEY, Count, Event, Outcome, Store
 from faas.store.keys import PREFIX
 
 
@@ -20,8 +20,12 @@ async def test_dispatcher_state_round_trip_and_clear(store: Store) -> None:
 
 
 async def test_events_are_kept_in_order_with_their_fields(store: Store) -> None:
-    await store.add_event("worker_lost", worker="w1", why="silent")
-    await store.add_event("task_lost", worker="w2", tasks=3)
+    await store.write_batch(
+        [
+            Event("worker_lost", (("worker", "w1"), ("why", "silent")), 1.5),
+            Event("task_lost", (("worker", "w2"), ("tasks", 3)), 2.5),
+        ]
+    )
     events = [
         {k.decode(): v.decode() for k, v in fields.items()}
         for _, fields in await store.redis.xrange(EVENTS_KEY)
@@ -30,7 +34,7 @@ async def test_events_are_kept_in_order_with_their_fields(store: Store) -> None:
         ("worker_lost", "w1"),
         ("task_lost", "w2"),
     ]
-    assert events[1]["tasks"] == "3" and float(events[0]["time"]) > 0
+    assert events[1]["tasks"] == "3" and float(events[0]["time"]) == 1.5
 
 
 async def test_stats_count_queue_depth_in_flight_and_latency(store: Store) -> None:
@@ -39,7 +43,7 @@ async def test_stats_count_queue_depth_in_flight_and_latency(store: Store) -> No
     for _ in range(3):
         await store.submit(function_id, b"a")
     [task] = await store.read_queue("d", 1, 10)
-    await store.count("worker_lost", 2)
+    await store.write_batch([Count("worker_lost", 2)])
     stats = await store.stats()
     assert (stats["submitted"], stats["worker_lost"]) == (3, 2)
     assert (stats["queue_depth"], stats["in_flight"]) == (2, 1)
@@ -58,7 +62,7 @@ async def test_every_key_the_platform_writes_is_under_the_prefix(store: Store) -
     [task] = await store.read_queue("d", 1, 10)
     await store.write_batch([Outcome(task.task_id, task.entry_id, TaskStatus.COMPLETED, b"")])
     await store.publish_dispatcher(DispatcherState(mode="local", workers=1, processes=1), 5)
-    await store.add_event("worker_lost", worker="w")
+    await store.write_batch([Event("worker_lost", (("worker", "w"),), 1.0), Count("stale")])
     keys = [k.decode() for k in await store.redis.keys("*")]
     assert len(keys) >= 8
     assert [k for k in keys if not k.startswith(PREFIX)] == []

@@ -17,8 +17,8 @@ async def _claimed(store: Store, consumer: str = "d1", n: int = 1) -> list[Task]
     return await store.read_queue(consumer, count=n, block_ms=10)
 
 
-async def _running(store: Store, task: Task, worker: str) -> None:
-    await store.write_batch([Running(task, worker, time.time())])
+async def _running(store: Store, task: Task, worker: str, attempt: int = 1) -> None:
+    await store.write_batch([Running(task.task_id, attempt, worker, time.time())])
 
 
 async def test_read_queue_hands_each_task_to_one_consumer(store: Store) -> None:
@@ -49,17 +49,15 @@ async def test_first_terminal_result_wins_and_duplicate_is_dropped(store: Store)
 async def test_requeue_never_moves_a_terminal_task(store: Store) -> None:
     [task] = await _claimed(store)
     done = Outcome(task.task_id, task.entry_id, TaskStatus.COMPLETED, b"r")
-    task.attempts = 1
-    assert await store.write_batch([done, Requeued(task)]) == [1]
+    assert await store.write_batch([done, Requeued(task.task_id, 1)]) == [1]
     assert await store.status(task.task_id) is TaskStatus.COMPLETED
     assert await store.redis.hget(STATS_KEY, "retries") is None
 
 
 async def test_requeue_records_attempts_and_counts_a_retry_once(store: Store) -> None:
     [task] = await _claimed(store)
-    task.attempts = 1
     await _running(store, task, "w1")
-    await store.write_batch([Requeued(task), Requeued(task)])
+    await store.write_batch([Requeued(task.task_id, 1), Requeued(task.task_id, 1)])
     fields = await task_fields(store, task.task_id)
     assert (fields["status"], fields["attempts"]) == ("QUEUED", "1")
     assert await store.redis.hget(STATS_KEY, "retries") == b"1"
@@ -67,16 +65,15 @@ async def test_requeue_records_attempts_and_counts_a_retry_once(store: Store) ->
 
 async def test_stale_claims_are_taken_over_with_their_attempts(store: Store) -> None:
     [task] = await _claimed(store, "dead")
-    task.attempts = 2
-    await _running(store, task, "w1")
-    assert await store.claim_stale("alive", min_idle_ms=60_000) == []
-    [taken] = await store.claim_stale("alive", min_idle_ms=0)
+    await _running(store, task, "w1", attempt=2)
+    assert (await store.claim_stale("alive", min_idle_ms=60_000))[0] == []
+    [taken], cursor = await store.claim_stale("alive", min_idle_ms=0)
+    assert cursor == "0-0"  # the scan went round
     assert (taken.task_id, taken.attempts) == (task.task_id, 2)
 
 
 async def test_read_own_pending_tells_running_from_never_handed_out(store: Store) -> None:
     tasks = await _claimed(store, "me", n=2)
-    tasks[0].attempts = 1
     await _running(store, tasks[0], "w1")
     pending, running = await store.read_own_pending("me")
     assert [t.task_id for t in pending] == [t.task_id for t in tasks]
@@ -96,7 +93,6 @@ async def test_late_running_mark_fills_only_missing_fields_of_a_terminal_task(st
     [task] = await _claimed(store)
     done = Outcome(task.task_id, task.entry_id, TaskStatus.COMPLETED, b"r", 1.0, 2.0, "w1")
     await store.write_batch([done])
-    task.attempts = 1
     await _running(store, task, "w9")
     fields = await task_fields(store, task.task_id)
     assert fields["status"] == "COMPLETED" and fields["worker"] == "w1"

@@ -82,11 +82,11 @@ def test_a_worker_whose_tasks_are_short_asks_for_room_to_queue_as_many_again(
 ) -> None:
     assert worker.want() == 2  # nothing seen yet: only the free processes
     short = ResultMsg("t0", "0-0", 1, "COMPLETED", b"r", started=5.0, finished=5.0002)
-    worker.runtimes.observe("", short.started, short.finished)
+    worker.durations.observe("", short.started, short.finished)
     assert worker.want() == 4
     worker.accept(Tasks([_task("t1"), _task("t2"), _task("t3")], 4))  # 2 run, 1 queued
     assert worker.pool.free == 0 and len(worker.queue) == 1 and worker.want() == 1
-    worker.runtimes.observe("", 5.0, 5.5)  # a long run: the mean is long now
+    worker.durations.observe("", 5.0, 5.5)  # a long run: the mean is long now
     assert worker.want() == 0
 
 
@@ -97,4 +97,4 @@ def test_a_finished_task_updates_the_workers_runtime_estimate(worker: PullWorker
         results = worker.finished(worker.pool.collect(0.05))
     [result] = results
     assert result.status == "COMPLETED"
-    assert worker.runtimes.mean_s[""] == pytest.approx(result.finished - result.started)
+    assert worker.durations.mean_s[""] == pytest.approx(result.finished - result.started)
