@@ -47,6 +47,7 @@ import logging
 import socket
 import time
 from abc import ABC, abstractmethod
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from typing import ClassVar, TypeVar
 
@@ -76,6 +77,8 @@ T = TypeVar("T")
 FINAL_FLUSH_S = 5.0
 #: Pages of stale claims looked at in one takeover round (each ``claim_stale`` call).
 CLAIM_PAGES = 20
+#: Task ids remembered as finished (far more than can finish during one claim's awaits).
+FINISHED_KEPT = 65_536
 
 
 def default_name(mode: Mode | str, port: int) -> str:
@@ -116,6 +119,9 @@ class Dispatcher(ABC):
         #: Tasks whose outcome is queued for the writer and not applied yet, with their
         #: entries: still ours (renewed, never claimed again) until Redis has the outcome.
         self.finishing: dict[str, str] = {}
+        #: Tasks whose outcome the writer applied lately: a claim read before that write
+        #: (its awaits let the writer run) must not dispatch them again.
+        self.finished: OrderedDict[str, None] = OrderedDict()
         #: Where the next scan for stale claims starts (see ``Queue.claim_stale``).
         self._claim_from = "0-0"
         #: writes ever queued and ever applied: a write queued as number n is in Redis once
@@ -337,7 +343,7 @@ class Dispatcher(ABC):
         """The synchronous half of ``accept``, once the code is loaded."""
         accepted = []
         for task in tasks:
-            if self.ours(task.task_id):
+            if self.ours(task.task_id) or task.task_id in self.finished:
                 continue
             if task.function_id in gone:
                 self.write(self._unregistered(task))
@@ -557,8 +563,15 @@ class Dispatcher(ABC):
             for outcome, flag in zip(outcomes, flags, strict=True):
                 if self.finishing.get(outcome.task_id) == outcome.entry_id:
                     del self.finishing[outcome.task_id]
+                if flag >= 0:  # the task has its outcome in Redis
+                    self._remember_finished(outcome.task_id)
                 if flag <= 0:
                     self._dropped(outcome, flag)
+
+    def _remember_finished(self, task_id: str) -> None:
+        self.finished[task_id] = None
+        if len(self.finished) > FINISHED_KEPT:
+            self.finished.popitem(last=False)
 
     def _dropped(self, outcome: Outcome, flag: int) -> None:
         """Log an outcome the store refused: a duplicate (0) or a stale attempt (-1)."""

@@ -60,15 +60,20 @@ return 1
 # (stale: the report is of an attempt other than the task's latest dispatch, which is still
 # live, so the entry stays). ``attempt`` '*' is the dispatcher's own verdict and always counts.
 # A recorded outcome acknowledges and deletes the entry, counts, lands in the latency
-# histogram and is published for long-polling clients.
+# histogram and is published for long-polling clients. The entry acknowledged is the one
+# the task's record names; the given one only when the record is gone, and only if it is a
+# stream id at all (a worker's report carries it: a junk one must not fail the batch).
 FINISH = """
-local st, att = unpack(redis.call('HMGET', KEYS[1], 'status', 'attempts'))
+local st, att, entry = unpack(redis.call('HMGET', KEYS[1], 'status', 'attempts', 'entry'))
 if st and st ~= 'COMPLETED' and st ~= 'FAILED' and ARGV[7] ~= '*' and att
    and att ~= ARGV[7] then
   return -1
 end
-redis.call('XACK', KEYS[2], ARGV[1], ARGV[2])
-redis.call('XDEL', KEYS[2], ARGV[2])
+if not entry and string.match(ARGV[2], '^%d+%-%d+$') then entry = ARGV[2] end
+if entry then
+  redis.call('XACK', KEYS[2], ARGV[1], entry)
+  redis.call('XDEL', KEYS[2], entry)
+end
 if not st or st == 'COMPLETED' or st == 'FAILED' then return 0 end
 redis.call('HSET', KEYS[1], 'status', unpack(ARGV, 8))
 redis.call('HINCRBY', KEYS[3], ARGV[8] .. ':' .. ARGV[3], 1)

@@ -365,3 +365,115 @@ async def test_the_loop_takes_tasks_from_redis_to_workers_and_outcomes_back(
     stop.set()
     await asyncio.wait_for(loop, 10)
     assert await store.health() is None and d.inflight == {} and len(d.backlog) == 0
+
+
+async def test_a_result_of_an_earlier_attempt_on_the_same_worker_is_stale(
+    fake_server: fakeredis.FakeServer, store: Store, settings: Settings
+) -> None:
+    """A worker can hold two attempts of one task (declared lost while running the first,
+    given the task again later): the first attempt's result must not settle the second."""
+    d = make(fake_server, settings)
+    register(d, "a")
+    f = await store.register_function("f", b"code")
+    task_id = await store.submit(f, b"args")
+    await intake(d)
+    [first] = frames(d, "a")[0].tasks
+    d.workers["a"].last_seen -= 10
+    d.expire()  # "a" silent: lost; the task goes to "b", which dies too
+    register(d, "b")
+    [second] = frames(d, "b")[0].tasks
+    d.workers["b"].last_seen -= 10
+    d.expire()
+    register(d, "a", held=[[task_id, first.attempt]])  # back, still running attempt 1
+    [third] = frames(d, "a")[0].tasks
+    assert (first.attempt, second.attempt, third.attempt) == (1, 2, 3)
+    report(d, "a", first, payload=b"from attempt 1")
+    assert d.inflight[task_id].task.attempts == 3 and d.stale_reports == 1
+    report(d, "a", third, payload=b"from attempt 3")
+    await d.flush()
+    assert (await status(store, task_id))[b"result"] == b"from attempt 3"
+
+
+async def test_a_task_lost_max_attempts_times_fails_and_goes_out_no_more(
+    fake_server: fakeredis.FakeServer, store: Store, settings: Settings
+) -> None:
+    d = make(fake_server, settings)
+    register(d, "w")
+    f = await store.register_function("f", b"code")
+    task_id = await store.submit(f, b"args")
+    await intake(d)
+    attempts = []
+    while sent := frames(d, "w"):
+        [task] = sent[0].tasks
+        attempts.append(task.attempt)
+        report(d, "w", task, "LOST")
+    await d.flush()
+    assert attempts == [1, 2, 3] and not d.ours(task_id)
+    record = await status(store, task_id)
+    assert record[b"status"] == b"FAILED" and b"dispatched 3 times" in record[b"result"]
+
+
+async def test_a_resend_for_the_code_repeats_its_attempt_once_only(
+    fake_server: fakeredis.FakeServer, store: Store, settings: Settings
+) -> None:
+    """The attempt that never ran (NOCODE) goes out again with the same number; a loss
+    after that counts: the next dispatch is one more."""
+    d = make(fake_server, settings)
+    register(d, "w")
+    f = await store.register_function("f", b"code")
+    task_id = await store.submit(f, b"args")
+    await intake(d)
+    [first] = frames(d, "w")[0].tasks
+    report(d, "w", first, "NOCODE")
+    [resent] = frames(d, "w")[0].tasks
+    report(d, "w", resent, "LOST")
+    [retried] = frames(d, "w")[0].tasks
+    assert (first.attempt, resent.attempt, retried.attempt) == (1, 1, 2)
+    assert d.inflight[task_id].task.attempts == 2
+
+
+async def test_no_worker_is_declared_lost_while_redis_kept_the_dispatcher_from_listening(
+    fake_server: fakeredis.FakeServer, store: Store, settings: Settings
+) -> None:
+    """A dispatcher stuck on Redis did not read its socket: a worker's silence then proves
+    nothing until the dispatcher has listened for a full heartbeat timeout again."""
+    d = make(fake_server, settings)
+    register(d, "w")
+    d.workers["w"].last_seen -= 10
+    d.redis_failed_at = time.monotonic()  # Redis just failed us
+    d.expire()
+    assert "w" in d.workers
+    d.redis_failed_at -= 2 * settings.heartbeat_timeout_s
+    d.expire()
+    assert "w" not in d.workers
+
+
+async def test_an_error_handling_a_message_is_logged_and_the_books_repaired(
+    fake_server: fakeredis.FakeServer, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug met while handling one message must not stop the dispatcher: the error is
+    logged, the books are made consistent, the next messages are handled, and a task the
+    error dropped from the books comes back when its lease lapses."""
+    from faas.protocol import ResultMsg, Results
+
+    d = make(fake_server, Settings(claim_lease_s=0.0, backlog=4))
+    register(d, "w", processes=2)
+    f = await store.register_function("f", b"code")
+    broken, fine = [await store.submit(f, b"args") for _ in range(2)]
+    await intake(d)
+    sent = {t.task_id: t for t in frames(d, "w")[0].tasks}
+
+    def bug(*args: object) -> None:
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(d.durations, "observe", bug)
+    t = sent[broken]
+    d.handle_safely(b"w", Results([ResultMsg(broken, t.entry_id, 1, "COMPLETED", b"r", 1, 2)]))
+    assert broken not in d.inflight and set(d.assigned["w"]) == set(d.inflight) == {fine}
+    monkeypatch.undo()
+    report(d, "w", sent[fine])  # the next message is handled
+    await d.flush()
+    assert (await status(store, fine))[b"status"] == b"COMPLETED"
+    await d.housekeep(claim=True)  # not renewed: taken back, dispatched again
+    [again] = frames(d, "w")[0].tasks
+    assert (again.task_id, again.attempt) == (broken, 2)

@@ -354,3 +354,39 @@ async def test_handling_a_message_never_awaits(
     d = make(fake_server, settings)
     assert not asyncio.iscoroutinefunction(d.handle)
     assert not asyncio.iscoroutinefunction(d.dispatch)
+
+
+async def test_a_result_with_a_junk_entry_id_does_not_stop_the_writer(
+    fake_server: fakeredis.FakeServer, store: Store, settings: Settings
+) -> None:
+    """Found on the way: FINISH acknowledged the entry id the worker's report named; a junk
+    one (a rogue or broken worker) made Redis refuse the whole batch as a non-transient
+    error, and the dispatcher exited. The record's own entry is acknowledged now."""
+    d = make(fake_server, settings)
+    register(d, "w")
+    [task_id] = await _submit(store, 1)
+    await intake(d)
+    [sent] = frames(d, "w")[0].tasks
+    d.handle(b"w", Results([ResultMsg("not-a-task", "junk", 1, "COMPLETED", b"x")]))
+    d.handle(b"w", Results([ResultMsg(task_id, "junk", sent.attempt, "COMPLETED", b"ok")]))
+    await d.flush()
+    assert (await status(store, task_id))[b"status"] == b"COMPLETED"
+    assert await store.redis.xlen(QUEUE_KEY) == 0  # the record's entry, acknowledged
+
+
+async def test_a_claim_read_before_an_outcome_was_written_does_not_run_the_task_again(
+    fake_server: fakeredis.FakeServer, store: Store
+) -> None:
+    """Found by the model test: a takeover claimed our own entry (its lease lapsed while
+    Redis was away), the writer applied the task's outcome during the claim's awaits, and
+    the claim then put the finished task back in the backlog: it ran twice."""
+    d = make(fake_server, Settings(claim_lease_s=0.0, backlog=4))
+    register(d, "w")
+    [task_id] = await _submit(store, 1)
+    await intake(d)
+    [sent] = frames(d, "w")[0].tasks
+    d.handle(b"w", Results([ResultMsg(task_id, sent.entry_id, 1, "COMPLETED", b"ok")]))
+    claimed, _ = await d.store.claim_stale(d.name, 0)  # read while the outcome is queued
+    await d.flush()  # ... and applied before the claim goes on
+    await d.accept(claimed)
+    assert not d.backlog and not d.inflight and not frames(d, "w")

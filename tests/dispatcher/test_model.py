@@ -85,6 +85,20 @@ from tests.fakes import FakePull, FakePush
 
 MAX_ATTEMPTS = 3
 SLOTS = ("w0", "w1")
+#: Kinds of fault; each example enables a random subset (swarm testing: an example without
+#: crashes goes deeper into what workers do, and so on).
+FAULTS = (
+    "redis-flushed",
+    "redis-down",
+    "delete",
+    "crash",
+    "worker-dies",
+    "silence",
+    "drop",
+    "forget-code",
+    "link-flaps",
+    "register-again",
+)
 EXAMPLES = int(os.environ.get("FAAS_MODEL_EXAMPLES", "300"))
 SEED = os.environ.get("FAAS_MODEL_SEED")
 
@@ -281,6 +295,12 @@ def _gated(kind: type) -> type:
         def repair(self) -> None:
             raise AssertionError("a message handler raised (see the log above)")
 
+        def drop_worker(self, worker_id: str, why: str) -> None:
+            """A worker declared lost: what it was assigned is lost (the model notes it)."""
+            for a in self.assigned.get(worker_id, {}).values():
+                self.lost(a.task.task_id, a.task.attempts)
+            super().drop_worker(worker_id, why)
+
     return Gated
 
 
@@ -314,6 +334,7 @@ class DispatcherModel(RuleBasedStateMachine):
         #: may go out twice (at-least-once; the README says when).
         self.crash_dupes: set[str] = set()
         self.dead: set[str] = set()
+        self.faults: set[str] = set()
         #: Attempts delivered to a worker that took them (not NOCODE): no two runs of a
         #: task share an attempt number (but after a crash lost a mark).
         self.ran: dict[str, set[int]] = {}
@@ -331,7 +352,7 @@ class DispatcherModel(RuleBasedStateMachine):
             "tcp://model",
             outboxes=self.outboxes,
         )
-        d.gate = self.gate
+        d.gate, d.lost = self.gate, self._lost
         return d
 
     def _start_up(self, resume: bool) -> None:
@@ -356,9 +377,12 @@ class DispatcherModel(RuleBasedStateMachine):
         order=st.permutations(SLOTS),
         seed=st.integers(0, 2**16),
         max_attempts=st.sampled_from([2, MAX_ATTEMPTS]),
+        faults=st.sets(st.sampled_from(FAULTS)),
     )
-    def start(self, order: list[str], seed: int, max_attempts: int) -> None:
+    def start(self, order: list[str], seed: int, max_attempts: int, faults: set[str]) -> None:
         self.random = random.Random(seed)  # orders in the final drain
+        self.faults = faults
+        event(f"{len(faults)} kinds of fault")
         self.settings = Settings(
             max_attempts=max_attempts,
             heartbeat_s=1.0,
@@ -390,11 +414,13 @@ class DispatcherModel(RuleBasedStateMachine):
             return
         self.accepted.update(ids)
 
+    @precondition(lambda self: "delete" in self.faults)
     @rule(function=consumes(functions))
     def delete_function(self, function: str) -> None:
         if self.gate.redis_up:
             self.run(self.store.delete_function(function))
 
+    @precondition(lambda self: "redis-flushed" in self.faults)
     @rule()
     def redis_flushed(self) -> None:
         """Redis restarted without its data: what lived only there is gone."""
@@ -402,6 +428,7 @@ class DispatcherModel(RuleBasedStateMachine):
         self.accepted.clear()
         self.terminal.clear()
 
+    @precondition(lambda self: "redis-down" in self.faults)
     @rule(up=st.booleans())
     def redis_up_or_down(self, up: bool) -> None:
         self.gate.redis_up = up
@@ -441,6 +468,7 @@ class DispatcherModel(RuleBasedStateMachine):
         event(f"released {self.gate.parked[index].label}")
         self.lanes.release(index)
 
+    @precondition(lambda self: "crash" in self.faults)
     @rule(same_name=st.booleans())
     def dispatcher_crash(self, same_name: bool) -> None:
         """SIGKILL: its lanes and unapplied writes die with it. A restart under the same name
@@ -485,6 +513,11 @@ class DispatcherModel(RuleBasedStateMachine):
     def frame_arrives(self, data: st.DataObject, dropped: bool) -> None:
         """The next frame to a worker arrives, or is lost across a reconnect."""
         worker = self.workers[data.draw(st.sampled_from(self._with(lambda w: self._frames(w))))]
+        self._next_frame(worker, dropped and "drop" in self.faults)
+
+    def _next_frame(self, worker: ModelWorker, dropped: bool = False) -> None:
+        """The next frame to ``worker`` arrives; lost if ``dropped``, or if its socket
+        discards it (a reply to a request it gave up on)."""
         envelope, frame = self._frames(worker).pop(0)
         if dropped or not worker.accepts(envelope):
             for task in getattr(frame, "tasks", ()):
@@ -501,9 +534,12 @@ class DispatcherModel(RuleBasedStateMachine):
 
     def _deliver(self, worker: ModelWorker, frame: Message) -> None:
         self._vanish()
+        code = set(worker.code)
         for task in getattr(frame, "tasks", ()):
             assert task.attempt <= self.settings.max_attempts, f"dispatched {task.attempt} times"
-            runs = task.fn or task.function_id in worker.code  # else NOCODE: it never runs
+            if task.fn:
+                code.add(task.function_id)
+            runs = task.function_id in code  # else NOCODE: it never runs
             if task.task_id not in self.crash_dupes:
                 lost = len(self.lost_attempts.get(task.task_id, ()))
                 assert task.attempt <= lost + 1, (
@@ -539,27 +575,25 @@ class DispatcherModel(RuleBasedStateMachine):
         else:
             worker.heartbeat()
 
-    @precondition(lambda self: self._live())
+    @precondition(lambda self: "register-again" in self.faults and (self._live()))
     @rule(data=st.data())
     def registers(self, data: st.DataObject) -> None:
         """A worker registers (first time, or again after silence or a reply it gave up
         on); the search picks who, and when."""
         self.workers[data.draw(st.sampled_from(self._live()))].register()
 
-    @precondition(lambda self: self.dispatcher.workers)
+    @precondition(lambda self: "silence" in self.faults and (self.dispatcher.workers))
     @rule(data=st.data())
     def silent_past_timeout(self, data: st.DataObject) -> None:
         """A worker unheard for the heartbeat timeout is declared lost; a live one keeps its
         tasks and may report them late."""
         d = self.dispatcher
         name = data.draw(st.sampled_from(sorted(d.workers)))
-        for a in d.assigned.get(name, {}).values():
-            self._lost(a.task.task_id, a.task.attempts)
         d.workers[name].last_seen = time.monotonic() - 10 * self.settings.heartbeat_timeout_s
         d.redis_failed_at = -float("inf")
         d.expire()
 
-    @precondition(lambda self: self._live())
+    @precondition(lambda self: "worker-dies" in self.faults and (self._live()))
     @rule(data=st.data(), noticed=st.booleans())
     def worker_dies(self, data: st.DataObject, noticed: bool) -> None:
         """SIGKILL of a worker: its tasks die; sends to it fail at once (``noticed``) or
@@ -573,7 +607,9 @@ class DispatcherModel(RuleBasedStateMachine):
         self.dead.add(dead.name)
         self.workers[slot] = self.worker_kind(f"{slot}.{next(self.generation)}")
 
-    @precondition(lambda self: self.kind is FakePush and self._live())
+    @precondition(
+        lambda self: "link-flaps" in self.faults and (self.kind is FakePush and self._live())
+    )
     @rule(data=st.data())
     def link_flaps(self, data: st.DataObject) -> None:
         """A push worker's connection is down for a moment: sends to it fail."""
@@ -589,10 +625,23 @@ class DispatcherModel(RuleBasedStateMachine):
             del d.parked[identity]
             d.answer_empty(identity)
 
+    @precondition(lambda self: "forget-code" in self.faults)
     @rule(slot=st.sampled_from(SLOTS))
     def forgets_code(self, slot: str) -> None:
         """The worker's code cache evicted what the dispatcher thinks it has."""
         self.workers[slot].code.clear()
+
+    @precondition(lambda self: self.gate.redis_up)
+    @rule()
+    def a_quiet_moment(self) -> None:
+        """Everything in flight lands: the dispatcher's awaits complete, it hears every
+        message, every frame reaches its (live) worker."""
+        self.lanes.drain()
+        for slot in self._live():
+            worker = self.workers[slot]
+            self._hear_all(worker)
+            while self._frames(worker):
+                self._next_frame(worker)
 
     # -- invariants -------------------------------------------------------------------------
 
@@ -717,9 +766,7 @@ class DispatcherModel(RuleBasedStateMachine):
                 d.answer_empty(worker.name.encode())
             self._hear_all(worker)
             while self._frames(worker):
-                envelope, frame = self._frames(worker).pop(0)
-                if worker.accepts(envelope):
-                    self._deliver(worker, frame)
+                self._next_frame(worker)
             if not worker.running and not worker.to_dispatcher:
                 break
             for key in sorted(worker.running):
