@@ -2,7 +2,8 @@
 report), ``nox -s faults`` (fault injection), ``nox -s chaos`` (the chaos soak),
 ``nox -s simulate`` (calibrate, validate and run the model beyond one machine),
 ``nox -s compare -- RUN_A RUN_B`` (two runs side by side),
-``nox -s up`` (run the platform)."""
+``nox -s up`` (run the platform), ``nox -s mutants`` and ``nox -s model`` (how strong the
+failure model's tests are)."""
 
 from __future__ import annotations
 
@@ -95,3 +96,27 @@ def simulate(session: nox.Session) -> None:
     leaves results/simulation/SIMULATION.md (how long: the README)."""
     session.install("-e", ".[harness]")
     session.run("python", "-m", "experiments.simulate", *(session.posargs or ["all"]))
+
+
+@nox.session
+def mutants(session: nox.Session) -> None:
+    """Mutation score of the correctness core (tests/mutants.toml); last line
+    ``mutants: K of N killed`` (``-- --only NAME``, ``--jobs J``, ``--out CSV``)."""
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "tests.mutants", *session.posargs)
+
+
+@nox.session
+def model(session: nox.Session) -> None:
+    """The dispatcher's model test searched longer: ``-- --examples 5000 --seeds 3`` runs
+    5 000 examples per mode under each of seeds 0, 1, 2."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="nox -s model --")
+    parser.add_argument("--examples", type=int, default=5000)
+    parser.add_argument("--seeds", type=int, default=3)
+    args = parser.parse_args(session.posargs)
+    session.install("-e", ".[test]")
+    for seed in range(args.seeds):
+        env = {"FAAS_MODEL_EXAMPLES": str(args.examples), "FAAS_MODEL_SEED": str(seed)}
+        session.run("pytest", "-q", "-p", "no:cacheprovider", "tests/dispatcher/test_model.py", env=env)

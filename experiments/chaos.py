@@ -4,10 +4,13 @@
 
 Two dispatchers (same mode, each with its workers) share one Redis; a load thread submits
 ``logged_square(i)`` at a steady rate. Every few seconds the schedule picks one fault:
-SIGKILL of a worker (restarted), of a pool process, of a dispatcher (restarted under its
-name), of the API (restarted); SIGSTOP of a worker past the heartbeat timeout, then SIGCONT;
-Redis SIGKILLed and restarted on its append-only file (``appendfsync always``, so every write
-Redis acknowledged survives). The function's result is ``i * i + 7`` and each execution
+SIGKILL of a worker (restarted), of two workers of one dispatcher at once (both restarted),
+of a pool process, of a dispatcher (restarted under its name), of the API (restarted);
+SIGSTOP of a worker past the heartbeat timeout, then SIGCONT; Redis SIGKILLed and restarted
+on its append-only file (``appendfsync always``, so every write Redis acknowledged
+survives); a rogue peer sending a dispatcher malformed frames, a foreign protocol version,
+a registration it must refuse, results of unknown tasks with junk entry ids and heartbeats
+of a worker it does not know. The function's result is ``i * i + 7`` and each execution
 appends ``i`` to a log, so at the end the run checks, for every task the API accepted:
 terminal (else *lost*), COMPLETED with the right value (else *wrong*: the function never
 raises), and how many ran more than once. Failure settings for the run: heartbeat 0.5 s,
@@ -30,18 +33,22 @@ import signal
 import sys
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import dill
 import httpx
+import msgpack
 import psutil
 import redis
+import zmq
 
 from experiments.workloads import logged_square
 from faas.exceptions import FaasError
 from faas.models import Mode
 from faas.process import ADDRESS_IN_USE, stop_process
+from faas.protocol import VERSION, Heartbeat, Register, Request, ResultMsg, Results
 from faas.redis_server import EmbeddedRedis, free_port
 from faas.serialize import serialize
 from faas.stack import Stack
@@ -51,11 +58,13 @@ log = logging.getLogger("chaos")
 
 FAULTS = (
     "kill-worker",
+    "kill-worker-pair",
     "kill-process",
     "kill-dispatcher",
     "kill-api",
     "stop-worker",
     "redis-restart",
+    "rogue-frames",
 )
 ENV = {
     "FAAS_HEARTBEAT_S": "0.5",
@@ -174,8 +183,54 @@ def _kill_tree(pid: int) -> None:
         psutil.wait_procs(victims, timeout=10)
 
 
+def _kill_worker_pair(cluster: Cluster, rng: random.Random) -> str:
+    """SIGKILL two workers of one dispatcher at once (with a backlog, its sends to both
+    fail in one dispatch); both start again."""
+    owner = rng.randrange(2)
+    pair = [(i, w) for i, (o, w) in enumerate(cluster.workers) if o == owner][:2]
+    for _, worker in pair:
+        _kill_tree(worker.pid)
+    for _, worker in pair:
+        worker.wait()
+    for index, _ in sorted(pair, reverse=True):
+        cluster.workers.pop(index)
+    for _ in pair:
+        cluster.start_worker(owner)
+    return f"dispatcher {owner}'s workers {' '.join(str(w.pid) for _, w in pair)}"
+
+
+def _rogue_frames(cluster: Cluster, rng: random.Random) -> str:
+    """A peer that is no worker of ours speaks to a dispatcher: nothing it sends may stop it
+    or change a task's outcome."""
+    i = rng.randrange(2)
+    context = zmq.Context()
+    sock = context.socket(zmq.DEALER)
+    sock.setsockopt(zmq.IDENTITY, f"rogue-{rng.randrange(10**6)}".encode())
+    sock.setsockopt(zmq.LINGER, 500)
+    sock.connect(f"tcp://127.0.0.1:{cluster.ports[i]}")
+    junk = ResultMsg(str(uuid.uuid4()), "junk", rng.randrange(0, 5), "COMPLETED", b"x")
+    frames = [
+        b"\x00not msgpack",
+        msgpack.packb([VERSION + 1, 1, "w", 1, []]),
+        Register("rogue", 0, []).encode(),
+        Results([junk], 1).encode(),
+        Heartbeat([], 2**62).encode(),
+        Request(5, True, [], [junk], 2**62).encode(),
+    ]
+    for frame in frames:
+        sock.send(frame)
+    time.sleep(0.2)
+    sock.close()
+    context.term()
+    return f"dispatcher {i}"
+
+
 def inject(cluster: Cluster, fault: str, rng: random.Random) -> str:
     """Inject one fault (restarting what it killed); answer what it hit."""
+    if fault == "kill-worker-pair":
+        return _kill_worker_pair(cluster, rng)
+    if fault == "rogue-frames":
+        return _rogue_frames(cluster, rng)
     if fault in ("kill-worker", "kill-process", "stop-worker"):
         index = rng.randrange(len(cluster.workers))
         owner, worker = cluster.workers[index]
