@@ -56,21 +56,33 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _user_commands(sub: argparse._SubParsersAction) -> None:
-    """The commands a user runs against the API (``FAAS_URL``)."""
+    """The commands a user runs against the API (``FAAS_URL``); exit codes in
+    faas/usercli.py."""
     user = {
         "register": ("register FILE:FUNCTION, print its function id", ["target"]),
         "run": ("run a function on ARGS (Python literals), print its result", ["function_id"]),
         "status": ("print a task's status", ["task_id"]),
         "result": ("wait for a task's result and print it", ["task_id"]),
-        "workers": ("list live workers with their load", []),
+        "workers": ("list live workers with their load (local mode: the pool)", []),
     }
     for name, (text, positional) in user.items():
         command = sub.add_parser(name, help=f"{text} (API at FAAS_URL)")
         for arg in positional:
             command.add_argument(arg)
-    sub.choices["run"].add_argument("args", nargs="*", help="e.g. 3 'text' '[1, 2]' key=4")
-    sub.choices["run"].add_argument("--no-wait", action="store_true", help="print the task id")
-    sub.choices["result"].add_argument("--timeout", type=float, default=None)
+    sub.choices["register"].add_argument("--name", help="name to register it under")
+    run, result = sub.choices["run"], sub.choices["result"]
+    run.add_argument("args", nargs="*", help="e.g. 3 \"'text'\" '[1, 2]' key=4")
+    run.add_argument("--no-wait", action="store_true", help="print the task id and return")
+    run.add_argument(
+        "--task-timeout", type=float, default=None, metavar="S", help="kill the task after S s"
+    )
+    for command in (run, result):
+        command.add_argument(
+            "--timeout", type=float, default=None, metavar="S", help="wait at most S s"
+        )
+        command.add_argument(
+            "-v", "--verbose", action="store_true", help="a FAILED task's remote traceback too"
+        )
 
 
 def main(argv: list[str] | None = None) -> None:

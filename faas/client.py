@@ -91,7 +91,24 @@ class FaaSClient:
 
     def submit(self, function_id: str, *args: Any, **kwargs: Any) -> str:
         """Queue one execution; answer the task id."""
-        body = {"function_id": function_id, "payload": serialize((args, kwargs))}
+        return self.submit_call(function_id, args, kwargs)
+
+    def submit_call(
+        self,
+        function_id: str,
+        args: tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+        timeout_s: float | None = None,
+    ) -> str:
+        """Queue one execution with explicit arguments and, optionally, a timeout (seconds:
+        past it the task's process is killed and the task ends FAILED with a TimeoutError);
+        answer the task id."""
+        body: dict[str, Any] = {
+            "function_id": function_id,
+            "payload": serialize((tuple(args), kwargs or {})),
+        }
+        if timeout_s is not None:
+            body["timeout"] = timeout_s
         return self._call("POST", "/execute_function", json=body)["task_id"]
 
     def call(self, function_id: str, *args: Any, **kwargs: Any) -> Any:
@@ -136,9 +153,11 @@ class FaaSClient:
         return self._call("GET", "/workers")
 
     def health(self) -> dict[str, Any]:
+        """The API's ``/health`` answer: Redis reachable, the dispatcher's state (or None)."""
         return self._call("GET", "/health")
 
     def close(self) -> None:
+        """Close the HTTP connections."""
         self.http.close()
 
 

@@ -120,11 +120,17 @@ def against(run_dir: Path, calibration: Calibration, seeds: int = SEEDS) -> pd.D
     return pd.DataFrame(rows)
 
 
-def write(run_dir: Path, calibration_file: Path, seeds: int = SEEDS) -> Path:
-    """``model.csv`` for the run in ``run_dir``, predicted with ``calibration_file``."""
+def write(run_dir: Path, calibration_file: Path, seeds: int = SEEDS) -> Path | None:
+    """``model.csv`` for the run in ``run_dir``, predicted with ``calibration_file``; None
+    (and no file) when the model expresses none of the run's configurations (a user's own
+    function, say)."""
     calibration = Calibration.load(calibration_file)
     table = against(run_dir, calibration, seeds)
     path = run_dir / MODEL_FILE
+    if table.empty:
+        path.unlink(missing_ok=True)
+        log.info("the model expresses none of this run's configurations: no model.csv")
+        return None
     table.to_csv(path, index=False)
     (run_dir / "model.json").write_text(
         json.dumps(
