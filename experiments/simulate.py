@@ -25,7 +25,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from experiments.sim.calibration import Calibration
@@ -43,17 +45,6 @@ def calibration_path(given: Path | None) -> Path:
     if given is not None:
         return given
     return DEFAULT_CALIBRATION if DEFAULT_CALIBRATION.exists() else COMMITTED_CALIBRATION
-
-
-def _positive(kind: type) -> type:
-    def parse(text: str) -> object:
-        value = kind(text)
-        if value < 0:
-            raise argparse.ArgumentTypeError(f"must be at least 0, got {text}")
-        return value
-
-    parse.__name__ = kind.__name__
-    return parse
 
 
 #: ``--rounds``: calibrate's rounds (``experiments.sim.calibrate.ROUNDS`` when not given)
@@ -77,53 +68,12 @@ def parser() -> argparse.ArgumentParser:
     cal.add_argument("--out", type=Path, default=DEFAULT_CALIBRATION)
     cal.add_argument("--modes", default=",".join(Mode), help="comma list (default: all)")
     cal.add_argument("--rounds", type=_rounds, help=ROUNDS_HELP)
-    pred = sub.add_parser("predict", help="simulate one configuration; one JSON line")
-    pred.add_argument("--mode", required=True, choices=list(Mode))
-    pred.add_argument("--workers", type=int, default=1, help="ignored in local mode")
-    pred.add_argument("--procs", type=int, default=2)
-    pred.add_argument("--task-ms", type=_positive(float), default=0.0)
-    pred.add_argument("--clients", type=int, default=1, help="closed-loop clients")
-    pred.add_argument("--tasks", type=int, default=1000)
-    pred.add_argument("--hosts", type=_positive(int), default=0, help="worker hosts")
-    pred.add_argument("--rtt-ms", type=_positive(float), default=0.0)
-    pred.add_argument("--bandwidth-mbit", type=_positive(float), default=0.0)
-    pred.add_argument("--regime", choices=REGIMES, default="shared")
-    pred.add_argument("--api-procs", type=int, default=1)
-    pred.add_argument(
-        "--dispatchers", type=int, default=1, help="sharing the queue, each its own workers"
+    pred = sub.add_parser(
+        "predict",
+        help="simulate one configuration; one JSON line",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    pred.add_argument("--rate", type=_positive(float), default=0.0, help="open loop, tasks/s")
-    pred.add_argument(
-        "--submitters",
-        type=_positive(int),
-        default=0,
-        help="a burst: K submitters back to back, K collectors (the benchmark's load)",
-    )
-    pred.add_argument(
-        "--poll-ms",
-        type=_positive(float),
-        default=None,
-        help="wait for results by polling, again after MS (doubling to 20); default long-poll",
-    )
-    pred.add_argument(
-        "--failures-per-min",
-        type=_positive(float),
-        default=0.0,
-        help="worker failures per minute per 100 workers",
-    )
-    pred.add_argument(
-        "--cpu-cv",
-        type=_positive(float),
-        default=1.0,
-        help="variation of a visit's CPU around its mean (1: exponential, 0: constant)",
-    )
-    pred.add_argument(
-        "--constant-speed",
-        action="store_true",
-        help="every core at its mean speed (default: the calibration's two speeds)",
-    )
-    pred.add_argument("--seed", type=int, default=0)
-    pred.add_argument("--calibration", type=Path)
+    _predict_flags(pred)
     for name, text in (
         ("validate", "calibrate each mode, predict held-out configurations, run them"),
         ("extrapolate", "the studies beyond one machine"),
@@ -171,15 +121,127 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _at_least(low: float, kind: type = float, high: float = math.inf) -> Callable[[str], object]:
+    """An argparse type: a finite number of ``kind`` in [``low``, ``high``]."""
+
+    def parse(text: str) -> object:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not (math.isfinite(value) and low <= value <= high):
+            bound = f"between {low:g} and {high:g}" if math.isfinite(high) else f"at least {low:g}"
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {text}")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+#: Longest task ``predict`` simulates (an hour): past it a run is about its timeouts, not
+#: the platform, and the model would step through every speed switch of the cores.
+MAX_TASK_MS = 3_600_000.0
+
+
+def _predict_flags(pred: argparse.ArgumentParser) -> None:
+    count, positive = _at_least(1, int), _at_least(0.0)
+    pred.add_argument("--mode", required=True, choices=[m.value for m in Mode])
+    pred.add_argument("--workers", type=count, default=None, help="workers (pull/push; default 1)")
+    pred.add_argument("--procs", type=count, default=2, help="processes per worker (local: pool)")
+    pred.add_argument(
+        "--task-ms", type=_at_least(0.0, high=MAX_TASK_MS), default=0.0, help="task length, ms"
+    )
+    pred.add_argument("--clients", type=count, default=None, help="closed-loop clients (default 1)")
+    pred.add_argument("--tasks", type=count, default=1000, help="tasks to run")
+    pred.add_argument(
+        "--hosts", type=count, default=None, help="worker hosts (dedicated regime only)"
+    )
+    pred.add_argument("--rtt-ms", type=positive, default=0.0, help="dispatcher-worker RTT, ms")
+    pred.add_argument("--bandwidth-mbit", type=positive, default=0.0, help="host link, Mbit/s")
+    pred.add_argument(
+        "--regime",
+        choices=REGIMES,
+        default="shared",
+        help="shared: every process on this machine's cores; dedicated: each its own host",
+    )
+    pred.add_argument("--api-procs", type=count, default=1, help="API processes")
+    pred.add_argument(
+        "--dispatchers", type=count, default=1, help="sharing the queue, each its own workers"
+    )
+    pred.add_argument("--rate", type=positive, default=0.0, help="open loop, tasks/s (0: closed)")
+    pred.add_argument(
+        "--submitters",
+        type=_at_least(0, int),
+        default=0,
+        help="a burst: K submitters back to back, K collectors (the benchmark's load)",
+    )
+    pred.add_argument(
+        "--poll-ms",
+        type=positive,
+        default=None,
+        help="wait for results by polling, again after MS (doubling to 20); default long-poll",
+    )
+    pred.add_argument(
+        "--failures-per-min",
+        type=positive,
+        default=0.0,
+        help="worker failures per minute per 100 workers (pull/push)",
+    )
+    pred.add_argument(
+        "--cpu-cv",
+        type=positive,
+        default=1.0,
+        help="variation of a visit's CPU around its mean (1: exponential, 0: constant)",
+    )
+    pred.add_argument(
+        "--constant-speed",
+        action="store_true",
+        help="every core at its mean speed (default: the calibration's two speeds)",
+    )
+    pred.add_argument("--seed", type=int, default=0, help="random seed")
+    pred.add_argument("--calibration", type=Path, help="default: the last one measured")
+
+
+def check_predict(args: argparse.Namespace) -> str | None:
+    """Why the flags ask what ``predict`` cannot answer (None: they do not): a flag the
+    chosen mode, regime or load has no use for is refused, not ignored."""
+    local, remote = args.mode == Mode.LOCAL.value, args.mode != Mode.LOCAL.value
+    checks = [
+        (local and args.workers not in (None, 1), "--workers: local mode has one pool"),
+        (local and args.dispatchers > 1, "--dispatchers: local mode has one dispatcher"),
+        (local and bool(args.failures_per_min), "--failures-per-min: local mode has no workers"),
+        (
+            local and (bool(args.rtt_ms) or bool(args.bandwidth_mbit)),
+            "--rtt-ms/--bandwidth-mbit: local mode has no network between dispatcher and processes",
+        ),
+        (
+            args.hosts is not None and args.regime != "dedicated",
+            "--hosts: in the shared regime "
+            "every worker shares this machine's cores, so hosts change nothing; add --regime "
+            "dedicated",
+        ),
+        (
+            remote and args.hosts is not None and args.hosts > (args.workers or 1),
+            "--hosts: more hosts than workers",
+        ),
+        (
+            args.clients is not None and (args.rate or args.submitters),
+            "--clients: a closed loop; --rate and --submitters are other loads",
+        ),
+        (bool(args.rate) and bool(args.submitters), "--rate and --submitters: choose one load"),
+    ]
+    return next((why for failed, why in checks if failed), None)
+
+
 def predict(args: argparse.Namespace) -> dict:
     config = Config(
         args.mode,
-        workers=1 if args.mode == Mode.LOCAL else args.workers,
+        workers=args.workers or 1,
         procs=args.procs,
         task_ms=args.task_ms,
-        clients=args.clients,
+        clients=args.clients or 1,
         tasks=args.tasks,
-        hosts=args.hosts,
+        hosts=args.hosts or 0,
         rtt_ms=args.rtt_ms,
         bandwidth_mbit=args.bandwidth_mbit,
         regime=args.regime,
@@ -198,7 +260,10 @@ def predict(args: argparse.Namespace) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parser().parse_args(argv)
+    p = parser()
+    args = p.parse_args(argv)
+    if args.command == "predict" and (why := check_predict(args)):
+        p.error(why)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     try:

@@ -164,7 +164,6 @@ class Prediction:
     utilisation: dict[str, float] = field(default_factory=dict)
     #: the component with the highest utilisation
     bottleneck: str = ""
-    events: int = 0
 
     def to_json(self) -> dict:
         return asdict(self)

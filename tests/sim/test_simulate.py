@@ -100,26 +100,35 @@ def test_predict_prints_one_json_line(calibration_file: Path) -> None:
     assert 10 < answer["p50_ms"] <= answer["p99_ms"]
 
 
-def test_local_mode_ignores_workers(calibration_file: Path) -> None:
-    answers = [
-        simulate(
-            "predict",
-            "--mode",
-            "local",
-            "--workers",
-            w,
-            "--procs",
-            "2",
-            "--clients",
-            "4",
-            "--tasks",
-            "300",
-            "--calibration",
-            str(calibration_file),
-        ).stdout
-        for w in ("1", "7")
-    ]
-    assert answers[0] == answers[1] and json.loads(answers[0])["completed"] == 300
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--mode", "local", "--workers", "7"], "--workers: local mode has one pool"),
+        (["--mode", "push", "--hosts", "2"], "--hosts: in the shared regime"),
+        (["--mode", "push", "--api-procs", "0"], "argument --api-procs: must be at least 1"),
+        (["--mode", "push", "--api-procs", "-3"], "argument --api-procs: must be at least 1"),
+        (["--mode", "push", "--task-ms", "nan"], "argument --task-ms: must be between"),
+        (["--mode", "push", "--task-ms", "1e12"], "argument --task-ms: must be between"),
+        (["--mode", "push", "--rate", "inf"], "argument --rate: must be at least 0"),
+        (["--mode", "push", "--clients", "4", "--rate", "100"], "--clients: a closed loop"),
+        (["--mode", "local", "--failures-per-min", "2"], "--failures-per-min: local mode"),
+        (["--mode", "bogus"], "invalid choice: 'bogus' (choose from 'local', 'pull', 'push')"),
+    ],
+)
+def test_predict_refuses_what_it_cannot_answer_and_names_the_flag(
+    flags: list[str], message: str
+) -> None:
+    """Flags used to be ignored silently (--hosts in the shared regime, --workers in local
+    mode), or to hang (--task-ms 1e12) or crash (--api-procs -3)."""
+    done = simulate("predict", *flags)
+    assert done.returncode == 2 and done.stdout == ""
+    assert message in done.stderr.strip().splitlines()[-1]
+
+
+def test_predict_help_shows_defaults_and_units() -> None:
+    done = simulate("predict", "--help")
+    assert "task length, ms (default: 0.0)" in " ".join(done.stdout.split())
+    assert "(default: 1000)" in done.stdout
 
 
 def test_predict_without_a_calibration_uses_the_committed_one(tmp_path: Path) -> None:
@@ -132,7 +141,7 @@ def test_predict_without_a_calibration_uses_the_committed_one(tmp_path: Path) ->
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--task-ms", "-1"], "must be at least 0"),
+        (["--task-ms", "-1"], "must be between 0"),
         (["--clients", "0"], "at least 1"),
         (["--mode", "rocket"], "invalid choice"),
         (["--calibration", "/nonexistent/calibration.json"], "no calibration at"),
