@@ -14,6 +14,7 @@ import nox
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.sessions = ["lint", "tests"]
 nox.options.reuse_existing_virtualenvs = True
+MODEL_TEST = "tests/dispatcher/test_model.py"
 
 
 @nox.session
@@ -119,4 +120,4 @@ def model(session: nox.Session) -> None:
     session.install("-e", ".[test]")
     for seed in range(args.seeds):
         env = {"FAAS_MODEL_EXAMPLES": str(args.examples), "FAAS_MODEL_SEED": str(seed)}
-        session.run("pytest", "-q", "-p", "no:cacheprovider", "tests/dispatcher/test_model.py", env=env)
+        session.run("pytest", "-q", "-p", "no:cacheprovider", MODEL_TEST, env=env)

@@ -145,7 +145,8 @@ def run_user_command(args: argparse.Namespace, settings: Settings) -> int:
         sys.stderr.write(f"faas {args.command}: {e}\n")
         return EXIT_USAGE
     except httpx.TransportError as e:
-        sys.stderr.write(f"faas: cannot reach the API at {settings.url} ({e or type(e).__name__})\n")
+        why = str(e) or type(e).__name__
+        sys.stderr.write(f"faas: cannot reach the API at {settings.url} ({why})\n")
         return EXIT_API
     except APIError as e:
         sys.stderr.write(f"faas: {e}\n")
