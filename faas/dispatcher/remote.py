@@ -11,8 +11,10 @@
 Both modes reconcile here (``reconcile``): what a worker says it holds against what we
 handed it. A restarted dispatcher adopts what re-registering workers still run (``adopt``).
 
-Sends never block (``NOBLOCK`` on a synchronous shadow of the socket), so handling a message
-is one synchronous step. A send to a worker that is gone (unroutable) leaves its tasks
+Sends never block (``NOBLOCK``: the asyncio socket completes them at once, and wakes its
+pending receive as ZeroMQ's edge-triggered descriptor requires; a send on a synchronous
+shadow of the socket would not, and the receive would sleep for good), so handling a
+message is one synchronous step. A send to a worker that is gone (unroutable) leaves its tasks
 unsent; the worker is dropped once the dispatch that found it gone has finished its
 bookkeeping. A frame that does not decode is logged and dropped; a handler error is logged,
 the books are repaired (``Dispatcher.repair``) and the loop goes on: no message can crash
@@ -71,8 +73,6 @@ class RemoteDispatcher(Dispatcher):
         self.seq = time.time_ns() // 1000
         self.context: zmq.asyncio.Context | None = None
         self.socket: zmq.asyncio.Socket | None = None
-        #: The same socket, synchronous: every send is NOBLOCK and done when it returns.
-        self.sender: zmq.Socket | None = None
         self.authenticator = None
         #: Workers a send found gone during the current dispatch (dropped after it).
         self.unroutable: set[str] = set()
@@ -85,7 +85,6 @@ class RemoteDispatcher(Dispatcher):
         if self.settings.curve_dir:
             self.authenticator = secure_server(self.socket, self.settings.curve_dir)
         self.socket.bind(self.url)
-        self.sender = zmq.Socket.shadow(self.socket.underlying)
         log.info(
             "%s dispatcher listening on %s%s",
             self.mode,
@@ -151,13 +150,13 @@ class RemoteDispatcher(Dispatcher):
 
     def reply(self, identity: bytes, message: Message) -> bool:
         """Send to one worker without blocking; False if it is gone (unroutable)."""
-        try:
-            frames = [identity, *self.envelopes.get(identity, ()), message.encode()]
-            self.sender.send_multipart(frames, flags=zmq.NOBLOCK)
-            return True
-        except zmq.ZMQError as e:
-            log.warning("cannot send to %r: %s", identity, e)
+        frames = [identity, *self.envelopes.get(identity, ()), message.encode()]
+        sent = self.socket.send_multipart(frames, flags=zmq.NOBLOCK)  # done when it returns
+        error = sent.exception() if sent.done() else None
+        if error is not None:
+            log.warning("cannot send to %r: %s", identity, error)
             return False
+        return True
 
     @abstractmethod
     def handle(self, identity: bytes, message: Message) -> None:

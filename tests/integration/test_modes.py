@@ -40,6 +40,31 @@ def test_sleep_tasks_spread_over_two_workers(mode: str) -> None:
 
 
 @pytest.mark.parametrize("mode", REMOTE)
+def test_a_burst_of_short_tasks_keeps_the_dispatcher_hearing_its_workers(mode: str) -> None:
+    """Sends went through a synchronous shadow of the dispatcher's socket once: ZeroMQ's
+    edge-triggered descriptor then never woke the asyncio receive, and the dispatcher
+    went deaf to its workers under a burst (declared them lost, answered nothing)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from faas.client import FaaSClient
+
+    with Stack(mode, workers=1, procs=2) as stack:
+        function_id = FaaSClient(stack.url).register(functions.add)
+
+        def submitter(start: int) -> list[int]:  # one of 16, each its own connection
+            client = FaaSClient(stack.url)
+            try:
+                return [client.call(function_id, i, b=1) for i in range(start, start + 25)]
+            finally:
+                client.close()
+
+        with ThreadPoolExecutor(16) as pool:
+            results = sum(pool.map(submitter, range(0, 400, 25)), [])
+        assert results == [i + 1 for i in range(400)]
+        assert stack.health()["dispatcher"]["workers"] == 1
+
+
+@pytest.mark.parametrize("mode", REMOTE)
 def test_worker_started_before_its_dispatcher(mode: str) -> None:
     stack = Stack(mode, workers=1, procs=2)
     try:
