@@ -43,14 +43,7 @@ class _Snapshot:
         yield CounterMetricFamily(
             "faas_worker_lost", "Workers declared lost", value=s.get("worker_lost", 0)
         )
-        restarts = CounterMetricFamily(
-            "faas_component_restarts",
-            "Components faas up started again after they exited",
-            labels=["component"],
-        )
-        for component in ("redis", "api", "dispatcher", "worker"):
-            restarts.add_metric([component], s.get(f"restarts:{component}", 0))
-        yield restarts
+        yield self._restarts()
         yield GaugeMetricFamily(
             "faas_queue_depth",
             "Tasks queued, not claimed by a dispatcher",
@@ -69,6 +62,16 @@ class _Snapshot:
             "faas_processes", "Processes that can run tasks", value=d.processes if d else 0
         )
         yield self._latency()
+
+    def _restarts(self) -> CounterMetricFamily:
+        restarts = CounterMetricFamily(
+            "faas_component_restarts",
+            "Components faas up started again after they exited",
+            labels=["component"],
+        )
+        for component in ("redis", "api", "dispatcher", "worker"):
+            restarts.add_metric([component], self.stats.get(f"restarts:{component}", 0))
+        return restarts
 
     def _latency(self) -> HistogramMetricFamily:
         cumulative, buckets = 0.0, []

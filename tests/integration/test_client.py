@@ -141,9 +141,14 @@ def test_user_commands(stack: Stack, tmp_path: Path) -> None:
     task_id = _faas(stack, "run", function_id, "[1]", "--no-wait").stdout.strip()
     assert _faas(stack, "result", task_id).stdout == "[1, 1]\n"
     assert _faas(stack, "status", task_id).stdout == "COMPLETED\n"
-    boom = _faas(stack, "run", _faas(stack, "register", f"{script}:boom").stdout.strip())
+    boom_id = _faas(stack, "register", f"{script}:boom").stdout.strip()
+    boom = _faas(stack, "run", boom_id)
     assert boom.returncode == 1 and "KeyError" in boom.stderr
+    assert "Remote traceback" not in boom.stderr
+    traced = _faas(stack, "run", boom_id, "-v")
+    assert traced.returncode == 1 and "Remote traceback" in traced.stderr
+    assert "raise KeyError('missing')" in traced.stderr
     workers = _faas(stack, "workers")
     assert workers.returncode == 0 and "processes=2" in workers.stdout
     missing = _faas(stack, "status", "00000000-0000-0000-0000-000000000000")
-    assert missing.returncode == 1 and "Task not found" in missing.stderr
+    assert missing.returncode == 3 and "Task not found" in missing.stderr
