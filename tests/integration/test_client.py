@@ -147,7 +147,7 @@ def test_user_commands(stack: Stack, tmp_path: Path) -> None:
     assert "Remote traceback" not in boom.stderr
     traced = _faas(stack, "run", boom_id, "-v")
     assert traced.returncode == 1 and "Remote traceback" in traced.stderr
-    assert "raise KeyError('missing')" in traced.stderr
+    assert "line 5, in boom" in traced.stderr
     workers = _faas(stack, "workers")
     assert workers.returncode == 0 and "processes=2" in workers.stdout
     missing = _faas(stack, "status", "00000000-0000-0000-0000-000000000000")
