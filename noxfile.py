@@ -58,7 +58,9 @@ def report(session: nox.Session) -> None:
     """Re-draw the plots and REPORT.md of a run from its committed files, without measuring
     (default: the reference run in docs/reference-run; ``-- results/latest`` for your own)."""
     session.install("-e", ".[harness]")
-    session.run("python", "-m", "experiments.report", *(session.posargs or ["docs/reference-run"]))
+    session.run(
+        "python", "-m", "experiments.analysis", *(session.posargs or ["docs/reference-run"])
+    )
 
 
 @nox.session
@@ -88,7 +90,7 @@ def chaos(session: nox.Session) -> None:
 def loadtest(session: nox.Session) -> None:
     """Run Locust headless against a fresh stack (``-- --mode pull --fault kill-worker``)."""
     session.install("-e", ".[harness,load]")
-    session.run("python", "-m", "experiments.loadtest", *session.posargs)
+    session.run("python", "-m", "experiments.sweep.locust", *session.posargs)
 
 
 @nox.session

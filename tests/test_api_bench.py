@@ -1,4 +1,4 @@
-"""experiments/api_bench.py's tables, from the committed run, are the ones in the README."""
+"""experiments/sweep/api.py's tables, from the committed run, are the ones in the README."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from experiments.api_bench import ratio_table, table
+from experiments.analysis.tables import api_table as table
+from experiments.sweep.api import ratio_table
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,4 +1,4 @@
-"""experiments/compare.py on hand-made runs with known answers: what moved beyond the noise,
+"""experiments/compare/ on hand-made runs with known answers: what moved beyond the noise,
 a run against itself, and the refusals."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""experiments/dispatcher_bench.py's A/B table, from the committed run, is the README's."""
+"""experiments/sweep/dispatcher.py's A/B table, from the committed run, is the README's."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from experiments.dispatcher_bench import ratio_table
+from experiments.sweep.dispatcher import ratio_table
 
 ROOT = Path(__file__).resolve().parent.parent
 

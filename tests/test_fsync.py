@@ -1,4 +1,4 @@
-"""experiments/fsync.py's summary lines (the README's "What `appendfsync` buys" quotes
+"""experiments/sweep/fsync.py's summary lines (the README's "What `appendfsync` buys" quotes
 them from docs/faults/fsync.csv)."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from experiments.fsync import summary
+from experiments.sweep.fsync import summary
 
 ROOT = Path(__file__).resolve().parents[1]
 

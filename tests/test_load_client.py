@@ -1,4 +1,4 @@
-"""experiments/client.py: Poisson arrival times (the asked rate, exponential gaps); a run
+"""experiments/load/client.py: Poisson arrival times (the asked rate, exponential gaps); a run
 measures with the client's heap frozen."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import gc
 import numpy as np
 from scipy import stats
 
-from experiments.client import _measured, arrivals, frozen_heap
+from experiments.load.client import _measured, arrivals, frozen_heap
 
 
 def test_arrivals_offer_exactly_the_rate_with_exponential_gaps() -> None:

@@ -7,7 +7,7 @@ import math
 import pandas as pd
 import pytest
 
-from experiments.metrics import per_config, per_run, per_task
+from experiments.analysis.metrics import per_config, per_run, per_task
 
 
 def _task(**kw: float | str) -> dict:

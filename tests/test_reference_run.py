@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from experiments.report import render
+from experiments.analysis.report import render
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 

@@ -1,5 +1,5 @@
 """The benchmark report's performance targets: what each missed target is bound by comes
-from the run's own data (experiments/report.py)."""
+from the run's own data (experiments/analysis/report.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from experiments.report import _first_wave_text, _missed_text, cores_text, package_shares, targets
+from experiments.analysis.report import (
+    _first_wave_text,
+    _missed_text,
+    cores_text,
+    package_shares,
+    targets,
+)
 
 CORES = {
     "cores_api": 0.9,

@@ -1,4 +1,4 @@
-"""experiments/spec.py: TOML experiment specs — what they declare, and every error a bad
+"""experiments/spec/: TOML experiment specs — what they declare, and every error a bad
 spec gets before anything starts."""
 
 from __future__ import annotations

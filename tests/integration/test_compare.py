@@ -1,4 +1,4 @@
-"""experiments/compare.py on two small real runs of the same spec, and a run against
+"""experiments/compare/ on two small real runs of the same spec, and a run against
 itself."""
 
 from __future__ import annotations

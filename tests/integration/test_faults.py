@@ -36,7 +36,7 @@ def test_no_task_is_lost(scenario: str, mode: str) -> None:
     assert report.lost == 0, report
     assert report.completed == 40, report
     # Redis killed: on appendfsync always, so it keeps every write it acknowledged
-    # (experiments/fsync.py: everysec on a slow disk loses acknowledged submissions)
+    # (experiments/sweep/fsync.py: everysec on a slow disk loses acknowledged submissions)
     if scenario != "partition-host":
         assert report.redis_fsync == ("always" if scenario == "redis-restart" else "everysec")
     assert report.failed == 0, report

@@ -1,4 +1,4 @@
-"""The emulated multi-host testbed (experiments/hosts.py): real network namespaces, real TCP
+"""The emulated multi-host testbed (experiments/hosts/): real network namespaces, real TCP
 between "hosts", links cut and restored. Skipped where namespaces cannot be created (not
 root); CI runs as root, so they run there."""
 

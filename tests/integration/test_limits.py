@@ -56,7 +56,7 @@ def test_a_burst_beyond_the_apis_redis_connections_waits_instead_of_failing() ->
     for one (backpressure) rather than get 503s from an exhausted pool."""
     import asyncio
 
-    from experiments.client import LoadClient
+    from experiments.load.client import LoadClient
     from faas.serialize import serialize
 
     async def burst(url: str) -> list[str]:

@@ -1,4 +1,4 @@
-"""experiments/client.py's loads on a real stack: the open loop offers the asked rate even
+"""experiments/load/client.py's loads on a real stack: the open loop offers the asked rate even
 when the platform cannot keep up (submissions never wait for results); the closed loop
 never has more than C tasks in flight."""
 
@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 import redis
 
-from experiments import workloads
-from experiments.client import LoadClient
-from experiments.sweep import server_rows
+from experiments.load.client import LoadClient
+from experiments.measure.server import server_rows
+from experiments.spec import workloads
 from faas.serialize import serialize
 from faas.stack import Stack
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from experiments.loadtest import run_loadtest
+from experiments.sweep.locust import run_loadtest
 
 pytestmark = pytest.mark.integration
 

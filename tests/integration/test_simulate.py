@@ -12,13 +12,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from experiments.cpu import SpeedGauge
-from experiments.sim.calibrate import ROUNDS, calibrate
-from experiments.sim.calibration import COMPONENTS, Calibration
-from experiments.sim.measure import measure
-from experiments.sim.model import Config
-from experiments.sim.validate import METRICS, predict
-from experiments.simulate import COMMITTED_CALIBRATION
+from experiments.measure.cpu import SpeedGauge
+from experiments.simulate.calibrate import ROUNDS, calibrate
+from experiments.simulate.calibration import COMPONENTS, Calibration
+from experiments.simulate.cli import COMMITTED_CALIBRATION
+from experiments.simulate.measure import measure
+from experiments.simulate.model import Config
+from experiments.simulate.validate import METRICS, predict
 from faas.models import Mode
 from tests.integration.conftest import descendants
 
@@ -70,7 +70,7 @@ def test_by_clients_measures_each_components_cpu_beside_the_model(tmp_path: Path
     """``simulate by-clients`` (shrunk): one real push stack of one worker of 2 processes
     at 1-16 clients, every component's CPU per task measured with the gauge beside it, the
     model's on the same configurations, and the table against 16 clients."""
-    from experiments.sim import by_clients
+    from experiments.simulate import by_clients
 
     resource_tracker.ensure_running()
     before = descendants()

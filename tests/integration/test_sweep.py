@@ -10,13 +10,17 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from experiments.grids import grid
+from experiments.analysis.metrics import read_tasks, with_defaults
+from experiments.analysis.report import knees, render
 from experiments.hosts import available
-from experiments.metrics import read_tasks, with_defaults
-from experiments.report import knees, render
-from experiments.sim.benchrun import expressible
-from experiments.spec import builtin
+from experiments.simulate.benchrun import expressible
+from experiments.spec import Spec, builtin
 from experiments.sweep import run_sweep
+
+
+def _grid_of(spec: Spec) -> tuple[list, int]:
+    return spec.runs, spec.repeats
+
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]  # the quick sweep: ~2-3 min
 
@@ -60,7 +64,7 @@ def _grid(run_dir: Path) -> tuple[list[dict], int]:
     """The runs the quick sweep ran (grid.json): the quick grid, without the hosts axis where
     namespaces do not work and without the load curve's rates skipped past saturation."""
     recorded = json.loads((run_dir / "grid.json").read_text())
-    runs, repeats = grid(quick=True)
+    runs, repeats = _grid_of(builtin(quick=True))
     expected = [r.__dict__ for r in runs if HOSTS or not r.hosts]
     order = lambda runs: sorted(runs, key=lambda r: json.dumps(r, sort_keys=True))  # noqa: E731
     assert order(recorded["runs"] + recorded["skipped"]) == order(expected)

@@ -1,5 +1,5 @@
 """The model against a benchmark run: which configurations it expresses, how, and the
-figures it sets side by side (experiments/sim/benchrun.py), and the report's section."""
+figures it sets side by side (experiments/simulate/benchrun.py), and the report's section."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from experiments.metrics import DEFAULTS
-from experiments.report import _model_text
-from experiments.sim.benchrun import against, config_of, expressible, measured
+from experiments.analysis.metrics import DEFAULTS
+from experiments.analysis.report import _model_text
+from experiments.simulate.benchrun import against, config_of, expressible, measured
 from tests.sim.test_model import CPU_MS, synthetic
 
 

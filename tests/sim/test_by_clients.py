@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from experiments.sim.by_clients import CLIENTS, PARTS, modelled, relative, render, sleeps_table
+from experiments.simulate.by_clients import CLIENTS, PARTS, modelled, relative, render, sleeps_table
 from tests.sim.test_model import CPU_MS, _waking
 
 

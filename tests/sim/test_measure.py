@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from experiments.sim import measure
-from experiments.sim.measure import RealRun, Session
-from experiments.sim.model import Config
+from experiments.simulate import measure
+from experiments.simulate.measure import RealRun, Session
+from experiments.simulate.model import Config
 
 
 class Runs(Session):

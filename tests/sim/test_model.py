@@ -1,6 +1,6 @@
 """The simulator against answers known in closed form, and its own invariants.
 
-The stations (``experiments/sim/stations.py``) are the model's queues: fed Poisson
+The stations (``experiments/simulate/stations.py``) are the model's queues: fed Poisson
 arrivals with exponential service they must give M/M/1's and M/M/c's mean waits. The whole
 platform model, with a synthetic calibration whose residuals are zero, must obey Little's
 law on a closed loop and give a deterministic pipeline's makespan exactly.
@@ -15,10 +15,16 @@ import statistics
 import pytest
 import simpy
 
-from experiments.sim.by_clients import by_part
-from experiments.sim.calibration import COMPONENTS, STEP_CPU, STEPS, Calibration, ModeCalibration
-from experiments.sim.model import Config, Platform, Prediction, simulate
-from experiments.sim.stations import Cores, Station
+from experiments.simulate.by_clients import by_part
+from experiments.simulate.calibration import (
+    COMPONENTS,
+    STEP_CPU,
+    STEPS,
+    Calibration,
+    ModeCalibration,
+)
+from experiments.simulate.model import Config, Platform, Prediction, simulate
+from experiments.simulate.stations import Cores, Station
 
 
 def _poisson_queue(lam: float, mu: float, servers: int, n: int, cores: int = 0) -> float:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from experiments.sim.calibration import Calibration
-from experiments.simulate import COMMITTED_CALIBRATION
+from experiments.simulate.calibration import Calibration
+from experiments.simulate.cli import COMMITTED_CALIBRATION
 from tests.sim.test_model import CPU_MS, synthetic
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -180,8 +180,8 @@ def test_repredict_remakes_the_validation_table_from_the_measured_runs(
     at each run's, as `simulate validate` wrote them."""
     import pandas as pd
 
-    from experiments.sim.model import Config
-    from experiments.sim.validate import predict
+    from experiments.simulate.model import Config
+    from experiments.simulate.validate import predict
 
     run_dir = calibration_file.parent
     config = {"mode": "push", "workers": 1, "procs": 2, "task_ms": 0.0, "clients": 4}
@@ -234,8 +234,8 @@ def test_repredict_refit_fits_the_calibration_then_predicts_with_it(
     grow to take the measured run step (0.5 ms here)."""
     import pandas as pd
 
-    from experiments.sim.model import Config
-    from experiments.sim.validate import predict
+    from experiments.simulate.model import Config
+    from experiments.simulate.validate import predict
 
     run_dir = calibration_file.parent
     config = {"mode": "push", "workers": 1, "procs": 2, "task_ms": 0.0, "clients": 4}
@@ -276,9 +276,9 @@ def test_rounds_reach_the_calibration(
 ) -> None:
     """``--rounds`` sets how many rounds of runs each mode's calibration takes, in
     ``calibrate``, ``validate`` and ``all``; without it, the default (ROUNDS)."""
-    from experiments.sim import pipeline
-    from experiments.sim.calibrate import ROUNDS
-    from experiments.simulate import ROUNDS_HELP, parser
+    from experiments.simulate import pipeline
+    from experiments.simulate.calibrate import ROUNDS
+    from experiments.simulate.cli import ROUNDS_HELP, parser
 
     assert f"default {ROUNDS}:" in ROUNDS_HELP  # the help says what calibrate does
     seen: list[int] = []

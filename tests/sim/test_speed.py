@@ -15,10 +15,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from experiments.cpu import SpeedGauge, speed_states, speed_trace, voluntary_sleeps
-from experiments.sim.calibrate import GAUGE_POINTS, gauge_exponent
-from experiments.sim.calibration import ModeCalibration
-from experiments.sim.fit import PARTS, _one_client_parts, _throughput, fit_busy, fit_residuals
+from experiments.measure.cpu import SpeedGauge, speed_states, speed_trace, voluntary_sleeps
+from experiments.simulate.calibrate import GAUGE_POINTS, gauge_exponent
+from experiments.simulate.calibration import ModeCalibration
+from experiments.simulate.fit import PARTS, _one_client_parts, _throughput, fit_busy, fit_residuals
 from tests.sim.test_model import CPU_MS, synthetic
 
 
@@ -132,7 +132,7 @@ def test_the_gauge_stops_when_its_parent_is_killed() -> None:
     """Killed before it could close its gauge, a process leaves no gauge running: each
     child checks its parent every chunk."""
     code = (
-        "import time\nfrom experiments.cpu import SpeedGauge\n"
+        "import time\nfrom experiments.measure.cpu import SpeedGauge\n"
         "if __name__ == '__main__':\n"
         "    SpeedGauge().__enter__()\n    print('up', flush=True)\n    time.sleep(60)\n"
     )

@@ -6,8 +6,8 @@ import pandas as pd
 import psutil
 import pytest
 
-from experiments.sim import wakeprobe
-from experiments.simulate import main
+from experiments.simulate import wakeprobe
+from experiments.simulate.cli import main
 
 
 def test_the_probe_measures_the_servers_cpu_per_request_and_stops_it(

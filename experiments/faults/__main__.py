@@ -1,0 +1,7 @@
+"""``python -m experiments.faults``."""
+
+import sys
+
+from experiments.faults import main
+
+sys.exit(main())

@@ -1,0 +1,7 @@
+"""``python -m experiments.sweep``."""
+
+import sys
+
+from experiments.sweep import main
+
+sys.exit(main())
