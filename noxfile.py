@@ -26,10 +26,12 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Check style with ruff: lint rules and formatting (CI runs this before the tests)."""
+    """Check style with ruff (lint rules, formatting) and the layers with import-linter (CI
+    runs this before the tests)."""
     session.install("-e", ".[lint]")
     session.run("ruff", "check", ".", *session.posargs)
     session.run("ruff", "format", "--check", ".")
+    session.run("lint-imports")
 
 
 @nox.session

@@ -11,15 +11,32 @@ ROOT = Path(__file__).resolve().parent.parent
 MAX_FUNCTION_LINES = 40
 
 
-def test_no_function_in_the_platform_is_longer_than_40_lines() -> None:
+def _sources() -> list[Path]:
+    """The platform's and the harness's modules."""
+    return sorted([*(ROOT / "faas").rglob("*.py"), *(ROOT / "experiments").rglob("*.py")])
+
+
+def test_no_function_is_longer_than_40_lines() -> None:
     long = []
-    for path in sorted((ROOT / "faas").rglob("*.py")):
+    for path in _sources():
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 lines = node.end_lineno - node.lineno + 1
                 if lines > MAX_FUNCTION_LINES:
                     long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({lines})")
     assert long == []
+
+
+def test_no_private_name_is_imported_from_another_module() -> None:
+    """A name with a leading underscore is its module's own business."""
+    crossing = []
+    for path in _sources():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                private = [a.name for a in node.names if a.name.startswith("_")]
+                if private and node.module.startswith(("faas", "experiments")):
+                    crossing.append(f"{path.relative_to(ROOT)}: {node.module} {private}")
+    assert crossing == []
 
 
 def _tracked_texts() -> dict[str, str]:

@@ -310,3 +310,14 @@ class Calibration:
 def percentiles(values_ms: Sequence[float]) -> list[float]:
     """Percentiles 0..100 of ``values_ms`` (linear interpolation), rounded to 0.1 µs."""
     return [round(float(v), 4) for v in np.percentile(values_ms, PERCENTILES)]
+
+
+DEFAULT_CALIBRATION = Path("results/calibration.json")
+COMMITTED_CALIBRATION = Path(__file__).resolve().parents[2] / "docs/simulation/calibration.json"
+
+
+def calibration_path(given: Path | None) -> Path:
+    """The calibration to use: the one given, else the last measured, else the committed."""
+    if given is not None:
+        return given
+    return DEFAULT_CALIBRATION if DEFAULT_CALIBRATION.exists() else COMMITTED_CALIBRATION

@@ -30,24 +30,11 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from experiments.simulate.calibration import Calibration
+from experiments.simulate.calibration import DEFAULT_CALIBRATION, Calibration, calibration_path
 from experiments.simulate.model import REGIMES, Config, simulate
 from faas.models import Mode
 
 log = logging.getLogger("simulate")
-
-DEFAULT_CALIBRATION = Path("results/calibration.json")
-COMMITTED_CALIBRATION = (
-    Path(__file__).resolve().parents[2] / "docs/simulation/calibration.json"
-)
-
-
-def calibration_path(given: Path | None) -> Path:
-    """The calibration to use: the one given, else the last measured, else the committed."""
-    if given is not None:
-        return given
-    return DEFAULT_CALIBRATION if DEFAULT_CALIBRATION.exists() else COMMITTED_CALIBRATION
-
 
 #: ``--rounds``: calibrate's rounds (``experiments.simulate.calibrate.ROUNDS`` when not given)
 ROUNDS_HELP = "rounds of the calibration's runs (default 5: ~3 minutes; more: longer, steadier)"

@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> None:
         calibrate(modes, rounds=args.rounds or ROUNDS).save(args.out)
         log.info("wrote %s", args.out)
         return
-    from experiments.simulate.cli import calibration_path
+    from experiments.simulate.calibration import calibration_path
 
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)

@@ -156,7 +156,7 @@ def _model(out: Path) -> None:
     """The model's predictions of this run's configurations (``model.csv``), from the last
     calibration (``experiments/simulate/benchrun.py``); skipped, with the reason, if it fails."""
     from experiments.simulate.benchrun import write
-    from experiments.simulate.cli import calibration_path
+    from experiments.simulate.calibration import calibration_path
 
     try:
         write(out, calibration_path(None))

@@ -14,8 +14,7 @@ import pytest
 
 from experiments.measure.cpu import SpeedGauge
 from experiments.simulate.calibrate import ROUNDS, calibrate
-from experiments.simulate.calibration import COMPONENTS, Calibration
-from experiments.simulate.cli import COMMITTED_CALIBRATION
+from experiments.simulate.calibration import COMMITTED_CALIBRATION, COMPONENTS, Calibration
 from experiments.simulate.measure import measure
 from experiments.simulate.model import Config
 from experiments.simulate.validate import METRICS, predict

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from experiments.simulate.calibration import Calibration
-from experiments.simulate.cli import COMMITTED_CALIBRATION
+from experiments.simulate.calibration import COMMITTED_CALIBRATION, Calibration
 from tests.sim.test_model import CPU_MS, synthetic
 
 ROOT = Path(__file__).resolve().parents[2]
