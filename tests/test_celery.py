@@ -26,11 +26,11 @@ def test_every_repeat_measures_every_system_once_in_a_rotated_order(
 
     monkeypatch.setattr(peer, "measure_celery", celery)
     monkeypatch.setattr(peer, "measure_faas", faas)
-    df = peer.run_peer(10, 10, 10, 3, tmp_path, ("local", "push"))
+    df = peer.run_celery(10, 10, 10, 3, tmp_path, ("local", "push"))
     assert calls == [
         ("celery", 0), ("local", 0), ("push", 0),
         ("local", 1), ("push", 1), ("celery", 1),
         ("push", 2), ("celery", 2), ("local", 2),
     ]  # fmt: skip
-    assert len(df) == 9 and len(pd.read_csv(tmp_path / "peer.csv")) == 9
-    assert json.loads((tmp_path / "peer.json").read_text())["interleaved"] is True
+    assert len(df) == 9 and len(pd.read_csv(tmp_path / "celery.csv")) == 9
+    assert json.loads((tmp_path / "celery.json").read_text())["interleaved"] is True

@@ -51,7 +51,7 @@ def _tracked_texts() -> dict[str, str]:
 
 
 #: Markdown files the harness writes into a run directory (not part of the repository).
-GENERATED = {"REPORT.md", "summary.md", "SIMULATION.md", "COMPARE.md"}
+GENERATED = {"REPORT.md", "summary.md", "SIMULATION.md", "COMPARE.md", "BY_CLIENTS.md"}
 
 
 def test_nothing_refers_to_a_file_outside_the_repository() -> None:

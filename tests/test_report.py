@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from experiments.analysis.report import (
-    _first_wave_text,
-    _missed_text,
+from experiments.analysis.targets import (
     cores_text,
+    first_wave_text,
+    missed_text,
     package_shares,
     targets,
 )
@@ -103,7 +103,7 @@ def test_targets_missed_name_their_bound_and_met_ones_do_not() -> None:
     submit = t.loc[("API CPU ≤ 400 µs per request", "submit (API)")]
     assert (submit["measured"], submit["met"]) == ("450 µs", "**no**")  # not the other side's
     assert t.loc[("API CPU ≤ 400 µs per request", "result (API)"), "met"] == "yes"
-    text = _missed_text(t.reset_index())
+    text = missed_text(t.reset_index())
     assert "- **fed directly ≥ 5000 tasks/s**: local 2000 tasks/s — the machine was busy" in text
     assert "*On real hosts:*" in text and "REST ≥ 2×" not in text
 
@@ -122,7 +122,7 @@ def test_the_first_wave_of_weak_scaling_is_measured_from_the_servers_timestamps(
             "stored": [0.1] * 7 + [0.26],
         }
     )
-    assert _first_wave_text(tasks, "push", 4) == (
+    assert first_wave_text(tasks, "push", 4) == (
         "the API accepted the first 4 tasks, one per process, over 30 ms and the makespan "
         "exceeded the ideal by 60 ms, medians of repeats, where the target allows 11 ms"
     )

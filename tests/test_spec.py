@@ -162,10 +162,14 @@ def test_the_shipped_specs_parse_and_keep_a_copy_of_their_text() -> None:
         (_study(modes='["push"]', hosts="2", workers="2"), "each host runs one worker"),
         (_study(links='["1gbit"]'), "'links' shapes emulated hosts"),
         (_study(links="[3]"), "'links' must be rates"),
-        (MINIMAL + "[baselines]\npeer_tasks = 1\n", "baselines: 'peer_batch_tasks' is required"),
+        (
+            MINIMAL + "[baselines]\ncelery_tasks = 1\n",
+            "baselines: 'celery_batch_tasks' is required",
+        ),
         (MINIMAL + "[baselines]\nfoo = 1\n", "baselines: unknown key 'foo'"),
         (
-            MINIMAL + "[baselines]\npeer_tasks = 1\npeer_batch_tasks = 1\npeer_latency_tasks = 1"
+            MINIMAL
+            + "[baselines]\ncelery_tasks = 1\ncelery_batch_tasks = 1\ncelery_latency_tasks = 1"
             "\ndirect_tasks = 1\nrepeats = 1\nhosts_weak = [8]\n",
             "'hosts_weak' must be [hosts, processes per host]",
         ),

@@ -120,55 +120,50 @@ def payload_latency(summary: pd.DataFrame, path: Path) -> Path:
     return _save(fig, path)
 
 
-def peer(peer_rows: pd.DataFrame, path: Path) -> Path:
+def celery_comparison(rows: pd.DataFrame, path: Path) -> Path:
     """Throughput (REST and batch paths) and round-trip latency, faas against Celery."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    systems = list(peer_rows["system"].drop_duplicates())
+    systems = list(rows["system"].drop_duplicates())
+    _celery_throughput(left, rows, systems)
+    _celery_latency(right, rows, systems)
+    return _save(fig, path)
+
+
+def _celery_throughput(ax: plt.Axes, rows: pd.DataFrame, systems: list[str]) -> None:
     x = np.arange(len(systems))
-    celery_rest = peer_rows[(peer_rows["system"] == "celery") & (peer_rows["path"] == "rest")][
+    celery_rest = rows[(rows["system"] == "celery") & (rows["path"] == "rest")][
         "tasks_per_s"
     ].median()
     for offset, path_name in ((-0.2, "rest"), (0.2, "batch")):
-        rates = peer_rows[peer_rows["path"] == path_name].groupby("system", sort=False)[
-            "tasks_per_s"
-        ]
+        rates = rows[rows["path"] == path_name].groupby("system", sort=False)["tasks_per_s"]
         median = rates.median().reindex(systems)
         spread = [median - rates.min().reindex(systems), rates.max().reindex(systems) - median]
-        bars = left.bar(
-            x + offset,
-            median,
-            0.4,
-            yerr=spread,
-            capsize=3,
-            label="one request per task" if path_name == "rest" else "batch path",
-        )
-        left.bar_label(bars, labels=[f"{v / celery_rest:.1f}×" for v in median], fontsize=8)
-    left.set(
+        label = "one request per task" if path_name == "rest" else "batch path"
+        bars = ax.bar(x + offset, median, 0.4, yerr=spread, capsize=3, label=label)
+        ax.bar_label(bars, labels=[f"{v / celery_rest:.1f}×" for v in median], fontsize=8)
+    ax.set(
         title="No-op throughput (× Celery's one-per-task rate)",
         ylabel="tasks/s",
         xticks=x,
         xticklabels=systems,
     )
-    left.legend(fontsize=8)
-    lat = (
-        peer_rows[peer_rows["path"] == "latency"]
-        .groupby("system", sort=False)[["p50_ms", "p99_ms"]]
-        .median()
-        .reindex(systems)
-    )
-    inv = (
-        peer_rows[peer_rows["path"] == "invoke"]
-        .groupby("system", sort=False)[["p50_ms", "p99_ms"]]
-        .median()
-        .reindex(systems)
-    )
-    right.bar(x - 0.3, lat["p50_ms"], 0.2, label="p50")
-    right.bar(x - 0.1, lat["p99_ms"], 0.2, label="p99")
-    right.bar(x + 0.1, inv["p50_ms"], 0.2, label="p50, one request (/invoke)")
-    right.bar(x + 0.3, inv["p99_ms"], 0.2, label="p99, one request (/invoke)")
-    right.set(title="Sequential round trip", ylabel="ms", xticks=x, xticklabels=systems)
-    right.legend(fontsize=8)
-    return _save(fig, path)
+    ax.legend(fontsize=8)
+
+
+def _celery_latency(ax: plt.Axes, rows: pd.DataFrame, systems: list[str]) -> None:
+    x = np.arange(len(systems))
+
+    def medians(path_name: str) -> pd.DataFrame:
+        of_path = rows[rows["path"] == path_name].groupby("system", sort=False)
+        return of_path[["p50_ms", "p99_ms"]].median().reindex(systems)
+
+    lat, inv = medians("latency"), medians("invoke")
+    ax.bar(x - 0.3, lat["p50_ms"], 0.2, label="p50")
+    ax.bar(x - 0.1, lat["p99_ms"], 0.2, label="p99")
+    ax.bar(x + 0.1, inv["p50_ms"], 0.2, label="p50, one request (/invoke)")
+    ax.bar(x + 0.3, inv["p99_ms"], 0.2, label="p99, one request (/invoke)")
+    ax.set(title="Sequential round trip", ylabel="ms", xticks=x, xticklabels=systems)
+    ax.legend(fontsize=8)
 
 
 def hosts(summary: pd.DataFrame, path: Path) -> Path:
@@ -408,8 +403,8 @@ def all_plots(out: Path) -> dict[str, Path]:
     summary = pd.read_csv(out / "summary.csv")
     present = set(summary["study"])
     plots = {}
-    if (out / "peer.csv").exists():
-        plots["peer"] = peer(pd.read_csv(out / "peer.csv"), out / "peer.png")
+    if (out / "celery.csv").exists():
+        plots["celery"] = celery_comparison(pd.read_csv(out / "celery.csv"), out / "celery.png")
     if summary["study"].str.startswith("hosts_").any():
         plots["hosts"] = hosts(summary, out / "hosts.png")
     if (out / "partition.csv").exists():
@@ -424,9 +419,9 @@ def all_plots(out: Path) -> dict[str, Path]:
     if "payload" in present:
         plots["payload"] = payload_latency(summary, out / "payload_latency.png")
     if "load_curve" in present:
-        celery = out / "peer_curve.csv"
+        curve = out / "celery_curve.csv"
         plots["load_curve"] = load_curve(
-            summary, out / "load_curve.png", pd.read_csv(celery) if celery.exists() else None
+            summary, out / "load_curve.png", pd.read_csv(curve) if curve.exists() else None
         )
     if (out / "model.csv").exists():
         model = pd.read_csv(out / "model.csv")

@@ -1,4 +1,4 @@
-"""Tables of a run's baseline studies, from their CSVs: the Celery comparison (``peer.csv``)
+"""Tables of a run's baseline studies, from their CSVs: the Celery comparison (``celery.csv``)
 and the API alone (``api.csv``)."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 
-def peer_summary(df: pd.DataFrame) -> pd.DataFrame:
+def celery_summary(df: pd.DataFrame) -> pd.DataFrame:
     """Medians per system (and min-max for throughput) with ratios to Celery."""
     out = []
     for system, g in df.groupby("system", sort=False):

@@ -43,6 +43,7 @@ import psutil
 import redis
 import zmq
 
+from experiments import setup_logging
 from experiments.spec.workloads import logged_square
 from faas.exceptions import FaasError
 from faas.models import Mode
@@ -226,42 +227,63 @@ def _rogue_frames(cluster: Cluster, rng: random.Random) -> str:
 
 def inject(cluster: Cluster, fault: str, rng: random.Random) -> str:
     """Inject one fault (restarting what it killed); answer what it hit."""
-    if fault == "kill-worker-pair":
-        return _kill_worker_pair(cluster, rng)
-    if fault == "rogue-frames":
-        return _rogue_frames(cluster, rng)
-    if fault in ("kill-worker", "kill-process", "stop-worker"):
-        index = rng.randrange(len(cluster.workers))
-        owner, worker = cluster.workers[index]
-        if fault == "kill-worker":
-            _kill_tree(worker.pid)
-            worker.wait()
-            cluster.workers.pop(index)
-            cluster.start_worker(owner)
-        elif fault == "kill-process":
-            pool = [p for c in psutil.Process(worker.pid).children() for p in c.children()]
-            if pool:
-                with _quiet():
-                    rng.choice(pool).send_signal(signal.SIGKILL)
-        else:
-            victim = psutil.Process(worker.pid)
-            victim.send_signal(signal.SIGSTOP)
-            time.sleep(1.5 * TIMEOUT_S)
-            victim.send_signal(signal.SIGCONT)
-        return f"worker {worker.pid}"
-    if fault == "kill-dispatcher":
-        i = rng.randrange(2)
-        _kill_tree(cluster.dispatchers[i].pid)
-        cluster.dispatchers[i].wait()
-        time.sleep(rng.uniform(0.2, 2.0))
-        cluster.dispatchers[i] = cluster.start_dispatcher(i)
-        return f"dispatcher {i}"
-    if fault == "kill-api":
-        _kill_tree(cluster.stack.api.pid)
-        cluster.stack.api.wait()
-        time.sleep(0.3)
-        cluster.stack.start_api()
-        return "api"
+    return {
+        "kill-worker-pair": _kill_worker_pair,
+        "rogue-frames": _rogue_frames,
+        "kill-worker": _kill_worker,
+        "kill-process": _kill_process,
+        "stop-worker": _stop_worker,
+        "kill-dispatcher": _kill_dispatcher,
+        "kill-api": _kill_api,
+        "redis-restart": _restart_redis,
+    }[fault](cluster, rng)
+
+
+def _kill_worker(cluster: Cluster, rng: random.Random) -> str:
+    index = rng.randrange(len(cluster.workers))
+    owner, worker = cluster.workers.pop(index)
+    _kill_tree(worker.pid)
+    worker.wait()
+    cluster.start_worker(owner)
+    return f"worker {worker.pid}"
+
+
+def _kill_process(cluster: Cluster, rng: random.Random) -> str:
+    _, worker = rng.choice(cluster.workers)
+    pool = [p for c in psutil.Process(worker.pid).children() for p in c.children()]
+    if pool:
+        with _quiet():
+            rng.choice(pool).send_signal(signal.SIGKILL)
+    return f"worker {worker.pid}"
+
+
+def _stop_worker(cluster: Cluster, rng: random.Random) -> str:
+    _, worker = rng.choice(cluster.workers)
+    victim = psutil.Process(worker.pid)
+    victim.send_signal(signal.SIGSTOP)
+    time.sleep(1.5 * TIMEOUT_S)
+    victim.send_signal(signal.SIGCONT)
+    return f"worker {worker.pid}"
+
+
+def _kill_dispatcher(cluster: Cluster, rng: random.Random) -> str:
+    i = rng.randrange(2)
+    _kill_tree(cluster.dispatchers[i].pid)
+    cluster.dispatchers[i].wait()
+    time.sleep(rng.uniform(0.2, 2.0))
+    cluster.dispatchers[i] = cluster.start_dispatcher(i)
+    return f"dispatcher {i}"
+
+
+def _kill_api(cluster: Cluster, rng: random.Random) -> str:
+    _kill_tree(cluster.stack.api.pid)
+    cluster.stack.api.wait()
+    time.sleep(0.3)
+    cluster.stack.start_api()
+    return "api"
+
+
+def _restart_redis(cluster: Cluster, rng: random.Random) -> str:
     cluster.redis.kill()
     time.sleep(0.5)
     cluster.redis.start()
@@ -342,71 +364,86 @@ def run(
     log_path.unlink(missing_ok=True)
     rng = random.Random(seed)
     cluster = Cluster(mode, workers_per_dispatcher=2, procs=2).start()
-    faults: list[tuple[float, str, str]] = []
     try:
         cluster.stack.wait_ready(60, processes=1)
-        function_id = _register(cluster.stack.url)
-        load = Load(cluster.stack.url, function_id, log_path, rate)
+        load = Load(cluster.stack.url, _register(cluster.stack.url), log_path, rate)
         start = time.time()
         load.start()
-        end = time.monotonic() + 60 * minutes
-        while time.monotonic() < end:
-            time.sleep(min(rng.uniform(*every_s), max(0.0, end - time.monotonic())))
-            if time.monotonic() >= end:
-                break
-            fault = rng.choice(FAULTS)
-            at = time.time()
-            target = inject(cluster, fault, rng)
-            faults.append((at - start, fault, target))
-            log.info("%6.1fs %s (%s)", at - start, fault, target)
+        faults = _inject_until(cluster, rng, start, 60 * minutes, every_s)
         load.stop.set()
         load.join()
         task_ids = list(load.accepted)
-        drain_end = time.monotonic() + drain_s
-        while time.monotonic() < drain_end:
-            with _quiet(), contextlib.suppress(redis.RedisError):
-                rows = _outcomes(cluster.redis.url, task_ids)
-                if all(s in ("COMPLETED", "FAILED") for s, _, _ in rows):
-                    break
-            time.sleep(0.5)
-        rows = _outcomes(cluster.redis.url, task_ids)
+        rows = _drain(cluster.redis.url, task_ids, drain_s)
     finally:
         cluster.stop()
     runs = collections.Counter(int(line) for line in log_path.read_text().split())
-    lost = wrong = twice = 0
-    with (out / "tasks.csv").open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["task_id", "i", "status", "correct", "executions", "stored_s"])
-        for task_id, (status, result, stored) in zip(task_ids, rows, strict=True):
-            i = load.accepted[task_id]
-            terminal = status in ("COMPLETED", "FAILED")
-            correct = status == "COMPLETED" and dill.loads(result) == expected(i)
-            lost += not terminal
-            wrong += terminal and not correct
-            twice += runs[i] > 1
-            writer.writerow(
-                [
-                    task_id,
-                    i,
-                    status,
-                    int(correct),
-                    runs[i],
-                    f"{stored - start:.3f}" if stored else "",
-                ]
-            )
+    counts = _write_tasks(out / "tasks.csv", load.accepted, rows, runs, start)
     with (out / "faults.csv").open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["at_s", "fault", "target"])
         writer.writerows([(f"{at:.3f}", kind, target) for at, kind, target in faults])
     _plot(out, [r[2] - start for r in rows if r[2]], faults)
-    return {
-        "tasks": len(task_ids),
-        "faults": len(faults),
-        "lost": lost,
-        "wrong": wrong,
-        "twice": twice,
-        "refused": load.refused,
-    }
+    return {"tasks": len(task_ids), "faults": len(faults), **counts, "refused": load.refused}
+
+
+def _inject_until(
+    cluster: Cluster,
+    rng: random.Random,
+    start: float,
+    seconds: float,
+    every_s: tuple[float, float],
+) -> list[tuple[float, str, str]]:
+    """Inject a random fault every ``every_s`` seconds for ``seconds``; answer (seconds from
+    ``start``, fault, what it hit) for each."""
+    faults = []
+    end = time.monotonic() + seconds
+    while True:
+        time.sleep(min(rng.uniform(*every_s), max(0.0, end - time.monotonic())))
+        if time.monotonic() >= end:
+            return faults
+        fault = rng.choice(FAULTS)
+        at = time.time()
+        target = inject(cluster, fault, rng)
+        faults.append((at - start, fault, target))
+        log.info("%6.1fs %s (%s)", at - start, fault, target)
+
+
+def _drain(
+    redis_url: str, task_ids: list[str], drain_s: float
+) -> list[tuple[str | None, bytes | None, float | None]]:
+    """The tasks' outcomes once every one is terminal, or after ``drain_s``."""
+    drain_end = time.monotonic() + drain_s
+    while time.monotonic() < drain_end:
+        with _quiet(), contextlib.suppress(redis.RedisError):
+            rows = _outcomes(redis_url, task_ids)
+            if all(s in ("COMPLETED", "FAILED") for s, _, _ in rows):
+                break
+        time.sleep(0.5)
+    return _outcomes(redis_url, task_ids)
+
+
+def _write_tasks(
+    path: Path,
+    accepted: dict[str, int],
+    rows: list[tuple[str | None, bytes | None, float | None]],
+    runs: collections.Counter,
+    start: float,
+) -> dict[str, int]:
+    """One row per accepted task (its status, whether its result is right, how many times
+    it ran); answer the lost, wrong and ran-twice counts."""
+    counts = {"lost": 0, "wrong": 0, "twice": 0}
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["task_id", "i", "status", "correct", "executions", "stored_s"])
+        for (task_id, i), (status, result, stored) in zip(accepted.items(), rows, strict=True):
+            terminal = status in ("COMPLETED", "FAILED")
+            correct = status == "COMPLETED" and dill.loads(result) == expected(i)
+            counts["lost"] += not terminal
+            counts["wrong"] += terminal and not correct
+            counts["twice"] += runs[i] > 1
+            stored_s = f"{stored - start:.3f}" if stored else ""
+            writer.writerow([task_id, i, status, int(correct), runs[i], stored_s])
+    return counts
 
 
 def _plot(out: Path, stored_s: list[float], faults: list[tuple[float, str, str]]) -> None:
@@ -456,8 +493,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    setup_logging()
     out = args.out or Path("results") / f"chaos-{time.strftime('%Y%m%d-%H%M%S')}"
     counts = run(args.minutes, args.mode, args.seed, out, rate=args.rate, every_s=tuple(args.every))
     log.info(

@@ -34,6 +34,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from scipy import stats  # noqa: E402
 
+from experiments import setup_logging
 from experiments.analysis.figures import config_label  # noqa: E402
 from experiments.analysis.metrics import CONFIG_KEYS, with_defaults  # noqa: E402
 
@@ -277,7 +278,7 @@ def main() -> None:
         "--any-machine", action="store_true", help="compare runs of different machines"
     )
     args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    setup_logging(logging.WARNING)
     out = args.out or Path("results") / (
         f"compare-{args.run_a.resolve().name}-vs-{args.run_b.resolve().name}"
     )

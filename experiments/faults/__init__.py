@@ -46,6 +46,7 @@ import pandas as pd
 import psutil
 import redis
 
+from experiments import setup_logging
 from experiments.hosts import Testbed, available, cluster
 from experiments.spec.workloads import sleep
 from faas.models import Mode
@@ -188,7 +189,9 @@ def partition_host(stack: Stack, report: dict, bed: Testbed, timeout_s: float) -
     report["readmit_s"] = time.time() - healed
 
 
-def _inject(scenario: str, timeout_s: float, bed: Testbed | None) -> Callable[[Stack, dict], None]:
+def fault_injector(
+    scenario: str, timeout_s: float, bed: Testbed | None = None
+) -> Callable[[Stack, dict], None]:
     if scenario == "hang-worker":
         return lambda stack, report: hang_worker(stack, report, timeout_s)
     if scenario == "partition-host":
@@ -300,59 +303,77 @@ def run_scenario(
         if disk_iops:
             exits.enter_context(slow_disk(stack.redis.data_dir, disk_iops))(stack.redis.process.pid)
         r = redis.Redis.from_url(stack.redis_url, decode_responses=True)
-        http = httpx.Client(base_url=stack.url, timeout=30)
-        function_id = http.post(
-            "/register_function", json={"name": "sleep", "payload": serialize(sleep)}
-        ).json()["function_id"]
-        payload = serialize(((sleep_s,), {}))
         started = time.time()
-        task_ids = [
-            http.post(
-                "/execute_function", json={"function_id": function_id, "payload": payload}
-            ).json()["task_id"]
-            for _ in range(tasks)
-        ]
+        task_ids = _submit(stack.url, tasks, sleep_s)
         _wait_running(r, task_ids, busy, 30)
         running = [
             t
             for t, rec in zip(task_ids, _records(r, task_ids), strict=True)
             if rec["status"] == "RUNNING"
         ]
-        fault_at = time.time()
-        extra: dict = {"fault_at": fault_at}
+        extra: dict = {"fault_at": time.time()}
         log.info("%s/%s: injecting with %d tasks running", scenario, mode, len(running))
-        _inject(scenario, timeout_s, bed)(stack, extra)
-        end = time.monotonic() + deadline_s
-        while time.monotonic() < end:
-            records = _records(r, task_ids)
-            if all(rec["status"] in ("COMPLETED", "FAILED") for rec in records):
-                break
-            time.sleep(0.05)
+        fault_injector(scenario, timeout_s, bed)(stack, extra)
+        records = _settle(r, task_ids, deadline_s)
         duration = time.time() - started
+        fault_at = extra.pop("fault_at")
         events = [fields for _, fields in r.xrange(EVENTS_KEY) if float(fields["time"]) >= fault_at]
-        http.close()
-    fault_at = extra.pop("fault_at")
     if timeline is not None:
         timeline += _timeline(scenario, mode, fault_at, records, events, extra)
-    by_id = dict(zip(task_ids, records, strict=True))
-    hit = set(running) | {t for t, rec in by_id.items() if int(rec["attempts"] or 0) > 1}
-    stored = [float(by_id[t]["stored"]) for t in hit if by_id[t]["stored"]]
-    statuses = [rec["status"] for rec in records]
+    outcome = _outcome(dict(zip(task_ids, records, strict=True)), set(running), fault_at, events)
     return FaultReport(
         scenario=scenario,
         mode=mode,
         submitted=tasks,
-        completed=statuses.count("COMPLETED"),
-        failed=statuses.count("FAILED"),
-        lost=sum(s not in ("COMPLETED", "FAILED") for s in statuses),
-        vanished=statuses.count(None),
-        retried=sum(int(rec["attempts"] or 0) > 1 for rec in records),
-        detect_s=float(events[0]["time"]) - fault_at if events else math.nan,
-        recover_s=(max(stored) - fault_at) if stored and len(stored) == len(hit) else math.nan,
         duration_s=duration,
         redis_fsync=fsync if stack.redis else "",
+        **outcome,
         **extra,
     )
+
+
+def _submit(url: str, tasks: int, sleep_s: float) -> list[str]:
+    """Register ``sleep`` and submit ``tasks`` calls of it; their task ids."""
+    with httpx.Client(base_url=url, timeout=30) as http:
+        function_id = http.post(
+            "/register_function", json={"name": "sleep", "payload": serialize(sleep)}
+        ).json()["function_id"]
+        payload = serialize(((sleep_s,), {}))
+        return [
+            http.post(
+                "/execute_function", json={"function_id": function_id, "payload": payload}
+            ).json()["task_id"]
+            for _ in range(tasks)
+        ]
+
+
+def _settle(r: redis.Redis, task_ids: list[str], deadline_s: float) -> list[dict]:
+    """The tasks' records once every one is COMPLETED or FAILED, or at the deadline."""
+    end = time.monotonic() + deadline_s
+    while True:
+        records = _records(r, task_ids)
+        done = all(rec["status"] in ("COMPLETED", "FAILED") for rec in records)
+        if done or time.monotonic() >= end:
+            return records
+        time.sleep(0.05)
+
+
+def _outcome(by_id: dict[str, dict], running: set[str], fault_at: float, events: list) -> dict:
+    """The report's counts and times: the tasks hit are those running at the fault or run
+    again; recovery ends when the last of them is stored (NaN if one never was)."""
+    records = list(by_id.values())
+    hit = running | {t for t, rec in by_id.items() if int(rec["attempts"] or 0) > 1}
+    stored = [float(by_id[t]["stored"]) for t in hit if by_id[t]["stored"]]
+    statuses = [rec["status"] for rec in records]
+    return {
+        "completed": statuses.count("COMPLETED"),
+        "failed": statuses.count("FAILED"),
+        "lost": sum(s not in ("COMPLETED", "FAILED") for s in statuses),
+        "vanished": statuses.count(None),
+        "retried": sum(int(rec["attempts"] or 0) > 1 for rec in records),
+        "detect_s": float(events[0]["time"]) - fault_at if events else math.nan,
+        "recover_s": (max(stored) - fault_at) if stored and len(stored) == len(hit) else math.nan,
+    }
 
 
 def _timeline(
@@ -386,7 +407,7 @@ def write_csv(reports: list[FaultReport], path: Path) -> Path:
     return path
 
 
-def main() -> None:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("scenario", choices=(*SCENARIOS, "all"))
     parser.add_argument(
@@ -413,9 +434,12 @@ def main() -> None:
         default=0,
         help="throttle the embedded Redis's disk to this many writes/s (root, cgroup v1 blkio)",
     )
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    return parser
+
+
+def _runs(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """(scenario, mode) pairs to run; partition-host is skipped from ``all`` where network
+    namespaces are not available."""
     scenarios = SCENARIOS if args.scenario == "all" else (args.scenario,)
     if args.disk_iops:
         throttles, why_not = slow_disk_available()
@@ -427,14 +451,30 @@ def main() -> None:
             raise SystemExit(f"partition-host: {why}")
         log.warning("skipping partition-host: %s", why)
         scenarios = tuple(s for s in scenarios if s != "partition-host")
-    timeline: list[dict] = []
-    runs = [
-        (s, m)
-        for s in scenarios
-        for m in (
-            (args.mode,) if args.mode else (APPLIES[s] if args.scenario == "all" else ("push",))
-        )
+    if args.mode:
+        return [(s, args.mode) for s in scenarios]
+    return [
+        (s, m) for s in scenarios for m in (APPLIES[s] if args.scenario == "all" else ("push",))
     ]
+
+
+def _print_table(reports: list[FaultReport]) -> None:
+    print(
+        f"{'scenario':16} {'mode':5} {'done':>5} {'failed':>6} {'lost':>4} {'retried':>7} "
+        f"{'detect_s':>8} {'recover_s':>9} {'readmit_s':>9} {'fsync':>8}"
+    )
+    for x in reports:
+        print(
+            f"{x.scenario:16} {x.mode:5} {x.completed:5d} {x.failed:6d} {x.lost:4d} "
+            f"{x.retried:7d} {x.detect_s:8.2f} {x.recover_s:9.2f} {x.readmit_s:9.2f} "
+            f"{x.redis_fsync:>8}"
+        )
+
+
+def main() -> None:
+    args = _parser().parse_args()
+    setup_logging()
+    timeline: list[dict] = []
     reports = [
         run_scenario(
             s,
@@ -447,21 +487,12 @@ def main() -> None:
             redis_fsync=args.fsync,
             disk_iops=args.disk_iops,
         )
-        for s, m in runs
+        for s, m in _runs(args)
     ]
     if args.timeline:
         args.timeline.parent.mkdir(parents=True, exist_ok=True)
         pd.DataFrame(timeline).to_csv(args.timeline, index=False)
     out = args.out or Path("results") / f"faults-{time.strftime('%Y%m%d-%H%M%S')}.csv"
     write_csv(reports, out)
-    print(
-        f"{'scenario':16} {'mode':5} {'done':>5} {'failed':>6} {'lost':>4} {'retried':>7} "
-        f"{'detect_s':>8} {'recover_s':>9} {'readmit_s':>9} {'fsync':>8}"
-    )
-    for x in reports:
-        print(
-            f"{x.scenario:16} {x.mode:5} {x.completed:5d} {x.failed:6d} {x.lost:4d} "
-            f"{x.retried:7d} {x.detect_s:8.2f} {x.recover_s:9.2f} {x.readmit_s:9.2f} "
-            f"{x.redis_fsync:>8}"
-        )
+    _print_table(reports)
     print(f"written to {out}")

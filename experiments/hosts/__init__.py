@@ -42,6 +42,7 @@ from pathlib import Path
 
 import redis
 
+from experiments import setup_logging
 from experiments.spec import workloads
 from faas.client import FaaSClient
 from faas.models import Mode
@@ -436,8 +437,7 @@ def main(argv: list[str] | None = None) -> None:
     weak.add_argument("--profile", type=Path, default=None, help="py-spy raw files here")
     sub.add_parser("check", help="say whether namespaces work here and which shaping exists")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    setup_logging()
     _stop_on_sigterm()
     ok, why = available()
     if args.command == "check":

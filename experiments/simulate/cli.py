@@ -30,6 +30,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from experiments import setup_logging
 from experiments.simulate.calibration import DEFAULT_CALIBRATION, Calibration, calibration_path
 from experiments.simulate.model import REGIMES, Config, simulate
 from faas.models import Mode
@@ -253,8 +254,7 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     if args.command == "predict" and (why := check_predict(args)):
         p.error(why)
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    setup_logging(args.log_level)
     try:
         if args.command == "predict":
             print(json.dumps(predict(args)))  # noqa: T201 - the command's answer

@@ -30,7 +30,7 @@ concurrent submitters, results collected concurrently) [default], ``{kind = "seq
 and waiting for it by long-poll before the next), ``{kind = "poisson", rates = [..]}``
 (open loop: Poisson arrivals at each rate, submissions never wait for results; with
 ``stop_at_saturation = true`` the higher rates are skipped once the achieved throughput
-falls below 90 % of the offered rate); ``peer = true`` (a Poisson load of ``noop``: the same
+falls below 90 % of the offered rate); ``celery = true`` (a Poisson load of ``noop``: the same
 arrivals against Celery too, drawn on the same plot) [false].
 
 A bad spec raises :class:`SpecError` naming the key and what is wrong, before anything runs.
@@ -71,13 +71,13 @@ STUDY_KEYS = {
     "tasks_per_process",
     "duration_s",
     "load",
-    "peer",
+    "celery",
 }
 LOAD_KEYS = {"kind", "clients", "rates", "stop_at_saturation", "seed"}
 BASELINE_KEYS = {
-    "peer_tasks",
-    "peer_batch_tasks",
-    "peer_latency_tasks",
+    "celery_tasks",
+    "celery_batch_tasks",
+    "celery_latency_tasks",
     "direct_tasks",
     "repeats",
     "hosts_weak",
@@ -202,11 +202,11 @@ def _study(study: dict, base: Path, where: str) -> list[Run]:
     if any(hosts) and any(m == Mode.LOCAL for m in modes):
         raise SpecError(f"{where}: 'hosts' needs remote workers; 'modes' must not have local")
     sizes = _sizes(study, where)
-    peer = study.get("peer", False)
-    if not isinstance(peer, bool):
-        raise SpecError(f"{where}: 'peer' must be true or false")
-    if peer and (kind != "poisson" or workload != "noop"):
-        raise SpecError(f"{where}: 'peer' (Celery on the same load) needs a poisson load of noop")
+    celery = study.get("celery", False)
+    if not isinstance(celery, bool):
+        raise SpecError(f"{where}: 'celery' must be true or false")
+    if celery and (kind != "poisson" or workload != "noop"):
+        raise SpecError(f"{where}: 'celery' (Celery on the same load) needs a poisson load of noop")
     runs = []
     if any(hosts) and ("processes" in study or "workers" in study):
         raise SpecError(f"{where}: with 'hosts' each host runs one worker; give only 'procs'")
@@ -238,7 +238,7 @@ def _study(study: dict, base: Path, where: str) -> list[Run]:
                 rate=rate,
                 stop_at_saturation=stop,
                 seed=seed,
-                peer=peer,
+                celery=celery,
             )
         )
     return runs
@@ -374,9 +374,9 @@ def _baselines(table: Any, source: str) -> Baselines:
     ):
         raise SpecError(f"{where}: 'hosts_weak' must be [hosts, processes per host]")
     return Baselines(
-        peer_tasks=_int(table, "peer_tasks", where),
-        peer_batch_tasks=_int(table, "peer_batch_tasks", where),
-        peer_latency_tasks=_int(table, "peer_latency_tasks", where),
+        celery_tasks=_int(table, "celery_tasks", where),
+        celery_batch_tasks=_int(table, "celery_batch_tasks", where),
+        celery_latency_tasks=_int(table, "celery_latency_tasks", where),
         direct_tasks=_int(table, "direct_tasks", where),
         repeats=_int(table, "repeats", where),
         hosts_weak=tuple(hosts_weak) if hosts_weak else None,  # type: ignore[arg-type]

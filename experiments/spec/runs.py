@@ -46,8 +46,8 @@ class Run:
     #: poisson: skip this study's higher rates (same stack and workload) once one saturates
     stop_at_saturation: bool = False
     seed: int = 1  # poisson: the arrival times' random seed
-    #: poisson, no-op: run the same arrivals against Celery too (``peer_curve.csv``)
-    peer: bool = False
+    #: poisson, no-op: run the same arrivals against Celery too (``celery_curve.csv``)
+    celery: bool = False
 
     @property
     def processes(self) -> int:
@@ -75,9 +75,9 @@ class Baselines:
     directly from Redis, and the largest weak-scaling point on emulated hosts (see
     experiments/sweep/celery.py, experiments/sweep/dispatcher.py and experiments/hosts/)."""
 
-    peer_tasks: int
-    peer_batch_tasks: int
-    peer_latency_tasks: int
+    celery_tasks: int
+    celery_batch_tasks: int
+    celery_latency_tasks: int
     direct_tasks: int
     repeats: int
     #: (hosts, processes per host) of the large weak-scaling point on emulated hosts

@@ -32,6 +32,7 @@ import pandas as pd
 import redis
 from tqdm import tqdm
 
+from experiments import setup_logging
 from experiments import spec as specs
 from experiments.analysis.metrics import per_config, per_run
 from experiments.load.client import LoadClient, TaskRow
@@ -180,15 +181,15 @@ def grid_description(
 
 
 def run_baselines(b: Baselines, out: Path) -> None:
-    """faas against Celery (``peer.csv``), the dispatcher fed directly (``direct.csv``, with
+    """faas against Celery (``celery.csv``), the dispatcher fed directly (``direct.csv``, with
     py-spy profiles in ``profile/``) and the API alone (``api.csv``, profiles likewise)."""
     from experiments.sweep.api import measure_api
-    from experiments.sweep.celery import run_peer
+    from experiments.sweep.celery import run_celery
     from experiments.sweep.dispatcher import measure_direct
 
     with tqdm(total=4, desc="baselines", unit="study") as bar:
         bar.set_postfix_str("faas vs Celery")
-        run_peer(b.peer_tasks, b.peer_batch_tasks, b.peer_latency_tasks, b.repeats, out)
+        run_celery(b.celery_tasks, b.celery_batch_tasks, b.celery_latency_tasks, b.repeats, out)
         bar.update(1)
         bar.set_postfix_str("dispatcher fed directly")
         measure_direct(list(Mode), b.direct_tasks, b.repeats, out / "profile").to_csv(
@@ -206,14 +207,14 @@ def run_baselines(b: Baselines, out: Path) -> None:
         bar.update(1)
 
 
-def _peer_curves(runs: list[Run], repeats: int, out: Path) -> None:
-    """Celery on the load curve of every Poisson study that asks for it (``peer = true``):
-    ``peer_curve.csv``, one row per rate, the same arrivals as the faas runs."""
+def _celery_curves(runs: list[Run], repeats: int, out: Path) -> None:
+    """Celery on the load curve of every Poisson study that asks for it (``celery = true``):
+    ``celery_curve.csv``, one row per rate, the same arrivals as the faas runs."""
     from experiments.sweep.celery import celery_curve
 
     curves = {}
     for run in runs:
-        if run.peer:
+        if run.celery:
             curves.setdefault((run.study, run.tasks / run.rate, run.seed), set()).add(run.rate)
     if not curves:
         return
@@ -222,7 +223,7 @@ def _peer_curves(runs: list[Run], repeats: int, out: Path) -> None:
         for (study, duration, seed), rates in curves.items():
             frames.append(celery_curve(sorted(rates), duration, repeats, seed).assign(study=study))
             bar.update(1)
-    pd.concat(frames).to_csv(out / "peer_curve.csv", index=False)
+    pd.concat(frames).to_csv(out / "celery_curve.csv", index=False)
 
 
 def _hosts_weak(b: Baselines, out: Path) -> None:
@@ -302,7 +303,7 @@ def run_sweep(
                 rows += asyncio.run(_measure_stack(stack, todo, repeats, bar, skipped))
     if extra:
         run_baselines(extra, out)
-    _peer_curves(runs, repeats, out)
+    _celery_curves(runs, repeats, out)
     tasks = pd.DataFrame(rows)
     tasks.to_csv(out / "tasks.csv.gz", index=False)
     (out / "grid.json").write_text(
@@ -338,7 +339,7 @@ def main() -> None:
     )
     parser.add_argument("--studies", nargs="+", default=None, help="only these studies")
     parser.add_argument("--out", type=Path, default=None, help="run directory")
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    setup_logging(logging.WARNING)
     parser.add_argument(
         "--no-baselines",
         action="store_true",

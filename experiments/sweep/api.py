@@ -27,6 +27,7 @@ import aiohttp
 import pandas as pd
 import psutil
 
+from experiments import setup_logging
 from experiments.analysis.tables import api_table
 from experiments.load.client import LoadClient
 from experiments.spec.workloads import noop
@@ -163,7 +164,7 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="py-spy the API (raw files)")
     add_option(parser)
     args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    setup_logging(logging.WARNING)
     out = args.out or Path("results") / f"api-{time.strftime('%Y%m%d-%H%M%S')}"
     out.mkdir(parents=True, exist_ok=True)
     df = measure_api(args.seconds, args.repeats, out if args.profile else None, args.against)

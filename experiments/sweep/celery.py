@@ -1,7 +1,7 @@
 """faas side by side with Celery, the task queue users would otherwise pick.
 
     python -m experiments.sweep.celery [--tasks 3000] [--batch-tasks 5000] [--latency-tasks 300]
-                               [--repeats 3] [--out results/peer-<time>]
+                               [--repeats 3] [--out results/celery-<time>]
 
 Every system gets the same machine, a fresh embedded redis-server and 2 worker processes
 (Celery: prefork ``-c 2``; faas: local pool of 2, or 1 pull/push worker x 2). Repeats are
@@ -16,7 +16,7 @@ one per repeat). Per repeat:
   both as two requests (execute, then long-poll the result) and as one (``POST /invoke``),
   the latter reported as ``invoke``.
 
-Writes ``peer.csv`` (one row per system, path and repeat; faas's ``rest`` and ``batch`` rows also
+Writes ``celery.csv`` (one row per system, path and repeat; faas's ``rest`` and ``batch`` rows also
 carry the cores each component kept busy, ``cores_api`` ... ``cores_host``) in the output directory.
 """
 
@@ -38,7 +38,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from experiments.analysis.tables import peer_summary
+from experiments import setup_logging
+from experiments.analysis.tables import celery_summary
 from experiments.load.client import LoadClient
 from experiments.measure.cpu import CpuMeter, cores_used
 from experiments.spec.runs import SUSTAINED
@@ -50,7 +51,7 @@ from faas.redis_server import EmbeddedRedis
 from faas.serialize import serialize
 from faas.stack import Stack
 
-log = logging.getLogger("peer")
+log = logging.getLogger("celery")
 CONCURRENCY = 16
 #: Threads awaiting Celery results on the load curve.
 COLLECTORS = 32
@@ -276,7 +277,7 @@ def measure_faas(
     return rows
 
 
-def run_peer(
+def run_celery(
     tasks: int,
     batch_tasks: int,
     latency_tasks: int,
@@ -284,7 +285,7 @@ def run_peer(
     out: Path,
     modes: tuple[str, ...] = tuple(Mode),
 ) -> pd.DataFrame:
-    """Measure Celery and faas in ``modes``; write and answer ``peer.csv``'s rows.
+    """Measure Celery and faas in ``modes``; write and answer ``celery.csv``'s rows.
 
     Interleaved: every repeat measures every system once, each on a fresh stack, in an order
     rotated by one per repeat, so a change of this VM's speed falls on all of them."""
@@ -299,13 +300,13 @@ def run_peer(
                 rows += measure_faas(system, tasks, batch_tasks, latency_tasks, repeat)
     df = pd.DataFrame(rows)
     out.mkdir(parents=True, exist_ok=True)
-    df.to_csv(out / "peer.csv", index=False)
-    (out / "peer.json").write_text(json.dumps(configuration(tasks, batch_tasks, latency_tasks)))
+    df.to_csv(out / "celery.csv", index=False)
+    (out / "celery.json").write_text(json.dumps(configuration(tasks, batch_tasks, latency_tasks)))
     return df
 
 
 def configuration(tasks: int, batch_tasks: int, latency_tasks: int) -> dict:
-    """How the peer run was set up, for the report's prose."""
+    """How the Celery comparison was set up, for the report's prose."""
     from importlib import metadata
 
     return {
@@ -330,12 +331,12 @@ def main() -> None:
     parser.add_argument("--modes", nargs="+", default=list(Mode))
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
-    out = args.out or Path("results") / f"peer-{time.strftime('%Y%m%d-%H%M%S')}"
-    df = run_peer(
+    setup_logging(logging.WARNING)
+    out = args.out or Path("results") / f"celery-{time.strftime('%Y%m%d-%H%M%S')}"
+    df = run_celery(
         args.tasks, args.batch_tasks, args.latency_tasks, args.repeats, out, tuple(args.modes)
     )
-    print(peer_summary(df).round(2).to_string(index=False))
+    print(celery_summary(df).round(2).to_string(index=False))
 
 
 if __name__ == "__main__":

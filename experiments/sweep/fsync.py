@@ -29,6 +29,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from experiments import setup_logging
 from experiments.faults import run_scenario, slow_disk_available
 from experiments.simulate.measure import Session
 from experiments.simulate.model import Config
@@ -133,8 +134,7 @@ def main() -> None:
     parser.add_argument("--restarts", type=int, default=20, help="loss runs")
     parser.add_argument("--out", type=Path, default=Path("results/fsync.csv"))
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    setup_logging()
     rows = cost(args.repeats)
     ok, why = slow_disk_available()
     if ok:

@@ -27,7 +27,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from experiments.faults import APPLIES, _inject  # noqa: E402
+from experiments import setup_logging
+from experiments.faults import APPLIES, fault_injector  # noqa: E402
 from faas.models import Mode
 from faas.stack import Stack  # noqa: E402
 
@@ -167,7 +168,7 @@ def run_loadtest(
             def inject() -> None:
                 time.sleep(fault_at_s)
                 injected.append(time.monotonic() - started)
-                _inject(fault, 3.0)(stack, {})
+                fault_injector(fault, 3.0)(stack, {})
 
             threading.Thread(target=inject, daemon=True).start()
         try:
@@ -205,7 +206,7 @@ def main() -> None:
     parser.add_argument("--fault-at", type=float, default=10.0, help="seconds into the run")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    setup_logging(logging.WARNING)
     summary = run_loadtest(
         args.mode,
         args.users,

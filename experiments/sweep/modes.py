@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from experiments import setup_logging
 from experiments.load.client import LoadClient
 from experiments.spec.workloads import noop
 from faas.client import Executor, FaaSClient
@@ -104,8 +105,7 @@ def main() -> None:
     if args.table:
         print(table(pd.read_csv(args.table)))
         return
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    setup_logging()
     rows = []
     for mode in args.modes:
         with Stack(mode, workers=1, procs=2) as stack:

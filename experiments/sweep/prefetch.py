@@ -27,6 +27,7 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
+from experiments import setup_logging
 from experiments.load.client import LoadClient
 from experiments.spec.workloads import sleep
 from experiments.sweep.dispatcher import queue_and_wait
@@ -113,7 +114,7 @@ def main() -> None:
     parser.add_argument("--direct-tasks", type=int, default=20_000)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    setup_logging()
     out = args.out or Path("results") / f"prefetch-{time.strftime('%Y%m%d-%H%M%S')}"
     out.mkdir(parents=True, exist_ok=True)
     df = run(args.prefetch, args.repeats, args.direct_tasks, args.adaptive)

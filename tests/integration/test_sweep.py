@@ -52,7 +52,7 @@ PLOTS = [
     "latency_cdf.png",
     "overhead_breakdown.png",
     "payload_latency.png",
-    "peer.png",
+    "celery.png",
     "load_curve.png",
 ]
 
@@ -162,7 +162,7 @@ def test_report_prose_takes_its_facts_from_the_run(run_dir: Path) -> None:
 
     report = (run_dir / "REPORT.md").read_text()
     machine = json.loads((run_dir / "machine.json").read_text())
-    peer = json.loads((run_dir / "peer.json").read_text())
+    peer = json.loads((run_dir / "celery.json").read_text())
     recorded = json.loads((run_dir / "grid.json").read_text())
     assert f"{recorded['client_concurrency']} submitters" in report
     assert "4 tasks of `sleep(0.2)` per process on 1/2/4 processes (ideal makespan 0.8 s)" in report
@@ -174,7 +174,7 @@ def test_report_prose_takes_its_facts_from_the_run(run_dir: Path) -> None:
 
 
 def test_celery_comparison_and_dispatcher_direct_are_in_the_report(run_dir: Path) -> None:
-    peer = pd.read_csv(run_dir / "peer.csv")
+    peer = pd.read_csv(run_dir / "celery.csv")
     assert set(peer["system"]) == {"celery", "faas-local", "faas-pull", "faas-push"}
     assert (peer[peer["path"].isin(["rest", "batch"])]["tasks_per_s"] > 0).all()
     assert set(peer[peer["system"] != "celery"]["path"]) == {"rest", "batch", "latency", "invoke"}
