@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from scipy import stats
 
-from experiments.compare import Incomparable, compare, ratio_interval, write
+from experiments.compare import Incomparable, compare, only_in, write
 
 MACHINE = {
     "hostname": "box",
@@ -61,7 +62,7 @@ def test_a_run_against_itself_flags_nothing(tmp_path: Path) -> None:
     df = compare(a, a)
     assert len(df) == 2 * 3  # two configurations x three metrics (no efficiency values)
     assert (df["verdict"] == "same").all() and (df["ratio"] == 1).all()
-    assert ((df["ci_low"] <= 1) & (df["ci_high"] >= 1)).all()
+    assert (df["p_adjusted"] == 1).all()
 
 
 def test_clear_changes_are_flagged_with_their_direction_and_noise_is_not(tmp_path: Path) -> None:
@@ -79,14 +80,45 @@ def test_clear_changes_are_flagged_with_their_direction_and_noise_is_not(tmp_pat
     assert df.loc[("local", "latency_p99"), "verdict"] == "same"
     assert (df.loc["push", "verdict"] == "same").all()
     assert "pull" not in df.index.get_level_values("mode")  # only in B: not compared
+    assert only_in(a, b) == ([], ["throughput: pull 1x2"])
 
 
-def test_the_interval_contains_the_ratio_and_needs_two_repeats() -> None:
-    import numpy as np
+def test_p_values_are_adjusted_over_the_pair_by_benjamini_hochberg(tmp_path: Path) -> None:
+    a = _run(tmp_path / "a", {"local": BASE, "push": BASE})
+    b = _run(tmp_path / "b", {"local": {**BASE, "throughput": [560.0, 590.0, 575.0]}, "push": BASE})
+    df = compare(a, b)
+    assert (df["p_adjusted"] >= df["p"]).all()
+    assert df["p_adjusted"].tolist() == pytest.approx(
+        stats.false_discovery_control(df["p"]).tolist()
+    )
 
-    low, high = ratio_interval(np.array([1.0, 2.0, 3.0]), np.array([2.0, 4.0, 6.0]))
-    assert low <= 2.0 <= high
-    assert all(np.isnan(ratio_interval(np.array([1.0]), np.array([1.0, 2.0]))))
+
+def test_a_change_within_a_runs_own_spread_or_below_the_minimum_effect_is_not_flagged(
+    tmp_path: Path,
+) -> None:
+    a = _run(tmp_path / "a", {"local": BASE, "push": BASE})
+    b = _run(
+        tmp_path / "b",
+        {
+            # the A/A case that was flagged: p99 22 -> 46 ms, one repeat of A already at 46
+            "local": {**BASE, "latency_p99": [0.040, 0.046, 0.050]},
+            # 4 % slower, every repeat: certain, and too small to matter
+            "push": {**BASE, "throughput": [480.0, 499.0, 490.0]},
+        },
+    )
+    a_noisy = _run(tmp_path / "a2", {"local": {**BASE, "latency_p99": [0.020, 0.022, 0.046]}})
+    df = compare(a_noisy, b).set_index(["mode", "metric"])
+    assert df.loc[("local", "latency_p99"), "verdict"] == "same"
+    df = compare(a, b).set_index(["mode", "metric"])
+    assert df.loc[("push", "throughput"), "verdict"] == "same"
+    assert df.loc[("local", "latency_p99"), "verdict"] == "regressed"  # beyond A's spread
+
+
+def test_fewer_than_three_repeats_say_so_instead_of_a_verdict(tmp_path: Path) -> None:
+    two = {m: v[:2] for m, v in BASE.items()}
+    a = _run(tmp_path / "a", {"local": two})
+    b = _run(tmp_path / "b", {"local": {m: [3 * x for x in v] for m, v in two.items()}})
+    assert (compare(a, b)["verdict"] == "too few repeats").all()
 
 
 def test_runs_of_different_machines_are_refused_unless_asked(tmp_path: Path) -> None:
@@ -101,13 +133,15 @@ def test_runs_of_different_machines_are_refused_unless_asked(tmp_path: Path) -> 
 
 
 def test_the_report_lists_regressions_and_the_cli_refuses_with_a_message(tmp_path: Path) -> None:
-    a = _run(tmp_path / "a", {"local": BASE})
+    a = _run(tmp_path / "a", {"local": BASE, "pull": BASE})
     slower = {**BASE, "throughput": [300.0, 310.0, 305.0]}
-    b = _run(tmp_path / "b", {"local": slower})
+    b = _run(tmp_path / "b", {"local": slower, "push": BASE})
     report = write(a, b, tmp_path / "out").read_text()
     regressions = report.split("## Regressions")[1].split("## Improvements")[0]
-    assert "| throughput: local 1x2 | throughput | 510 | 305 | 0.598 |" in regressions
-    assert "**0 improved, 1\nregressed**" in report
+    assert "| throughput: local 1x2 | throughput | 510 | 305 | 0.598 | 1.04 |" in regressions
+    assert "**0 improved, 1 regressed**" in report
+    assert "Only in A (not compared): throughput: pull 1x2." in report
+    assert "Only in B (not compared): throughput: push 1x2." in report
     assert (tmp_path / "out" / "compare_throughput.png").read_bytes()[:4] == b"\x89PNG"
     other = _run(tmp_path / "other", {"local": BASE}, cpu_count=64)
     done = subprocess.run(
@@ -125,5 +159,6 @@ def test_the_report_lists_regressions_and_the_cli_refuses_with_a_message(tmp_pat
     )
     assert done.returncode == 0
     assert done.stdout.strip() == (
-        f"comparison: {tmp_path / 'o' / 'COMPARE.md'} (1 configurations, 0 improved, 1 regressed)"
+        f"comparison: {tmp_path / 'o' / 'COMPARE.md'} (1 configurations, 0 improved, "
+        "1 regressed, 1 only in A, 1 only in B)"
     )

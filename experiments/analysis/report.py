@@ -10,11 +10,11 @@ import argparse
 import json
 from pathlib import Path
 
-import jinja2
 import pandas as pd
 
 from experiments.analysis.figures import all_plots
 from experiments.analysis.metrics import PARTS, per_task, read_tasks, with_defaults
+from experiments.analysis.pages import markdown, page
 from experiments.analysis.tables import api_table, celery_summary
 from experiments.analysis.targets import busy_share, missed_text, targets
 from experiments.measure.profile import top_functions
@@ -76,15 +76,6 @@ def summary_table(summary: pd.DataFrame) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
-
-
-def _markdown(df: pd.DataFrame) -> str:
-    lines = ["| " + " | ".join(df.columns) + " |", "|" + "---|" * len(df.columns)]
-    lines += [
-        "| " + " | ".join("—" if pd.isna(v) else str(v) for v in row) + " |"
-        for row in df.itertuples(index=False)
-    ]
-    return "\n".join(lines)
 
 
 def _throughput_text(summary: pd.DataFrame) -> str:
@@ -178,18 +169,11 @@ def _payload_text(summary: pd.DataFrame) -> str:
     )
 
 
-_PAGES = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
-    undefined=jinja2.StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    keep_trailing_newline=True,
-    autoescape=False,
-)
+TEMPLATES = Path(__file__).parent / "templates"
 
 
 def _page(template: str, **context: object) -> str:
-    return _PAGES.get_template(template).render(**context)
+    return page(TEMPLATES, template, **context)
 
 
 def _read(out: Path, name: str) -> pd.DataFrame | None:
@@ -326,7 +310,7 @@ def _baselines_text(out: Path, summary: pd.DataFrame, tasks: pd.DataFrame | None
             "table": api_table(api),
             "profiles": _top(sorted((profile / "api").glob("*.txt"))),
         },
-        targets=_markdown(t[["target", "mode", "measured", "met"]]) if not t.empty else "",
+        targets=markdown(t[["target", "mode", "measured", "met"]]) if not t.empty else "",
         missed=missed_text(t) if not t.empty else "",
     )
 
@@ -382,7 +366,7 @@ def _model_text(out: Path, plots: dict[str, Path]) -> str:
         speed=speed,
         n=len(table),
         overall=overall,
-        table=_markdown(_model_rows(table)),
+        table=markdown(_model_rows(table)),
     )
 
 
@@ -529,7 +513,7 @@ def _studies_text(summary: pd.DataFrame, plots: dict[str, Path]) -> str:
         }
         for _, r in _own_studies(summary).iterrows()
     ]
-    return _page("studies.md.j2", plot=plots["studies"].name, table=_markdown(pd.DataFrame(rows)))
+    return _page("studies.md.j2", plot=plots["studies"].name, table=markdown(pd.DataFrame(rows)))
 
 
 def headline(summary: pd.DataFrame) -> pd.DataFrame:
@@ -640,8 +624,8 @@ def render(out: Path) -> Path:
         name=out.name,
         info=info,
         packages=", ".join(f"{k} {v}" for k, v in info["packages"].items()),
-        headline=_markdown(headline(summary)),
-        by_mode=_markdown(summary_table(summary)) if standard else "",
+        headline=markdown(headline(summary)),
+        by_mode=markdown(summary_table(summary)) if standard else "",
         method=method,
         repeats=int(summary["repeats"].max()),
         n_tasks=len(tasks),

@@ -1,16 +1,17 @@
 """Two sweeps side by side: what moved beyond the repeat-to-repeat noise.
 
-    python -m experiments.compare RUN_A RUN_B [--out DIR] [--any-machine]
+    python -m experiments.compare RUN_A RUN_B [--out DIR] [--names A B] [--any-machine]
     nox -s compare -- RUN_A RUN_B
 
-For every configuration both runs measured (same study, mode, shape, workload, load), and
-for each metric — throughput, latency p50 and p99, weak-scaling efficiency — it takes the
-per-repeat values of each run (``runs.csv``), their medians, the ratio B / A of the medians
-and a 95 % bootstrap confidence interval of that ratio (``scipy.stats.bootstrap``, 9 999
-resamples of the repeats of each run, percentile method). A difference counts when the
-interval excludes 1; it is an improvement or a regression by the metric's direction
-(throughput and efficiency: higher is better; latency: lower is better). With fewer than 2
-repeats in either run there is no interval and nothing is flagged.
+For every configuration both runs measured (same study, mode, shape, workload, load) and
+each metric (throughput, latency p50 and p99, weak-scaling efficiency), it tests the
+per-repeat values of the two runs (``runs.csv``): Welch's t-test on their logarithms, the
+p-values of all the pair's comparisons adjusted together (Benjamini–Hochberg). A difference
+is flagged only when the adjusted p-value is below ``ALPHA`` and the ratio of medians B / A
+moves beyond ``MIN_EFFECT`` and beyond each run's own spread over its repeats; an
+improvement or a regression by the metric's direction. With fewer than ``MIN_REPEATS``
+repeats on either side the verdict is "too few repeats". Configurations found in one run
+only are named.
 
 Writes ``COMPARE.md``, ``compare.csv`` (one row per configuration and metric) and plots with
 both runs overlaid into DIR (default ``results/compare-<A>-vs-<B>``). Runs measured on
@@ -24,6 +25,7 @@ import argparse
 import json
 import logging
 import sys
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -37,6 +39,7 @@ from scipy import stats  # noqa: E402
 from experiments import setup_logging
 from experiments.analysis.figures import config_label  # noqa: E402
 from experiments.analysis.metrics import CONFIG_KEYS, with_defaults  # noqa: E402
+from experiments.analysis.pages import page  # noqa: E402
 
 log = logging.getLogger("compare")
 
@@ -47,8 +50,13 @@ MACHINE_FIELDS = ("hostname", "cpu_count", "processor", "platform")
 #: configurations are matched on these (the load kind follows from the study and the load's
 #: parameters; runs from before it was recorded lack it)
 KEYS = [k for k in CONFIG_KEYS if k != "loop"]
-CONFIDENCE = 0.95
-RESAMPLES = 9_999
+#: the false-discovery rate over all comparisons of a pair
+ALPHA = 0.05
+#: the smallest change flagged, whatever the tests say
+MIN_EFFECT = 0.10
+#: fewer repeats than this on a side: "too few repeats"
+MIN_REPEATS = 3
+TEMPLATES = Path(__file__).parent / "templates"
 
 
 class Incomparable(ValueError):
@@ -75,77 +83,98 @@ def machine_differences(a: Path, b: Path) -> list[str]:
     ]
 
 
-def ratio_interval(a: np.ndarray, b: np.ndarray, seed: int = 0) -> tuple[float, float]:
-    """The bootstrap interval (``CONFIDENCE``) of median(b) / median(a); NaNs when either
-    sample has fewer than 2 values."""
-    if len(a) < 2 or len(b) < 2:
-        return float("nan"), float("nan")
+def _p_value(va: np.ndarray, vb: np.ndarray) -> float:
+    """Welch's two-sided t-test on the logarithms; samples without spread: 0 if their
+    values differ, 1 if not."""
+    la, lb = np.log(va), np.log(vb)
+    if la.std() == 0 and lb.std() == 0:
+        return float(la.mean() != lb.mean())
+    return float(stats.ttest_ind(lb, la, equal_var=False).pvalue)
 
-    def ratio(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
-        return np.median(y, axis=axis) / np.median(x, axis=axis)
 
-    result = stats.bootstrap(
-        (a, b),
-        ratio,
-        n_resamples=RESAMPLES,
-        confidence_level=CONFIDENCE,
-        method="percentile",
-        vectorized=True,
-        paired=False,
-        random_state=np.random.default_rng(seed),
+def _spread(values: np.ndarray) -> float:
+    """A run's repeat-to-repeat spread: its largest value over its smallest."""
+    return float(values.max() / values.min())
+
+
+def _row(key: dict, metric: str, va: np.ndarray, vb: np.ndarray) -> dict:
+    return {
+        **key,
+        "label": f"{key['study']}: {config_label(pd.Series(key))}",
+        "metric": metric,
+        "median_a": np.median(va),
+        "median_b": np.median(vb),
+        "min_a": va.min(),
+        "max_a": va.max(),
+        "min_b": vb.min(),
+        "max_b": vb.max(),
+        "repeats_a": len(va),
+        "repeats_b": len(vb),
+        "ratio": np.median(vb) / np.median(va),
+        "spread": max(_spread(va), _spread(vb)),
+        "p": _p_value(va, vb) if min(len(va), len(vb)) >= MIN_REPEATS else np.nan,
+    }
+
+
+def _verdicts(df: pd.DataFrame) -> pd.DataFrame:
+    """Adjust the p-values over the pair (Benjamini–Hochberg) and give each row its verdict."""
+    tested = df["p"].notna()
+    df["p_adjusted"] = np.nan
+    if tested.any():
+        df.loc[tested, "p_adjusted"] = stats.false_discovery_control(df.loc[tested, "p"])
+    shift = np.abs(np.log(df["ratio"]))
+    beyond = (shift > np.log1p(MIN_EFFECT)) & (shift > np.log(df["spread"]))
+    flagged = tested & (df["p_adjusted"] < ALPHA) & beyond
+    better = (df["ratio"] > 1) == df["metric"].map(METRICS)
+    df["verdict"] = np.where(
+        ~tested,
+        "too few repeats",
+        np.where(~flagged, "same", np.where(better, "improved", "regressed")),
     )
-    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+    return df
+
+
+def _check_machines(a: Path, b: Path) -> None:
+    differences = machine_differences(a, b)
+    if differences:
+        raise Incomparable(
+            "the runs were measured on different machines ("
+            + "; ".join(differences)
+            + "); pass --any-machine to compare them anyway"
+        )
 
 
 def compare(a: Path, b: Path, any_machine: bool = False) -> pd.DataFrame:
-    """One row per shared configuration and metric: medians, ratio B/A, its interval and
-    the verdict (``improved``, ``regressed`` or ``same``)."""
+    """One row per shared configuration and metric: medians, ratio B/A, the larger repeat
+    spread, p-values (raw and adjusted) and the verdict (``improved``, ``regressed``,
+    ``same`` or ``too few repeats``)."""
     if not any_machine:
-        differences = machine_differences(a, b)
-        if differences:
-            raise Incomparable(
-                "the runs were measured on different machines ("
-                + "; ".join(differences)
-                + "); pass --any-machine to compare them anyway"
-            )
+        _check_machines(a, b)
     ra, rb = _runs(a), _runs(b)
     shared = ra[KEYS].drop_duplicates().merge(rb[KEYS].drop_duplicates(), on=KEYS)
     if shared.empty:
         raise Incomparable(f"{a.name} and {b.name} have no configuration in common")
     rows = []
-    for seed, (_, config) in enumerate(shared.iterrows()):
+    for _, config in shared.iterrows():
         key = config.to_dict()
-        pick = lambda runs, key=key: runs[(runs[KEYS] == pd.Series(key)).all(axis=1)]  # noqa: E731
-        ga, gb = pick(ra), pick(rb)
-        for metric, higher_better in METRICS.items():
-            va, vb = ga[metric].dropna().to_numpy(), gb[metric].dropna().to_numpy()
-            if not len(va) or not len(vb):
-                continue
-            low, high = ratio_interval(va, vb, seed)
-            ratio = np.median(vb) / np.median(va)
-            verdict = "same"
-            if low > 1 or high < 1:
-                verdict = "improved" if (low > 1) == higher_better else "regressed"
-            rows.append(
-                {
-                    **key,
-                    "label": f"{key['study']}: {config_label(pd.Series(key))}",
-                    "metric": metric,
-                    "median_a": np.median(va),
-                    "median_b": np.median(vb),
-                    "min_a": va.min(),
-                    "max_a": va.max(),
-                    "min_b": vb.min(),
-                    "max_b": vb.max(),
-                    "repeats_a": len(va),
-                    "repeats_b": len(vb),
-                    "ratio": ratio,
-                    "ci_low": low,
-                    "ci_high": high,
-                    "verdict": verdict,
-                }
-            )
-    return pd.DataFrame(rows)
+        ga, gb = (runs.merge(config.to_frame().T, on=KEYS) for runs in (ra, rb))
+        for metric in METRICS:
+            va, vb = ga[metric].dropna().to_numpy(float), gb[metric].dropna().to_numpy(float)
+            if len(va) and len(vb):
+                rows.append(_row(key, metric, va, vb))
+    return _verdicts(pd.DataFrame(rows))
+
+
+def only_in(a: Path, b: Path) -> tuple[list[str], list[str]]:
+    """The configurations found in run ``a`` only and in run ``b`` only, by label."""
+    ca, cb = (_runs(d)[KEYS].drop_duplicates() for d in (a, b))
+    both = ca.merge(cb, on=KEYS)
+    label = lambda r: f"{r['study']}: {config_label(r)}"  # noqa: E731
+    return tuple(  # type: ignore[return-value]
+        [label(r) for _, r in c.merge(both, on=KEYS, how="left", indicator=True).iterrows()
+         if r["_merge"] == "left_only"]
+        for c in (ca, cb)
+    )  # fmt: skip
 
 
 def _overlay(df: pd.DataFrame, metric: str, names: tuple[str, str], path: Path) -> Path | None:
@@ -153,118 +182,97 @@ def _overlay(df: pd.DataFrame, metric: str, names: tuple[str, str], path: Path) 
     d = df[df["metric"] == metric].reset_index(drop=True)
     if d.empty:
         return None
-    scale, unit = (1000, "ms") if metric.startswith("latency") else (1, "")
-    unit = {"throughput": "tasks/s", "efficiency": "efficiency"}.get(metric, unit)
+    scale = 1000 if metric.startswith("latency") else 1
+    unit = {"throughput": "tasks/s", "efficiency": "efficiency"}.get(metric, "ms")
     y = np.arange(len(d))
-    fig, ax = plt.subplots(figsize=(9, 1.2 + 0.3 * len(d)))
+    fig, ax = plt.subplots(figsize=(10, 1.6 + 0.35 * len(d)))
     for offset, run, color, name in (
         (-0.15, "a", "#1b9e77", names[0]),
         (0.15, "b", "#d95f02", names[1]),
     ):
         med = d[f"median_{run}"] * scale
-        ax.errorbar(
-            med,
-            y + offset,
-            xerr=[med - d[f"min_{run}"] * scale, d[f"max_{run}"] * scale - med],
-            fmt="o",
-            color=color,
-            capsize=2,
-            label=name,
-        )
-    for i, verdict in enumerate(d["verdict"]):
-        if verdict != "same":
-            ax.annotate(
-                "▲" if verdict == "improved" else "▼",
-                (1.0, y[i]),
-                xycoords=("axes fraction", "data"),
-                color="green" if verdict == "improved" else "red",
-                va="center",
-            )
-    ax.set_yticks(y, d["label"], fontsize=7)
+        spread = [med - d[f"min_{run}"] * scale, d[f"max_{run}"] * scale - med]
+        ax.errorbar(med, y + offset, xerr=spread, fmt="o", color=color, capsize=2, label=name)
+    _mark_verdicts(ax, d["verdict"], y)
+    ax.set_yticks(y, d["label"], fontsize=8)
     ax.invert_yaxis()
     log_scale = metric.startswith("latency") or (d["median_a"].max() > 20 * d["median_a"].min())
-    ax.set(
-        xlabel=f"{metric.replace('_', ' ')} {unit} (median, min–max over repeats)",
-        xscale="log" if log_scale else "linear",
-        title=f"{metric.replace('_', ' ')}: {names[0]} against {names[1]} "
-        "(▲ improved / ▼ regressed beyond the noise)",
+    ax.set_xlabel(f"{metric.replace('_', ' ')} ({unit}; median, min–max over repeats)")
+    ax.set_xscale("log" if log_scale else "linear")
+    title = f"{metric.replace('_', ' ')}: A = {names[0]}, B = {names[1]}"
+    ax.set_title(
+        textwrap.fill(title + " (▲ improved, ▼ regressed beyond the noise)", 90), fontsize=10
     )
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
 
 
+def _mark_verdicts(ax: plt.Axes, verdicts: pd.Series, y: np.ndarray) -> None:
+    for i, verdict in enumerate(verdicts):
+        if verdict in ("improved", "regressed"):
+            up = verdict == "improved"
+            ax.annotate("▲" if up else "▼", (1.0, y[i]), xycoords=("axes fraction", "data"),
+                        color="green" if up else "red", va="center")  # fmt: skip
+
+
 def _table(df: pd.DataFrame) -> str:
     lines = [
-        "| configuration | metric | A | B | B / A | 95 % interval | repeats |",
-        "|---|---|---|---|---|---|---|",
+        "| configuration | metric | A | B | B / A | spread | p (adjusted) | repeats | verdict |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in df.itertuples():
         scale = 1000 if r.metric.startswith("latency") else 1
         unit = " ms" if scale == 1000 else ""
-        interval = "—" if np.isnan(r.ci_low) else f"{r.ci_low:.3f}–{r.ci_high:.3f}"
+        p = "—" if np.isnan(r.p_adjusted) else f"{r.p_adjusted:.3g}"
         lines.append(
             f"| {r.label} | {r.metric} | {r.median_a * scale:.4g}{unit} | "
-            f"{r.median_b * scale:.4g}{unit} | {r.ratio:.3f} | {interval} | "
-            f"{r.repeats_a}/{r.repeats_b} |"
+            f"{r.median_b * scale:.4g}{unit} | {r.ratio:.3f} | {r.spread:.2f} | {p} | "
+            f"{r.repeats_a}/{r.repeats_b} | {r.verdict} |"
         )
     return "\n".join(lines)
 
 
-def write(a: Path, b: Path, out: Path, any_machine: bool = False) -> Path:
+def run_name(run_dir: Path) -> str:
+    """A run's name for legends: its commit and date (``machine.json``), else its folder."""
+    info = json.loads((run_dir / "machine.json").read_text())
+    commit, date = str(info.get("git_commit", ""))[:7], str(info.get("date", ""))[:10]
+    return f"{commit} of {date}" if commit and date else run_dir.resolve().name
+
+
+def write(
+    a: Path, b: Path, out: Path, any_machine: bool = False, names: tuple[str, str] | None = None
+) -> Path:
     """Compare runs ``a`` and ``b``; write COMPARE.md, compare.csv and plots into ``out``."""
     df = compare(a, b, any_machine)
     out.mkdir(parents=True, exist_ok=True)
     df.to_csv(out / "compare.csv", index=False)
-    names = (a.resolve().name, b.resolve().name)
+    names = names or (f"A: {run_name(a)}", f"B: {run_name(b)}")
     plots = [_overlay(df, m, names, out / f"compare_{m}.png") for m in METRICS]
-    ma, mb = (json.loads((d / "machine.json").read_text()) for d in (a, b))
+    only_a, only_b = only_in(a, b)
     improved, regressed = df[df["verdict"] == "improved"], df[df["verdict"] == "regressed"]
-    configs = df.groupby(KEYS, dropna=False).ngroups
-    ra, rb = _runs(a), _runs(b)
-    only_a = len(ra[KEYS].drop_duplicates()) - configs
-    only_b = len(rb[KEYS].drop_duplicates()) - configs
-    differences = machine_differences(a, b)
-    text = f"""# Comparison: {names[0]} (A) against {names[1]} (B)
-
-- A: `{a}`, commit `{ma.get("git_commit")}`, measured {ma.get("date")}
-- B: `{b}`, commit `{mb.get("git_commit")}`, measured {mb.get("date")}
-- Machine: {
-        "the same (" + str(ma.get("cpu_count")) + " CPUs)"
-        if not differences
-        else "**different** — " + "; ".join(differences)
-    }
-
-{configs} configurations in both runs ({only_a} only in A, {only_b} only in B);
-{len(df)} comparisons (configuration × metric). **{len(improved)} improved, {len(regressed)}
-regressed**, {len(df) - len(improved) - len(regressed)} within the noise.
-
-Method: per configuration and metric, the ratio B / A of the medians over repeats and its
-{CONFIDENCE:.0%} bootstrap interval (`scipy.stats.bootstrap`, {RESAMPLES} resamples of each
-run's repeats, percentile method). A difference is flagged when the interval excludes 1;
-throughput and efficiency are better higher, latency lower. With 3 repeats a side the
-interval is coarse: a flag means every resampled ratio but the extreme 5 % fell on one side
-of 1, not that the change is large.
-
-## Regressions
-
-{_table(regressed) if len(regressed) else "None beyond the noise."}
-
-## Improvements
-
-{_table(improved) if len(improved) else "None beyond the noise."}
-
-## Plots
-
-{chr(10).join(f"![{p.stem}]({p.name})" for p in plots if p)}
-
-## Every comparison
-
-{_table(df)}
-"""
+    text = page(
+        TEMPLATES,
+        "compare.md.j2",
+        names=(a.resolve().name, b.resolve().name),
+        a=a, b=b,
+        ma=json.loads((a / "machine.json").read_text()),
+        mb=json.loads((b / "machine.json").read_text()),
+        differences=machine_differences(a, b),
+        shared=df.groupby(KEYS, dropna=False).ngroups,
+        comparisons=len(df),
+        improved=improved, regressed=regressed,
+        same=int((df["verdict"] == "same").sum()),
+        too_few=int((df["verdict"] == "too few repeats").sum()),
+        only_a=only_a, only_b=only_b,
+        alpha=ALPHA, min_effect=round(100 * MIN_EFFECT), min_repeats=MIN_REPEATS,
+        improved_table=_table(improved), regressed_table=_table(regressed),
+        plots=[p for p in plots if p],
+        table=_table(df),
+    )  # fmt: skip
     (out / "COMPARE.md").write_text(text)
     return out / "COMPARE.md"
 
@@ -274,6 +282,8 @@ def main() -> None:
     parser.add_argument("run_a", type=Path, help="the baseline run directory")
     parser.add_argument("run_b", type=Path, help="the run to compare against it")
     parser.add_argument("--out", type=Path, default=None, help="where to write COMPARE.md")
+    parser.add_argument("--names", nargs=2, default=None, metavar=("A", "B"),
+                        help="the runs' names in plots (default: commit and date)")  # fmt: skip
     parser.add_argument(
         "--any-machine", action="store_true", help="compare runs of different machines"
     )
@@ -283,13 +293,17 @@ def main() -> None:
         f"compare-{args.run_a.resolve().name}-vs-{args.run_b.resolve().name}"
     )
     try:
-        path = write(args.run_a, args.run_b, out, args.any_machine)
+        path = write(
+            args.run_a, args.run_b, out, args.any_machine, args.names and tuple(args.names)
+        )
     except Incomparable as e:
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(2) from e
     df = pd.read_csv(out / "compare.csv")
+    only_a, only_b = only_in(args.run_a, args.run_b)
     print(
         f"comparison: {path} ({df.groupby(KEYS, dropna=False).ngroups} configurations, "
         f"{(df['verdict'] == 'improved').sum()} improved, "
-        f"{(df['verdict'] == 'regressed').sum()} regressed)"
+        f"{(df['verdict'] == 'regressed').sum()} regressed, "
+        f"{len(only_a)} only in A, {len(only_b)} only in B)"
     )

@@ -23,7 +23,7 @@ import pandas as pd
 
 from experiments.simulate import plots
 from experiments.simulate.calibrate import ROUNDS, calibrate
-from experiments.simulate.calibration import Calibration
+from experiments.simulate.calibration import Calibration, ModeCalibration
 from experiments.simulate.fit import fit_busy, fit_residuals
 from experiments.simulate.measure import CALM_SHARE
 from experiments.simulate.studies import extrapolate, speed
@@ -129,35 +129,37 @@ def _head(calibration: Calibration) -> str:
         "hop / back / notify |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for name, mode in calibration.modes.items():
-        cpu = {k: f"{1e6 * v:.0f}" for k, v in mode.cpu_s.items()}
-        lines.append(
-            f"| {name} | {cpu['client']} | {cpu['api_submit']} | {cpu['api_result']} | "
-            f"{cpu['redis']} | {cpu['dispatcher']} | {cpu['worker']} | "
-            f"{mode.effective_cores:.2f} | {mode.measured['c1_p50_ms']:.2f} ms | "
-            f"{mode.measured['c16_throughput_tps']:.0f} | "
-            + " / ".join(
-                f"{1e6 * sum(demand.values()):.0f}" if demand else "–"
-                for demand in (mode.cpu_1_s, mode.cpu_s, mode.cpu_heavy_s)
-            )
-            + " | "
-            + (" / ".join(f"{s:.2f}" for s in mode.busy_scale) if mode.busy_scale else "–")
-            + " | "
-            + _residual_scale(mode.residual_scale)
-            + " |"
-        )
-    states = calibration.speed_states
-    if states:
-        lines += [
-            "",
-            f"The cores' two speeds (a fixed chunk of work timed on every core for "
-            f"{states['seconds']:.0f} core-seconds before the modes' runs): "
-            f"{states['fast_ms']:.2f} or {states['slow_ms']:.2f} ms ({states['ratio']:.2f} "
-            f"times slower), slow {100 * states['slow_share']:.0f} % of the time, staying "
-            f"{1000 * states['mean_fast_s']:.0f} ms fast and {1000 * states['mean_slow_s']:.0f} "
-            "ms slow on average.",
-        ]
+    lines += [_mode_row(name, mode) for name, mode in calibration.modes.items()]
+    if calibration.speed_states:
+        lines += ["", _speed_states_text(calibration.speed_states)]
     return "\n".join(lines)
+
+
+def _mode_row(name: str, mode: ModeCalibration) -> str:
+    cpu = {k: f"{1e6 * v:.0f}" for k, v in mode.cpu_s.items()}
+    demands = " / ".join(
+        f"{1e6 * sum(demand.values()):.0f}" if demand else "–"
+        for demand in (mode.cpu_1_s, mode.cpu_s, mode.cpu_heavy_s)
+    )
+    busy = " / ".join(f"{s:.2f}" for s in mode.busy_scale) if mode.busy_scale else "–"
+    return (
+        f"| {name} | {cpu['client']} | {cpu['api_submit']} | {cpu['api_result']} | "
+        f"{cpu['redis']} | {cpu['dispatcher']} | {cpu['worker']} | "
+        f"{mode.effective_cores:.2f} | {mode.measured['c1_p50_ms']:.2f} ms | "
+        f"{mode.measured['c16_throughput_tps']:.0f} | {demands} | {busy} | "
+        f"{_residual_scale(mode.residual_scale)} |"
+    )
+
+
+def _speed_states_text(states: dict) -> str:
+    return (
+        f"The cores' two speeds (a fixed chunk of work timed on every core for "
+        f"{states['seconds']:.0f} core-seconds before the modes' runs): "
+        f"{states['fast_ms']:.2f} or {states['slow_ms']:.2f} ms ({states['ratio']:.2f} "
+        f"times slower), slow {100 * states['slow_share']:.0f} % of the time, staying "
+        f"{1000 * states['mean_fast_s']:.0f} ms fast and {1000 * states['mean_slow_s']:.0f} "
+        "ms slow on average."
+    )
 
 
 def _speed_rule(calibration: Calibration) -> str:
@@ -207,40 +209,40 @@ def _validation(table: pd.DataFrame, calibration: Calibration) -> str:
         "| p99 ms measured | predicted | error | at run's speed |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for _, r in table.iterrows():
-        cells = [
-            r["mode"],
-            f"{r['workers']}×{r['procs']}",
-            f"{r['task_ms']:g} ms",
-            r["clients"],
-            f"{r['speed']:.2f}",
-        ]
-        for metric, digits in (("throughput_tps", 0), ("p50_ms", 1), ("p99_ms", 1)):
-            lo, hi = r[f"measured_{metric}_min"], r[f"measured_{metric}_max"]
-            cells += [
-                f"{r[f'measured_{metric}']:.{digits}f} ({lo:.{digits}f}–{hi:.{digits}f})",
-                f"{r[f'predicted_{metric}']:.{digits}f} ± {r[f'predicted_{metric}_ci']:.{digits}f}",
-                f"{100 * r[f'error_{metric}']:+.0f} %",
-                f"{100 * r[f'adjusted_error_{metric}']:+.0f} %",
-            ]
-        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    lines += [_validation_row(r) for _, r in table.iterrows()]
     lines.append("")
     for kind, label in (
         ("error", "at the calibration's speed"),
         ("adjusted_error", "at the run's speed"),
     ):
-        errors = {m: table[f"{kind}_{m}"].abs() for m in TARGETS}
-        summary = ", ".join(
-            f"{m.split('_')[0]} {100 * e.mean():.0f} % (max {100 * e.max():.0f} %)"
-            for m, e in errors.items()
-        )
-        missed = misses(table, kind)
-        lines.append(
-            f"Mean absolute error {label}: {summary}. Beyond target: "
-            + ("; ".join(missed) + "." if missed else "none.")
-        )
-        lines.append("")
+        lines += [_errors_line(table, kind, label), ""]
     return "\n".join(lines).rstrip()
+
+
+def _validation_row(r: pd.Series) -> str:
+    cells = [r["mode"], f"{r['workers']}×{r['procs']}", f"{r['task_ms']:g} ms", r["clients"]]
+    cells.append(f"{r['speed']:.2f}")
+    for metric, digits in (("throughput_tps", 0), ("p50_ms", 1), ("p99_ms", 1)):
+        lo, hi = r[f"measured_{metric}_min"], r[f"measured_{metric}_max"]
+        cells += [
+            f"{r[f'measured_{metric}']:.{digits}f} ({lo:.{digits}f}–{hi:.{digits}f})",
+            f"{r[f'predicted_{metric}']:.{digits}f} ± {r[f'predicted_{metric}_ci']:.{digits}f}",
+            f"{100 * r[f'error_{metric}']:+.0f} %",
+            f"{100 * r[f'adjusted_error_{metric}']:+.0f} %",
+        ]
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def _errors_line(table: pd.DataFrame, kind: str, label: str) -> str:
+    errors = {m: table[f"{kind}_{m}"].abs() for m in TARGETS}
+    summary = ", ".join(
+        f"{m.split('_')[0]} {100 * e.mean():.0f} % (max {100 * e.max():.0f} %)"
+        for m, e in errors.items()
+    )
+    missed = misses(table, kind)
+    return f"Mean absolute error {label}: {summary}. Beyond target: " + (
+        "; ".join(missed) + "." if missed else "none."
+    )
 
 
 ASSUMPTIONS = """\
@@ -273,55 +275,73 @@ Assumptions of every prediction below (dedicated regime):
 
 
 def _beyond(frames: dict[str, pd.DataFrame], speed_run: dict) -> str:
-    scale = frames["scale"]
     lines = ["## Beyond one machine", "", ASSUMPTIONS, "", "![headline](headline.png)", ""]
-    lines += [
+    lines += _peak_lines(frames["scale"]) + _api_lines(frames["api"])
+    if "dispatchers" in frames:
+        lines += _dispatcher_lines(frames["dispatchers"])
+    lines += _rtt_lines(frames["rtt"]) + _failure_lines(frames["failures"])
+    return "\n".join([*lines, "", _speed_line(speed_run)])
+
+
+def _peak_lines(scale: pd.DataFrame) -> list[str]:
+    lines = [
         "Peak predicted throughput (closed loop, one client per process, no-op tasks) and "
         "the component that saturates first:",
         "",
         "| mode | processes | tasks/s | p99 ms | saturates (utilisation) |",
         "|---|---|---|---|---|",
     ]
-    noop = scale[scale["task_ms"] == 0]
-    for mode, g in noop.groupby("mode"):
+    for _, g in scale[scale["task_ms"] == 0].groupby("mode"):
         best = g.loc[g["throughput_tps"].idxmax()]
         util = best[f"util_{best['bottleneck']}"]
         lines.append(
-            f"| {mode} | {best['clients']} | {best['throughput_tps']:.0f} | "
+            f"| {best['mode']} | {best['clients']} | {best['throughput_tps']:.0f} | "
             f"{best['p99_ms']:.1f} | {best['bottleneck']} ({util:.0%}) |"
         )
-    lines += [
+    return [
+        *lines,
         "",
         "For scale: Parsl's HighThroughputExecutor is reported at 1 181 tasks/s with "
         "65 536 workers (Babuji et al., HPDC 2019) — a figure of another system on other "
         "hardware, set beside ours only for order of magnitude.",
+    ]
+
+
+def _api_lines(api: pd.DataFrame) -> list[str]:
+    lines = [
         "",
         "What more API processes buy (100 workers × 10, 1 000 clients, no-op tasks):",
         "",
         "| mode | API processes | tasks/s | saturates |",
         "|---|---|---|---|",
     ]
-    for _, r in frames["api"].iterrows():
+    return lines + [
+        f"| {r['mode']} | {r['api_procs']} | {r['throughput_tps']:.0f} | {r['bottleneck']} |"
+        for _, r in api.iterrows()
+    ]
+
+
+def _dispatcher_lines(dispatchers: pd.DataFrame) -> list[str]:
+    lines = [
+        "",
+        "What more dispatchers buy once the API has processes enough (200 workers × 10 "
+        "spread over the dispatchers, 2 000 clients, 16 API processes, no-op tasks; the "
+        "queue's consumer group splits the tasks evenly):",
+        "",
+        "| mode | dispatchers | tasks/s | saturates (utilisation) |",
+        "|---|---|---|---|",
+    ]
+    for _, r in dispatchers.iterrows():
+        util = r[f"util_{r['bottleneck']}"]
         lines.append(
-            f"| {r['mode']} | {r['api_procs']} | {r['throughput_tps']:.0f} | {r['bottleneck']} |"
+            f"| {r['mode']} | {r['dispatchers']} | {r['throughput_tps']:.0f} | "
+            f"{r['bottleneck']} ({util:.0%}) |"
         )
-    if "dispatchers" in frames:
-        lines += [
-            "",
-            "What more dispatchers buy once the API has processes enough (200 workers × 10 "
-            "spread over the dispatchers, 2 000 clients, 16 API processes, no-op tasks; the "
-            "queue's consumer group splits the tasks evenly):",
-            "",
-            "| mode | dispatchers | tasks/s | saturates (utilisation) |",
-            "|---|---|---|---|",
-        ]
-        for _, r in frames["dispatchers"].iterrows():
-            util = r[f"util_{r['bottleneck']}"]
-            lines.append(
-                f"| {r['mode']} | {r['dispatchers']} | {r['throughput_tps']:.0f} | "
-                f"{r['bottleneck']} ({util:.0%}) |"
-            )
-    lines += [
+    return lines
+
+
+def _rtt_lines(rtt: pd.DataFrame) -> list[str]:
+    lines = [
         "",
         "![rtt](rtt.png)",
         "",
@@ -331,14 +351,18 @@ def _beyond(frames: dict[str, pd.DataFrame], speed_run: dict) -> str:
         "| round trip ms | pull tasks/s | push tasks/s | pull p50 ms | push p50 ms |",
         "|---|---|---|---|---|",
     ]
-    rtt = frames["rtt"].pivot(index="rtt_ms", columns="mode", values=["throughput_tps", "p50_ms"])
-    for r_ms, r in rtt.iterrows():
+    table = rtt.pivot(index="rtt_ms", columns="mode", values=["throughput_tps", "p50_ms"])
+    for r_ms, r in table.iterrows():
         tps, p50 = r["throughput_tps"], r["p50_ms"]
         lines.append(
             f"| {r_ms:g} | {tps['pull']:.0f} | {tps['push']:.0f} | "
             f"{p50['pull']:.1f} | {p50['push']:.1f} |"
         )
-    lines += [
+    return lines
+
+
+def _failure_lines(failures: pd.DataFrame) -> list[str]:
+    lines = [
         "",
         "![failures](failures.png)",
         "",
@@ -347,22 +371,20 @@ def _beyond(frames: dict[str, pd.DataFrame], speed_run: dict) -> str:
         "| mode | failures /min /100 workers | retried | lost for good | p99 ms | makespan s |",
         "|---|---|---|---|---|---|",
     ]
-    for _, r in frames["failures"].iterrows():
-        lines.append(
-            f"| {r['mode']} | {r['failures_per_min_per_100']:g} | {r['retried']} | {r['failed']} | "
-            f"{r['p99_ms']:.0f} | {r['makespan_s']:.1f} |"
-        )
-    lines += [
-        "",
-        f"Simulator speed: {speed_run['tasks']:,} no-op tasks over {speed_run['processes']:,} "
-        f"processes in {speed_run['wall_s']} s"
-        + (
-            f" (median of {len(speed_run['wall_s_runs'])} runs: "
-            + ", ".join(f"{w} s" for w in speed_run["wall_s_runs"])
-            + ")"
-            if "wall_s_runs" in speed_run
-            else ""
-        )
-        + f", {speed_run['simulated_tasks_per_wall_s']:,} simulated tasks per wall-second.",
+    return lines + [
+        f"| {r['mode']} | {r['failures_per_min_per_100']:g} | {r['retried']} | {r['failed']} | "
+        f"{r['p99_ms']:.0f} | {r['makespan_s']:.1f} |"
+        for _, r in failures.iterrows()
     ]
-    return "\n".join(lines)
+
+
+def _speed_line(speed_run: dict) -> str:
+    runs = ""
+    if "wall_s_runs" in speed_run:
+        walls = ", ".join(f"{w} s" for w in speed_run["wall_s_runs"])
+        runs = f" (median of {len(speed_run['wall_s_runs'])} runs: {walls})"
+    return (
+        f"Simulator speed: {speed_run['tasks']:,} no-op tasks over {speed_run['processes']:,} "
+        f"processes in {speed_run['wall_s']} s{runs}, "
+        f"{speed_run['simulated_tasks_per_wall_s']:,} simulated tasks per wall-second."
+    )
