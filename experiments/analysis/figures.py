@@ -171,7 +171,6 @@ def hosts(summary: pd.DataFrame, path: Path) -> Path:
     and echo latency against payload size over rate-limited host links."""
     study = summary["study"]
     weak, thr = summary[study == "hosts_weak"], summary[study == "hosts_throughput"]
-    pay = summary[study == "hosts_payload"]
     fig, (left, middle, right) = plt.subplots(1, 3, figsize=(15, 4))
     _errorbars(left, weak, "hosts", "efficiency", scale=100)
     left.axhline(100, color="black", lw=0.8, ls="--")
@@ -187,30 +186,30 @@ def hosts(summary: pd.DataFrame, path: Path) -> Path:
         xlabel="hosts",
         ylabel="tasks/s (median, min–max)",
     )
+    for ax, df in ((left, weak), (middle, thr)):
+        if not df.empty:
+            ax.set_xticks(sorted(df["hosts"].unique()))
+    _links(right, summary[study == "hosts_payload"])
+    return _save(fig, path)
+
+
+def _links(ax: plt.Axes, pay: pd.DataFrame) -> None:
+    """Echo p50 against payload size, per mode and host link rate."""
     for (mode, link), g in pay.groupby(["mode", "link"], sort=False):
         g = g.sort_values("arg")
-        right.plot(
-            g["arg"] / 1000,
-            1000 * g["latency_p50_median"],
-            marker="o",
-            color=COLORS.get(mode),
-            ls="-" if link == "1gbit" else "--",
-            label=f"{mode}, {link} links",
-        )
-    right.set(
+        ax.plot(g["arg"] / 1000, 1000 * g["latency_p50_median"], marker="o",
+                color=COLORS.get(mode), ls="-" if link == "1gbit" else "--",
+                label=f"{mode}, {link} links")  # fmt: skip
+    ax.set(
         title="Echo over rate-limited host links",
         xlabel="payload KB (log)",
         ylabel="p50 ms (log)",
         xscale="log",
         yscale="log",
     )
-    right.grid(alpha=0.3)
+    ax.grid(alpha=0.3)
     if not pay.empty:
-        right.legend(fontsize=8)
-    for ax, df in ((left, weak), (middle, thr)):
-        if not df.empty:
-            ax.set_xticks(sorted(df["hosts"].unique()))
-    return _save(fig, path)
+        ax.legend(fontsize=8)
 
 
 def partition(timeline: pd.DataFrame, path: Path) -> Path:
@@ -258,22 +257,13 @@ def load_curve(summary: pd.DataFrame, path: Path, celery: pd.DataFrame | None = 
     for mode, g in df.groupby("mode", sort=False):
         g = g.sort_values("rate")
         color = COLORS.get(mode)
-        left.plot(g["rate"], 1000 * g["latency_p50_median"], "o-", color=color, label=f"{mode} p50")
-        left.plot(
-            g["rate"], 1000 * g["latency_p99_median"], "s--", color=color, label=f"{mode} p99"
-        )
-        right.errorbar(
-            g["rate"],
-            g["throughput_median"],
-            yerr=[
-                g["throughput_median"] - g["throughput_min"],
-                g["throughput_max"] - g["throughput_median"],
-            ],
-            marker="o",
-            capsize=3,
-            color=color,
-            label=mode,
-        )
+        for q, style in (("p50", "o-"), ("p99", "s--")):
+            ms = 1000 * g[f"latency_{q}_median"]
+            left.plot(g["rate"], ms, style, color=color, label=f"{mode} {q}")
+        spread = [g["throughput_median"] - g["throughput_min"],
+                  g["throughput_max"] - g["throughput_median"]]  # fmt: skip
+        right.errorbar(g["rate"], g["throughput_median"], yerr=spread, marker="o", capsize=3,
+                       color=color, label=mode)  # fmt: skip
     top = df["rate"].max() if not df.empty else 1
     right.plot([0, top], [0, top], color="black", lw=0.8, ls=":", label="achieved = offered")
     left.set(

@@ -246,7 +246,7 @@ def _hosts_text(out: Path, summary: pd.DataFrame, info: dict, plots: dict[str, P
     ]
     shaping = info.get("shaping", {})
     return _page(
-        "hosts.md.j2",
+        "hosts.jinja",
         plot=plots["hosts"].name,
         cpus=_cpus(summary),
         shaping=", ".join(f"{k} {'yes' if v else 'no'}" for k, v in shaping.items()) or "unknown",
@@ -295,7 +295,7 @@ def _baselines_text(out: Path, summary: pd.DataFrame, tasks: pd.DataFrame | None
     profile = out / "profile"
     t = targets(summary, celery_rows, direct, api, tasks, profile if profile.exists() else None)
     return _page(
-        "celery.md.j2",
+        "celery.jinja",
         celery=None
         if celery_rows is None
         else celery_summary(celery_rows).set_index("system").loc["celery"].to_dict(),
@@ -360,7 +360,7 @@ def _model_text(out: Path, plots: dict[str, Path]) -> str:
     else:
         speed = "at the calibration's speed (this run has no speed probes)"
     return _page(
-        "model.md.j2",
+        "model.jinja",
         plot=plots["model"].name,
         info=info,
         speed=speed,
@@ -469,7 +469,7 @@ def _load_curve_text(out: Path, summary: pd.DataFrame, plots: dict[str, Path]) -
     recorded = json.loads(path.read_text()) if path.exists() else {}
     curve = [r for r in recorded.get("runs", []) if r["study"] == "load_curve"]
     return _page(
-        "load_curve.md.j2",
+        "load_curve.jinja",
         plot=plots["load_curve"].name,
         duration=_listed({round(r["tasks"] / r["rate"], 1) for r in curve}),
         skipped=len(recorded.get("skipped", [])),
@@ -513,7 +513,7 @@ def _studies_text(summary: pd.DataFrame, plots: dict[str, Path]) -> str:
         }
         for _, r in _own_studies(summary).iterrows()
     ]
-    return _page("studies.md.j2", plot=plots["studies"].name, table=markdown(pd.DataFrame(rows)))
+    return _page("studies.jinja", plot=plots["studies"].name, table=markdown(pd.DataFrame(rows)))
 
 
 def headline(summary: pd.DataFrame) -> pd.DataFrame:
@@ -620,7 +620,7 @@ def render(out: Path) -> Path:
         _model_text(out, plots),
     ]
     text = _page(
-        "report.md.j2",
+        "report.jinja",
         name=out.name,
         info=info,
         packages=", ".join(f"{k} {v}" for k, v in info["packages"].items()),

@@ -256,7 +256,7 @@ def write(
     improved, regressed = df[df["verdict"] == "improved"], df[df["verdict"] == "regressed"]
     text = page(
         TEMPLATES,
-        "compare.md.j2",
+        "compare.jinja",
         names=(a.resolve().name, b.resolve().name),
         a=a, b=b,
         ma=json.loads((a / "machine.json").read_text()),

@@ -212,11 +212,13 @@ def _records(r: redis.Redis, task_ids: list[str]) -> list[dict[str, str | None]]
         return [dict(zip(names, values, strict=True)) for values in pipe.execute()]
 
 
-def _wait_running(r: redis.Redis, task_ids: list[str], n: int, timeout_s: float) -> None:
+def _wait_running(r: redis.Redis, task_ids: list[str], n: int, timeout_s: float) -> set[str]:
+    """Wait until ``n`` tasks run; answer those running then."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if sum(rec["status"] == "RUNNING" for rec in _records(r, task_ids)) >= n:
-            return
+        running = _running(r, task_ids)
+        if len(running) >= n:
+            return running
         time.sleep(0.02)
     raise RuntimeError(f"fewer than {n} tasks running after {timeout_s}s")
 
@@ -293,11 +295,9 @@ def run_scenario(
     ``redis_fsync``: the embedded Redis's ``appendfsync`` (default: ``always`` where Redis
     is killed, else ``everysec``); ``disk_iops``: put that Redis on a disk throttled to this
     many writes a second (:func:`slow_disk`; root)."""
-    if mode not in APPLIES[scenario]:
-        raise ValueError(f"{scenario} does not apply to {mode} mode")
+    _check_applies(scenario, mode)
     env = {"FAAS_HEARTBEAT_S": str(heartbeat_s), "FAAS_HEARTBEAT_TIMEOUT_S": str(timeout_s)}
-    busy = procs if mode == Mode.LOCAL else workers * procs
-    fsync = redis_fsync or ("always" if scenario == "redis-restart" else "everysec")
+    busy, fsync = procs * (1 if mode == Mode.LOCAL else workers), redis_fsync or _fsync(scenario)
     with contextlib.ExitStack() as exits:
         stack, bed = exits.enter_context(_stack(scenario, mode, workers, procs, env, fsync))
         if disk_iops:
@@ -305,31 +305,33 @@ def run_scenario(
         r = redis.Redis.from_url(stack.redis_url, decode_responses=True)
         started = time.time()
         task_ids = _submit(stack.url, tasks, sleep_s)
-        _wait_running(r, task_ids, busy, 30)
-        running = [
-            t
-            for t, rec in zip(task_ids, _records(r, task_ids), strict=True)
-            if rec["status"] == "RUNNING"
-        ]
+        running = _wait_running(r, task_ids, busy, 30)
         extra: dict = {"fault_at": time.time()}
         log.info("%s/%s: injecting with %d tasks running", scenario, mode, len(running))
         fault_injector(scenario, timeout_s, bed)(stack, extra)
         records = _settle(r, task_ids, deadline_s)
-        duration = time.time() - started
-        fault_at = extra.pop("fault_at")
+        duration, fault_at = time.time() - started, extra.pop("fault_at")
         events = [fields for _, fields in r.xrange(EVENTS_KEY) if float(fields["time"]) >= fault_at]
     if timeline is not None:
         timeline += _timeline(scenario, mode, fault_at, records, events, extra)
-    outcome = _outcome(dict(zip(task_ids, records, strict=True)), set(running), fault_at, events)
-    return FaultReport(
-        scenario=scenario,
-        mode=mode,
-        submitted=tasks,
-        duration_s=duration,
-        redis_fsync=fsync if stack.redis else "",
-        **outcome,
-        **extra,
-    )
+    outcome = _outcome(dict(zip(task_ids, records, strict=True)), running, fault_at, events)
+    return FaultReport(scenario=scenario, mode=mode, submitted=tasks, duration_s=duration,
+                       redis_fsync=fsync if stack.redis else "", **outcome, **extra)  # fmt: skip
+
+
+def _check_applies(scenario: str, mode: str) -> None:
+    if mode not in APPLIES[scenario]:
+        raise ValueError(f"{scenario} does not apply to {mode} mode")
+
+
+def _fsync(scenario: str) -> str:
+    """The embedded Redis's appendfsync: every write where Redis is killed, else each second."""
+    return "always" if scenario == "redis-restart" else "everysec"
+
+
+def _running(r: redis.Redis, task_ids: list[str]) -> set[str]:
+    return {t for t, rec in zip(task_ids, _records(r, task_ids), strict=True)
+            if rec["status"] == "RUNNING"}  # fmt: skip
 
 
 def _submit(url: str, tasks: int, sleep_s: float) -> list[str]:

@@ -425,7 +425,7 @@ def _stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, stop)
 
 
-def main(argv: list[str] | None = None) -> None:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     weak = sub.add_parser("weak-scaling", help="H hosts x one worker of P processes")
@@ -436,16 +436,19 @@ def main(argv: list[str] | None = None) -> None:
     weak.add_argument("--out", type=Path, default=None, help="CSV of the repeats")
     weak.add_argument("--profile", type=Path, default=None, help="py-spy raw files here")
     sub.add_parser("check", help="say whether namespaces work here and which shaping exists")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
     setup_logging()
     _stop_on_sigterm()
     ok, why = available()
     if args.command == "check":
         print(f"namespaces: {'yes' if ok else 'no: ' + why}")
         if ok:
-            print(
-                "shaping: " + ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in shaping().items())
-            )
+            offered = ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in shaping().items())
+            print(f"shaping: {offered}")
         return
     if not ok:
         raise SystemExit(f"experiments.hosts: {why}")
@@ -454,13 +457,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        rows = [
-            f"{args.mode},{args.hosts},{args.procs_per_host},{i},{e:.4f}"
-            for i, e in enumerate(found)
-        ]
-        args.out.write_text(
-            "mode,hosts,procs_per_host,repeat,efficiency\n" + "\n".join(rows) + "\n"
-        )
+        rows = [f"{args.mode},{args.hosts},{args.procs_per_host},{i},{e:.4f}\n"
+                for i, e in enumerate(found)]  # fmt: skip
+        args.out.write_text("mode,hosts,procs_per_host,repeat,efficiency\n" + "".join(rows))
     if args.profile:
         _print_profiles(args.profile)
     efficiency = 100 * statistics.median(found)

@@ -186,7 +186,27 @@ def speed_states(traces: list[list[tuple[float, float]]]) -> dict[str, float]:
     ones. Returns the two chunk times (``fast_ms``, ``slow_ms``) and their ``ratio``, the
     share of time in the slow state (``slow_share``) and the mean stay in each
     (``mean_fast_s``, ``mean_slow_s``); ratio 1 and share 0 when there is one speed."""
-    logs = np.log([d for trace in traces for _, d in trace])
+    lo, hi = _two_means(np.log([d for trace in traces for _, d in trace]))
+    fast_s, slow_s = math.exp(lo), math.exp(hi)
+    seconds = float(sum(trace[-1][0] + trace[-1][1] - trace[0][0] for trace in traces))
+    if slow_s < 1.1 * fast_s:  # one speed
+        stays: dict[bool, list[float]] = {False: [seconds], True: []}
+        slow_s, slow_time = fast_s, 0.0
+    else:
+        stays, slow_time = _stays(traces, (lo + hi) / 2)
+    return {
+        "fast_ms": round(1000 * fast_s, 4),
+        "slow_ms": round(1000 * slow_s, 4),
+        "ratio": round(slow_s / fast_s, 4),
+        "slow_share": round(slow_time / seconds, 4),
+        "mean_fast_s": round(statistics.fmean(stays[False]), 5) if stays[False] else 0.0,
+        "mean_slow_s": round(statistics.fmean(stays[True]), 5) if stays[True] else 0.0,
+        "seconds": round(seconds, 1),
+    }
+
+
+def _two_means(logs: np.ndarray) -> tuple[float, float]:
+    """The two group means of two-means clustering in one dimension."""
     lo, hi = np.percentile(logs, 5), np.percentile(logs, 95)
     for _ in range(100):
         cut = (lo + hi) / 2
@@ -194,19 +214,14 @@ def speed_states(traces: list[list[tuple[float, float]]]) -> dict[str, float]:
         if not len(above) or not len(below):
             break
         lo, hi = below.mean(), above.mean()
-    fast_s, slow_s = math.exp(lo), math.exp(hi)
-    seconds = float(sum(trace[-1][0] + trace[-1][1] - trace[0][0] for trace in traces))
-    if slow_s < 1.1 * fast_s:  # one speed
-        return {
-            "fast_ms": round(1000 * fast_s, 4),
-            "slow_ms": round(1000 * fast_s, 4),
-            "ratio": 1.0,
-            "slow_share": 0.0,
-            "mean_fast_s": seconds,
-            "mean_slow_s": 0.0,
-            "seconds": round(seconds, 1),
-        }
-    cut = (lo + hi) / 2
+    return float(lo), float(hi)
+
+
+def _stays(
+    traces: list[list[tuple[float, float]]], cut: float
+) -> tuple[dict[bool, list[float]], float]:
+    """Each stay in the fast (False) and slow (True) state, and the time spent slow: a core
+    changes state after :data:`STATE_CHUNKS` chunks in a row on the other side of ``cut``."""
     stays: dict[bool, list[float]] = {False: [], True: []}
     slow_time = 0.0
     for trace in traces:
@@ -219,15 +234,7 @@ def speed_states(traces: list[list[tuple[float, float]]]) -> dict[str, float]:
                 state, streak, since = slow, 0, start
             slow_time += duration if state else 0.0
         stays[state].append(trace[-1][0] + trace[-1][1] - since)
-    return {
-        "fast_ms": round(1000 * fast_s, 4),
-        "slow_ms": round(1000 * slow_s, 4),
-        "ratio": round(slow_s / fast_s, 4),
-        "slow_share": round(slow_time / seconds, 4),
-        "mean_fast_s": round(statistics.fmean(stays[False]), 5) if stays[False] else 0.0,
-        "mean_slow_s": round(statistics.fmean(stays[True]), 5) if stays[True] else 0.0,
-        "seconds": round(seconds, 1),
-    }
+    return stays, slow_time
 
 
 #: The speed gauge's chunk (a quarter to half a millisecond of one core here) and the pause

@@ -194,7 +194,6 @@ async def _calibrate_mode(
         submit = await session.submit_cpu(max(200, int(SUBMIT_TASKS * scale)))
     finally:
         await session.close()
-    cores = os.cpu_count() or 1
     lat, load, heavy = taken[1], taken[LOAD_CLIENTS], taken[HEAVY_CLIENTS]
     rows = [row for run in lat for row in run.rows]
     steps = {
@@ -206,26 +205,33 @@ async def _calibrate_mode(
         cpu_1_s=_demands(_median_cpu(lat), n_lat, submit),
         cpu_heavy_s=_demands(_median_cpu(heavy), n_heavy, submit),
         steps_ms=steps,
-        measured={
-            "cpu_count": cores,
-            "effective_cores": _median_of(load, lambda r: effective_cores(r.cpu_s, cores)),
-            "c1_effective_cores": _median_of(lat, lambda r: effective_cores(r.cpu_s, cores)),
-            "load_clients": LOAD_CLIENTS,
-            "heavy_clients": HEAVY_CLIENTS,
-            "rounds": rounds,
-            "probe_s": round(statistics.fmean(r.probe_s for r in lat + load), 6),
-            # the gauge's chunk beside the 16- and 64-client runs (the speed the CPU per
-            # task was measured at), and every run: clients, tasks/s, gauge (ms)
-            "gauge_ms": _median_of(load + heavy, lambda r: 1000 * r.gauge_s, 5),
-            "runs": [
-                [c, round(r.throughput_tps, 2), round(1000 * r.gauge_s, 5)]
-                for c, runs in taken.items()
-                for r in runs
-            ],
-            **{f"c{c}_{k}": v for c, runs in taken.items() for k, v in _summary(runs).items()},
-            **{f"c{c}_{k}": v for c, runs in taken.items() for k, v in _sleeps(runs).items()},
-        },
+        measured=_measured(taken, rounds),
     )
+
+
+def _measured(taken: dict[int, list[RealRun]], rounds: int) -> dict:
+    """What a mode's calibration records of its runs beside the CPU per task."""
+    cores = os.cpu_count() or 1
+    lat, load, heavy = taken[1], taken[LOAD_CLIENTS], taken[HEAVY_CLIENTS]
+    return {
+        "cpu_count": cores,
+        "effective_cores": _median_of(load, lambda r: effective_cores(r.cpu_s, cores)),
+        "c1_effective_cores": _median_of(lat, lambda r: effective_cores(r.cpu_s, cores)),
+        "load_clients": LOAD_CLIENTS,
+        "heavy_clients": HEAVY_CLIENTS,
+        "rounds": rounds,
+        "probe_s": round(statistics.fmean(r.probe_s for r in lat + load), 6),
+        # the gauge's chunk beside the 16- and 64-client runs (the speed the CPU per task
+        # was measured at), and every run: clients, tasks/s, gauge (ms)
+        "gauge_ms": _median_of(load + heavy, lambda r: 1000 * r.gauge_s, 5),
+        "runs": [
+            [c, round(r.throughput_tps, 2), round(1000 * r.gauge_s, 5)]
+            for c, runs in taken.items()
+            for r in runs
+        ],
+        **{f"c{c}_{k}": v for c, runs in taken.items() for k, v in _summary(runs).items()},
+        **{f"c{c}_{k}": v for c, runs in taken.items() for k, v in _sleeps(runs).items()},
+    }
 
 
 def _median_cpu(runs: list[RealRun]) -> dict[str, float]:

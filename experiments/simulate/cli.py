@@ -64,6 +64,12 @@ def parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     _predict_flags(pred)
+    _pipeline_parsers(sub)
+    _tool_parsers(sub)
+    return p
+
+
+def _pipeline_parsers(sub: argparse._SubParsersAction) -> None:
     for name, text in (
         ("validate", "calibrate each mode, predict held-out configurations, run them"),
         ("extrapolate", "the studies beyond one machine"),
@@ -76,6 +82,20 @@ def parser() -> argparse.ArgumentParser:
             s.add_argument("--calibration", type=Path)
         else:
             s.add_argument("--rounds", type=_rounds, help=ROUNDS_HELP)
+    ren = sub.add_parser("render", help="re-write a simulation directory's report and plots")
+    ren.add_argument("dir", type=Path, nargs="?", default=Path("docs/simulation"))
+    rep = sub.add_parser(
+        "repredict", help="predict a simulation directory's measured runs anew, then render"
+    )
+    rep.add_argument("dir", type=Path, nargs="?", default=Path("docs/simulation"))
+    rep.add_argument(
+        "--refit",
+        action="store_true",
+        help="express the calibration at its reference speed, fit its residuals and busy CPU anew",
+    )
+
+
+def _tool_parsers(sub: argparse._SubParsersAction) -> None:
     ag = sub.add_parser("against", help="predict a benchmark run's configurations: model.csv")
     ag.add_argument("run_dir", type=Path)
     ag.add_argument("--calibration", type=Path)
@@ -97,18 +117,6 @@ def parser() -> argparse.ArgumentParser:
     )
     spr.add_argument("dirs", type=Path, nargs="+", help="validation directories")
     spr.add_argument("--clients", type=int, default=4)
-    ren = sub.add_parser("render", help="re-write a simulation directory's report and plots")
-    ren.add_argument("dir", type=Path, nargs="?", default=Path("docs/simulation"))
-    rep = sub.add_parser(
-        "repredict", help="predict a simulation directory's measured runs anew, then render"
-    )
-    rep.add_argument("dir", type=Path, nargs="?", default=Path("docs/simulation"))
-    rep.add_argument(
-        "--refit",
-        action="store_true",
-        help="express the calibration at its reference speed, fit its residuals and busy CPU anew",
-    )
-    return p
 
 
 def _at_least(low: float, kind: type = float, high: float = math.inf) -> Callable[[str], object]:
@@ -141,7 +149,6 @@ def _predict_flags(pred: argparse.ArgumentParser) -> None:
     pred.add_argument(
         "--task-ms", type=_at_least(0.0, high=MAX_TASK_MS), default=0.0, help="task length, ms"
     )
-    pred.add_argument("--clients", type=count, default=None, help="closed-loop clients (default 1)")
     pred.add_argument("--tasks", type=count, default=1000, help="tasks to run")
     pred.add_argument(
         "--hosts", type=count, default=None, help="worker hosts (dedicated regime only)"
@@ -157,6 +164,28 @@ def _predict_flags(pred: argparse.ArgumentParser) -> None:
     pred.add_argument("--api-procs", type=count, default=1, help="API processes")
     pred.add_argument(
         "--dispatchers", type=count, default=1, help="sharing the queue, each its own workers"
+    )
+    _load_flags(pred)
+    pred.add_argument(
+        "--cpu-cv",
+        type=positive,
+        default=1.0,
+        help="variation of a visit's CPU around its mean (1: exponential, 0: constant)",
+    )
+    pred.add_argument(
+        "--constant-speed",
+        action="store_true",
+        help="every core at its mean speed (default: the calibration's two speeds)",
+    )
+    pred.add_argument("--seed", type=int, default=0, help="random seed")
+    pred.add_argument("--calibration", type=Path, help="default: the last one measured")
+
+
+def _load_flags(pred: argparse.ArgumentParser) -> None:
+    """The load ``predict`` offers: closed loop, open loop, a burst; and failures."""
+    positive = _at_least(0.0)
+    pred.add_argument(
+        "--clients", type=_at_least(1, int), default=None, help="closed-loop clients (default 1)"
     )
     pred.add_argument("--rate", type=positive, default=0.0, help="open loop, tasks/s (0: closed)")
     pred.add_argument(
@@ -177,19 +206,6 @@ def _predict_flags(pred: argparse.ArgumentParser) -> None:
         default=0.0,
         help="worker failures per minute per 100 workers (pull/push)",
     )
-    pred.add_argument(
-        "--cpu-cv",
-        type=positive,
-        default=1.0,
-        help="variation of a visit's CPU around its mean (1: exponential, 0: constant)",
-    )
-    pred.add_argument(
-        "--constant-speed",
-        action="store_true",
-        help="every core at its mean speed (default: the calibration's two speeds)",
-    )
-    pred.add_argument("--seed", type=int, default=0, help="random seed")
-    pred.add_argument("--calibration", type=Path, help="default: the last one measured")
 
 
 def check_predict(args: argparse.Namespace) -> str | None:
@@ -255,41 +271,53 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "predict" and (why := check_predict(args)):
         p.error(why)
     setup_logging(args.log_level)
+    commands = {
+        "predict": lambda: print(json.dumps(predict(args))),  # noqa: T201 - the answer
+        "against": lambda: _against(args),
+        "by-clients": lambda: _by_clients(args),
+        "spread": lambda: _spread(args),
+        "wake-probe": lambda: _wake_probe(args),
+    }
     try:
-        if args.command == "predict":
-            print(json.dumps(predict(args)))  # noqa: T201 - the command's answer
-            return
-        if args.command == "against":
-            from experiments.analysis.report import render
-            from experiments.simulate.benchrun import write
-
-            path = write(args.run_dir, calibration_path(args.calibration), args.seeds)
-            render(args.run_dir)
-            log.info("wrote %s and %s", path, args.run_dir / "REPORT.md")
-            return
-        if args.command == "by-clients":
-            from experiments.simulate import by_clients
-
-            modes = [Mode(m).value for m in args.modes.split(",")]
-            calibration = Calibration.load(calibration_path(args.calibration))
-            print(by_clients.run(modes, calibration, args.out, args.repeats))  # noqa: T201
-            return
-        if args.command == "spread":
-            from experiments.simulate.validate import spread, spread_summary
-
-            rows = spread(args.dirs, args.clients)
-            print("\n".join(spread_summary(rows, args.clients)))  # noqa: T201 - the answer
-            return
-        if args.command == "wake-probe":
-            from experiments.simulate import wakeprobe
-
-            print(wakeprobe.run(args.out, args.repeats))  # noqa: T201 - where it wrote
-            return
-        from experiments.simulate import pipeline
-
-        pipeline.run(args)
+        commands.get(args.command, lambda: _pipeline(args))()
     except ValueError as error:
         sys.exit(f"simulate: {error}")
+
+
+def _against(args: argparse.Namespace) -> None:
+    from experiments.analysis.report import render
+    from experiments.simulate.benchrun import write
+
+    path = write(args.run_dir, calibration_path(args.calibration), args.seeds)
+    render(args.run_dir)
+    log.info("wrote %s and %s", path, args.run_dir / "REPORT.md")
+
+
+def _by_clients(args: argparse.Namespace) -> None:
+    from experiments.simulate import by_clients
+
+    modes = [Mode(m).value for m in args.modes.split(",")]
+    calibration = Calibration.load(calibration_path(args.calibration))
+    print(by_clients.run(modes, calibration, args.out, args.repeats))  # noqa: T201
+
+
+def _spread(args: argparse.Namespace) -> None:
+    from experiments.simulate.validate import spread, spread_summary
+
+    rows = spread(args.dirs, args.clients)
+    print("\n".join(spread_summary(rows, args.clients)))  # noqa: T201 - the answer
+
+
+def _wake_probe(args: argparse.Namespace) -> None:
+    from experiments.simulate import wakeprobe
+
+    print(wakeprobe.run(args.out, args.repeats))  # noqa: T201 - where it wrote
+
+
+def _pipeline(args: argparse.Namespace) -> None:
+    from experiments.simulate import pipeline
+
+    pipeline.run(args)
 
 
 if __name__ == "__main__":

@@ -312,56 +312,7 @@ class Platform:
         booked ahead by a process with a backlog. Plain delays, and stations with
         unbounded servers, ride on the event before them: a task costs about eight events,
         fast enough for a million tasks."""
-        env = self.env
-        awake = self.config.awake_residuals
-        seen = [0, 0]  # visits since the last delay, and how many found their process idle
-
-        def note(station: Station, t: float, queued: bool) -> None:
-            seen[0] += 1
-            if not queued and (not station.servers or station.free[0] <= t):
-                seen[1] += 1
-
-        def run(start: int, queued: bool = False) -> None:
-            t, placed = env.now, False
-            for i in range(start, len(plan)):
-                station, seconds, wake, on = plan[i]
-                if station is None:
-                    if wake and awake and seen[0]:
-                        seconds *= seen[1] / seen[0]
-                    seen[0] = seen[1] = 0
-                    t += seconds
-                    continue
-                if station.servers is None and station.cores is None:
-                    if awake:
-                        note(station, t, False)
-                    t += station.serve(t, seconds, wake, on)
-                elif station.cores is not None:
-                    # a process asks for a core when it can run the job: now, with one
-                    # of its threads free (else it asks again when one frees, and the
-                    # job is taken in the turn that was going on when it arrived)
-                    free = station.next_free()
-                    turn = t if t > free else free
-                    if turn > env.now:
-                        q = free > t
-                        env.timeout(turn - env.now).callbacks.append(lambda _e, i=i, q=q: run(i, q))
-                        return
-                    if awake:
-                        note(station, t, queued and i == start)
-                    t += station.serve(t, seconds, wake, on, queued and i == start)
-                elif placed:
-                    env.timeout(t - env.now).callbacks.append(lambda _e, i=i: run(i))
-                    return
-                else:
-                    if awake:
-                        note(station, t, False)
-                    t += station.serve(t, seconds, wake, on)
-                    placed = True
-            if t > env.now:
-                env.timeout(t - env.now).callbacks.append(lambda _e: then())
-            else:
-                then()
-
-        run(0)
+        _Walk(self.env, self.config.awake_residuals, plan, then).run(0)
 
     def residual(self, step: str) -> Visit:
         """A draw of the step's time not explained by CPU (measured at one client): a delay
@@ -682,28 +633,13 @@ class Platform:
             results, worker.results = worker.results, []
             idle = len(worker.running) == len(results)  # finished ones run no more
             wire = self.wire_s()
-            handled = env.event()
-            # handing results in is part of their tasks' measured CPU; a request without
-            # costs a message (its CPU measured on an idle dispatcher, waking included) —
-            # also the one a busy worker sends while its task runs at one client, which
-            # the calibration's one-client CPU holds already: 0.2 of 2.3 ms counted twice
-            cost = 0.0 if results else self.message_s
-            message = [delay(wire), (d.station, cost, 0.0, 1.0)]
-            self.after(message, handled.succeed)
-            yield handled
+            yield from self._request(d, wire, results)
             if worker.epoch != epoch:
                 return  # died with the request out: what it ran was requeued
             if results:
                 self._release(results, worker)
                 self._settle(results, d)
-            if self._slots(worker) > 0 and d.backlog:
-                tasks = self._take(worker)
-            elif idle and not worker.results:
-                reply = env.event()
-                d.idle_requests.append((worker, epoch, reply))
-                tasks = yield reply  # held until work arrives
-            else:
-                tasks = []
+            tasks = yield from self._reply(worker, epoch, idle)
             if wire:
                 yield env.timeout(wire)
             for task in tasks:
@@ -714,6 +650,29 @@ class Platform:
             backoff = min(0.05, backoff * 2 or 0.001)  # busy, got nothing: ask again later
             worker.wake = env.event()
             yield env.any_of([worker.wake, env.timeout(backoff)])
+
+    def _request(self, d: Dispatcher, wire: float, results: list) -> Generator:
+        """A pull request reaching the dispatcher and handled there. Handing results in is
+        part of their tasks' measured CPU; a request without costs a message (its CPU
+        measured on an idle dispatcher, waking included) — also the one a busy worker sends
+        while its task runs at one client, which the calibration's one-client CPU holds
+        already: 0.2 of 2.3 ms counted twice."""
+        handled = self.env.event()
+        cost = 0.0 if results else self.message_s
+        self.after([delay(wire), (d.station, cost, 0.0, 1.0)], handled.succeed)
+        yield handled
+
+    def _reply(self, worker: Worker, epoch: int, idle: bool) -> Generator:
+        """The tasks a request gets: from the backlog, or (an idle worker with nothing to
+        hand in) held until work arrives, or none."""
+        d = worker.dispatcher
+        if self._slots(worker) > 0 and d.backlog:
+            return self._take(worker)
+        if idle and not worker.results:
+            reply = self.env.event()
+            d.idle_requests.append((worker, epoch, reply))
+            return (yield reply)
+        return []
 
     # -- failures ---------------------------------------------------------------------------
 
@@ -795,3 +754,55 @@ def simulate(config: Config, calibration: Calibration) -> Prediction:
     finally:
         if paused:
             gc.enable()
+
+
+class _Walk:
+    """One task's way through a plan of visits (:meth:`Simulation.after`): where it is, and
+    the visits since the last delay (how many found their process idle)."""
+
+    __slots__ = ("awake", "env", "idle", "plan", "seen", "then")
+
+    def __init__(
+        self, env: simpy.Environment, awake: bool, plan: list[Visit], then: Callable[[], None]
+    ) -> None:
+        self.env, self.awake, self.plan, self.then = env, awake, plan, then
+        self.seen = self.idle = 0
+
+    def note(self, station: Station, t: float, queued: bool) -> None:
+        if self.awake:
+            self.seen += 1
+            if not queued and (not station.servers or station.free[0] <= t):
+                self.idle += 1
+
+    def later(self, t: float, resume: Callable[[simpy.events.Event], None]) -> None:
+        self.env.timeout(t - self.env.now).callbacks.append(resume)
+
+    def run(self, start: int, queued: bool = False) -> None:
+        t, placed, plan = self.env.now, False, self.plan
+        for i in range(start, len(plan)):
+            station, seconds, wake, on = plan[i]
+            if station is None:
+                if wake and self.awake and self.seen:
+                    seconds *= self.idle / self.seen
+                self.seen = self.idle = 0
+                t += seconds
+            elif station.cores is not None:
+                # a process asks for a core when it can run the job: now, with one of its
+                # threads free (else it asks again when one frees, and the job is taken in
+                # the turn that was going on when it arrived)
+                free = station.next_free()
+                if (t if t > free else free) > self.env.now:
+                    q = free > t
+                    return self.later(max(t, free), lambda _e, i=i, q=q: self.run(i, q))
+                self.note(station, t, queued and i == start)
+                t += station.serve(t, seconds, wake, on, queued and i == start)
+            elif station.servers is not None and placed:
+                return self.later(t, lambda _e, i=i: self.run(i))
+            else:
+                self.note(station, t, False)
+                t += station.serve(t, seconds, wake, on)
+                placed = placed or station.servers is not None
+        if t > self.env.now:
+            self.later(t, lambda _e: self.then())
+        else:
+            self.then()

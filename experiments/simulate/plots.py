@@ -66,37 +66,17 @@ def headline(scale: pd.DataFrame, measured: pd.DataFrame | None, path: Path) -> 
         axes[1].plot(g["processes"], g["p99_ms"], marker=".", **kw)
         if task_ms == 0:
             last = g.iloc[-1]
-            axes[0].annotate(
-                last["bottleneck"],
-                (last["processes"], last["throughput_tps"]),
-                fontsize=8,
-                color=COLORS.get(mode),
-            )
-    if measured is not None:
-        for mode, g in measured.groupby("mode"):
-            procs = g["procs"] * g["workers"] if mode != "local" else g["procs"]
-            axes[0].scatter(
-                procs,
-                g["measured_throughput_tps"],
-                color=COLORS.get(mode),
-                marker="x",
-                s=50,
-                label=f"{mode} measured (this machine)",
-            )
-    axes[0].set(
-        xscale="log",
-        yscale="log",
-        xlabel="processes",
-        ylabel="throughput (tasks/s)",
-        title="predicted throughput",
-    )
-    axes[1].set(
-        xscale="log",
-        yscale="log",
-        xlabel="processes",
-        ylabel="p99 latency (ms)",
-        title="predicted p99",
-    )
+            where = (last["processes"], last["throughput_tps"])
+            axes[0].annotate(last["bottleneck"], where, fontsize=8, color=COLORS.get(mode))
+    for mode, g in measured.groupby("mode") if measured is not None else ():
+        procs = g["procs"] * g["workers"] if mode != "local" else g["procs"]
+        axes[0].scatter(procs, g["measured_throughput_tps"], color=COLORS.get(mode), marker="x",
+                        s=50, label=f"{mode} measured (this machine)")  # fmt: skip
+    for ax, ylabel, title in (
+        (axes[0], "throughput (tasks/s)", "predicted throughput"),
+        (axes[1], "p99 latency (ms)", "predicted p99"),
+    ):
+        ax.set(xscale="log", yscale="log", xlabel="processes", ylabel=ylabel, title=title)
     axes[0].legend(fontsize=7, ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

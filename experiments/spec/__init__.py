@@ -185,13 +185,42 @@ def _study(study: dict, base: Path, where: str) -> list[Run]:
     arg_values = _axis(study, "arg", where, [0], float, 0) if builtin_arg else [0]
     if not builtin_arg and "arg" in study:
         raise SpecError(f"{where}: 'arg' is for built-in workloads; give a user function 'args'")
+    modes = _modes(study, where)
+    kind, clients, rates, stop, seed = _load(study.get("load", {}), where)
+    hosts, links = _hosts_and_links(study, modes, where)
+    sizes = _sizes(study, where)
+    celery = study.get("celery", False)
+    if not isinstance(celery, bool):
+        raise SpecError(f"{where}: 'celery' must be true or false")
+    if celery and (kind != "poisson" or workload != "noop"):
+        raise SpecError(f"{where}: 'celery' (Celery on the same load) needs a poisson load of noop")
+    common = dict(study=name, workload=workload, loop=kind, function=function, args=args,
+                  clients=clients, stop_at_saturation=stop, seed=seed, celery=celery)  # fmt: skip
+    runs = []
+    for mode, (size, procs), host, link, arg, rate in itertools.product(
+        modes, sizes, hosts, links, arg_values, rates
+    ):
+        if size is None:  # 'processes': shaped per mode
+            workers, procs = shape(mode, procs)
+        else:  # one worker per emulated host, else 'workers' (a local pool is one)
+            workers = host or (1 if mode == Mode.LOCAL else size)
+        tasks = _tasks(study, where, workers * procs, rate)
+        runs.append(Run(mode=mode, workers=workers, procs=procs, arg=arg, tasks=tasks,
+                        hosts=host, link=link, rate=rate, **common))  # fmt: skip
+    return runs
+
+
+def _modes(study: dict, where: str) -> list[str]:
     modes = study.get("modes", [str(m) for m in Mode])
     if not isinstance(modes, list) or not modes:
         raise SpecError(f"{where}: 'modes' must be a non-empty list of {[str(m) for m in Mode]}")
     for mode in modes:
         if mode not in [str(m) for m in Mode]:
             raise SpecError(f"{where}: 'modes' has {mode!r}; known: local, pull, push")
-    kind, clients, rates, stop, seed = _load(study.get("load", {}), where)
+    return modes
+
+
+def _hosts_and_links(study: dict, modes: list[str], where: str) -> tuple[list[int], list[str]]:
     hosts = _axis(study, "hosts", where, [0], int, 0)
     links = study.get("links", ["unshaped"])
     links = links if isinstance(links, list) else [links]
@@ -201,47 +230,9 @@ def _study(study: dict, base: Path, where: str) -> list[Run]:
         raise SpecError(f"{where}: 'links' shapes emulated hosts; set 'hosts' >= 1 with it")
     if any(hosts) and any(m == Mode.LOCAL for m in modes):
         raise SpecError(f"{where}: 'hosts' needs remote workers; 'modes' must not have local")
-    sizes = _sizes(study, where)
-    celery = study.get("celery", False)
-    if not isinstance(celery, bool):
-        raise SpecError(f"{where}: 'celery' must be true or false")
-    if celery and (kind != "poisson" or workload != "noop"):
-        raise SpecError(f"{where}: 'celery' (Celery on the same load) needs a poisson load of noop")
-    runs = []
     if any(hosts) and ("processes" in study or "workers" in study):
         raise SpecError(f"{where}: with 'hosts' each host runs one worker; give only 'procs'")
-    for mode, (size, procs), host, link, arg, rate in itertools.product(
-        modes, sizes, hosts, links, arg_values, rates
-    ):
-        if size is None:  # 'processes': shaped per mode
-            workers, procs = shape(mode, procs)
-        elif host:  # one worker per emulated host
-            workers = host
-        else:
-            workers = 1 if mode == Mode.LOCAL else size
-        tasks = _tasks(study, where, workers * procs, rate)
-        runs.append(
-            Run(
-                study=name,
-                mode=mode,
-                workers=workers,
-                procs=procs,
-                workload=workload,
-                arg=arg,
-                tasks=tasks,
-                loop=kind,
-                hosts=host,
-                link=link,
-                function=function,
-                args=args,
-                clients=clients,
-                rate=rate,
-                stop_at_saturation=stop,
-                seed=seed,
-                celery=celery,
-            )
-        )
-    return runs
+    return hosts, links
 
 
 def _sizes(study: dict, where: str) -> list[tuple[int | None, int]]:

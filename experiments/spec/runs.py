@@ -10,29 +10,49 @@ TOML specs in ``experiments/specs/`` (``full.toml``, the default; ``quick.toml``
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, NamedTuple
 
 from faas.models import Mode
+
+#: how tasks are sent: burst (all at once, 16 concurrent submitters, results collected
+#: concurrently) | sequential (one at a time) | closed (``clients`` clients, each submit then
+#: long-poll) | poisson (open loop, arrivals at ``rate`` tasks/s)
+Loop = Literal["burst", "sequential", "closed", "poisson"]
+#: the built-in workloads (:mod:`experiments.spec.workloads`); a user's function is named by
+#: its own name
+BuiltinWorkload = Literal["noop", "sleep", "cpu", "echo"]
 
 #: A Poisson rate is sustained while the achieved throughput is at least this share of it
 #: (``stop_at_saturation`` skips the higher rates of a curve once one is not).
 SUSTAINED = 0.9
 
 
+class StackShape(NamedTuple):
+    """What a stack is started with: runs of the same shape share one stack."""
+
+    mode: Mode
+    workers: int
+    procs: int
+    hosts: int
+    link: str
+
+    def order(self) -> tuple[int, str, int, str]:
+        """Loopback shapes first, then by mode and size: the sweep's order."""
+        return self.hosts, self.mode, self.workers * self.procs, self.link
+
+
 @dataclass(frozen=True)
 class Run:
     """One configuration to measure."""
 
-    study: str  # throughput | weak_scaling | latency | payload | hosts_* (emulated hosts)
-    mode: str
+    study: str  # throughput | weak_scaling | latency | payload | hosts_* | the spec's own
+    mode: Mode
     workers: int  # pull/push workers; 1 in local mode
     procs: int  # processes per worker (the pool size in local mode)
-    workload: str  # noop | sleep | cpu | echo
+    workload: BuiltinWorkload | str  # a built-in, or a user function's name
     arg: float  # sleep seconds, cpu iterations, or echo payload bytes
     tasks: int
-    #: how tasks are sent: burst (all at once, 16 concurrent submitters, results collected
-    #: concurrently) | sequential (one at a time) | closed (``clients`` clients, each
-    #: submit then long-poll) | poisson (open loop, arrivals at ``rate`` tasks/s)
-    loop: str = "burst"
+    loop: Loop = "burst"
     #: emulated hosts (experiments/hosts/), one worker each; 0: every process on loopback
     hosts: int = 0
     #: each host's link rate (``tc tbf``), e.g. "100mbit"; "unshaped" for none
@@ -55,9 +75,9 @@ class Run:
         return self.workers * self.procs
 
     @property
-    def stack(self) -> tuple[str, int, int, int, str]:
+    def stack(self) -> StackShape:
         """Runs with the same stack shape share one stack."""
-        return self.mode, self.workers, self.procs, self.hosts, self.link
+        return StackShape(Mode(self.mode), self.workers, self.procs, self.hosts, self.link)
 
 
 def shape(mode: str, processes: int) -> tuple[int, int]:

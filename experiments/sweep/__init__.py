@@ -40,7 +40,7 @@ from experiments.measure.cpu import probe
 from experiments.measure.machine import machine
 from experiments.measure.server import server_rows
 from experiments.spec import workloads
-from experiments.spec.runs import SUSTAINED, Baselines, Run
+from experiments.spec.runs import SUSTAINED, Baselines, Run, StackShape
 from faas.models import Mode
 from faas.serialize import serialize
 from faas.stack import Stack
@@ -100,6 +100,44 @@ def throughput(rows: list[TaskRow]) -> float:
     return len(rows) / (max(r.observed for r in rows) - min(r.submitted for r in rows))
 
 
+class _Saturation:
+    """The load curves' first rates not sustained: a curve's higher rates are skipped once
+    one is (``Run.stop_at_saturation``)."""
+
+    def __init__(self, repeats: int) -> None:
+        self.repeats = repeats
+        self.first: dict[tuple, float] = {}  # load curve -> the first rate not sustained
+        self.achieved: list[float] = []  # the current Poisson run's throughput per repeat
+
+    def past(self, run: Run) -> bool:
+        return run.stop_at_saturation and run.rate > self.first.get(_curve_key(run), run.rate)
+
+    def record(self, run: Run, repeat: int, sent: list[TaskRow]) -> None:
+        if run.loop != "poisson":
+            return
+        self.achieved = (self.achieved if repeat else []) + [throughput(sent)]
+        if repeat == self.repeats - 1 and statistics.median(self.achieved) < SUSTAINED * run.rate:
+            self.first.setdefault(_curve_key(run), run.rate)
+
+
+async def _register(client: LoadClient, runs: list[Run]) -> dict[tuple[str, str], str]:
+    """Register every workload of ``runs`` and warm the stack up; their function ids."""
+    functions = {}
+    for run in runs:
+        key = (run.workload, run.function)
+        if key not in functions:
+            functions[key] = await client.register(_function(run), run.workload)
+    warm = await client.register(workloads.noop, "noop")
+    await client.run_many(warm, [serialize(((), {}))] * 50)
+    return functions
+
+
+def _label(run: Run, repeat: int) -> str:
+    rate = f" {run.rate:g}/s" if run.rate else ""
+    shape = f"{run.mode} {run.workers}x{run.procs}"
+    return f"{run.study} {shape} {run.workload}({run.arg:g}){rate} #{repeat + 1}"
+
+
 async def _measure_stack(
     stack: Stack, runs: list[Run], repeats: int, bar: tqdm, skipped: list[Run]
 ) -> list[dict]:
@@ -107,46 +145,24 @@ async def _measure_stack(
     client = LoadClient(stack.url, concurrency=CLIENT_CONCURRENCY)
     r = redis.Redis.from_url(stack.redis_url, decode_responses=True)
     rows: list[dict] = []
-    saturated: dict[tuple, float] = {}  # load curve -> the first rate it did not sustain
-    achieved: list[float] = []  # the current Poisson run's throughput per repeat
+    saturation = _Saturation(repeats)
     try:
-        functions = {}
-        for run in runs:
-            key = (run.workload, run.function)
-            if key not in functions:
-                functions[key] = await client.register(_function(run), run.workload)
-        warm = await client.register(workloads.noop, "noop")
-        await client.run_many(warm, [serialize(((), {}))] * 50)  # warm up
+        functions = await _register(client, runs)
         for run, repeat in itertools.product(runs, range(repeats)):
-            if run.stop_at_saturation and run.rate > saturated.get(_curve_key(run), run.rate):
-                if repeat == 0:
-                    skipped.append(run)
-                bar.update(1)
+            bar.update(1)
+            if saturation.past(run):
+                skipped += [run] if repeat == 0 else []
                 continue
-            bar.set_postfix_str(
-                f"{run.study} {run.mode} {run.workers}x{run.procs} "
-                f"{run.workload}({run.arg:g})"
-                + (f" {run.rate:g}/s" if run.rate else "")
-                + f" #{repeat + 1}"
-            )
+            bar.set_postfix_str(_label(run, repeat))
             speed = probe()  # how fast the machine runs now, for the model's predictions
             sent = await _send(client, run, functions[(run.workload, run.function)])
-            if run.loop == "poisson":
-                achieved = (achieved if repeat else []) + [throughput(sent)]
-                if repeat == repeats - 1 and statistics.median(achieved) < SUSTAINED * run.rate:
-                    saturated.setdefault(_curve_key(run), run.rate)
-            for row in server_rows(r, sent):
-                rows.append(
-                    {
-                        **run.__dict__,
-                        "processes": run.processes,
-                        "repeat": repeat,
-                        "payload_bytes": run.arg if run.workload == "echo" else 0,
-                        "probe_s": speed,
-                        **row,
-                    }
-                )
-            bar.update(1)
+            saturation.record(run, repeat, sent)
+            payload = run.arg if run.workload == "echo" else 0
+            rows += [
+                {**run.__dict__, "processes": run.processes, "repeat": repeat,
+                 "payload_bytes": payload, "probe_s": speed, **row}
+                for row in server_rows(r, sent)
+            ]  # fmt: skip
     finally:
         await client.close()
         r.close()
@@ -267,16 +283,16 @@ def _runnable(runs: list[Run]) -> list[Run]:
 
 
 @contextlib.contextmanager
-def _stack(mode: str, workers: int, procs: int, hosts: int, link: str) -> Iterator[Stack]:
-    """A loopback stack, or one worker on each of ``hosts`` emulated hosts."""
-    if not hosts:
-        with Stack(mode, workers=workers, procs=procs) as stack:
+def _stack(shape: StackShape) -> Iterator[Stack]:
+    """A loopback stack, or one worker on each of ``shape.hosts`` emulated hosts."""
+    if not shape.hosts:
+        with Stack(shape.mode, workers=shape.workers, procs=shape.procs) as stack:
             yield stack
         return
     from experiments.hosts import cluster
 
-    rate = None if link == "unshaped" else link
-    with cluster(mode, hosts, procs, rate=rate) as (stack, _):
+    rate = None if shape.link == "unshaped" else shape.link
+    with cluster(shape.mode, shape.hosts, shape.procs, rate=rate) as (stack, _):
         yield stack
 
 
@@ -295,23 +311,16 @@ def run_sweep(
     rows: list[dict] = []
     skipped: list[Run] = []
     runs = _runnable(runs)
-    shapes = sorted({run.stack for run in runs}, key=lambda s: (s[3], s[0], s[1] * s[2], s[4]))
+    shapes = sorted({run.stack for run in runs}, key=StackShape.order)
     with tqdm(total=len(runs) * repeats, unit="run", desc="sweep") as bar:
         for shape in shapes:
             todo = [run for run in runs if run.stack == shape]
-            with _stack(*shape) as stack:
+            with _stack(shape) as stack:
                 rows += asyncio.run(_measure_stack(stack, todo, repeats, bar, skipped))
     if extra:
         run_baselines(extra, out)
     _celery_curves(runs, repeats, out)
-    tasks = pd.DataFrame(rows)
-    tasks.to_csv(out / "tasks.csv.gz", index=False)
-    (out / "grid.json").write_text(
-        json.dumps(grid_description(runs, repeats, extra, skipped), indent=1)
-    )
-    runs_df = per_run(tasks)
-    runs_df.to_csv(out / "runs.csv", index=False)
-    per_config(runs_df).to_csv(out / "summary.csv", index=False)
+    _write_tables(out, pd.DataFrame(rows), grid_description(runs, repeats, extra, skipped))
     info = machine()
     if any(run.hosts for run in runs):
         from experiments.hosts import shaping
@@ -322,12 +331,26 @@ def run_sweep(
     from experiments.analysis.report import render
 
     render(out)
-    if out.resolve().parent.name == "results":  # results/latest: the newest run
+    _point_latest_at(out)
+    return out
+
+
+def _write_tables(out: Path, tasks: pd.DataFrame, grid: dict) -> None:
+    """tasks.csv.gz, grid.json, runs.csv and summary.csv."""
+    tasks.to_csv(out / "tasks.csv.gz", index=False)
+    (out / "grid.json").write_text(json.dumps(grid, indent=1))
+    runs = per_run(tasks)
+    runs.to_csv(out / "runs.csv", index=False)
+    per_config(runs).to_csv(out / "summary.csv", index=False)
+
+
+def _point_latest_at(out: Path) -> None:
+    """results/latest: the newest run (for runs under results/)."""
+    if out.resolve().parent.name == "results":
         latest = out.parent / "latest"
         if latest.is_symlink() or latest.exists():
             latest.unlink()
         latest.symlink_to(out.name)
-    return out
 
 
 def main() -> None:

@@ -27,20 +27,23 @@ import asyncio
 import json
 import logging
 import os
+import queue
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from experiments import setup_logging
 from experiments.analysis.tables import celery_summary
-from experiments.load.client import LoadClient
+from experiments.load.client import LoadClient, arrivals
 from experiments.measure.cpu import CpuMeter, cores_used
 from experiments.spec.runs import SUSTAINED
 from experiments.spec.workloads import noop
@@ -154,44 +157,12 @@ def celery_curve(
     thread, results awaited by ``COLLECTORS`` threads in arrival order; latency from the
     scheduled arrival. Stops past the first rate not sustained (achieved < 90 % of offered).
     One row per rate, with the columns of a sweep's summary (``mode`` = "celery")."""
-    import queue
-    import threading
-
-    from experiments.load.client import arrivals
-
     rows = []
     with EmbeddedRedis() as redis_server, celery_worker(redis_server.url) as capp:
         for r in [capp.noop.delay() for _ in range(100)]:  # warm up
             r.get(timeout=60)
         for rate in rates:
-            runs = []
-            for _ in range(repeats):
-                offsets = arrivals(max(1, round(rate * duration_s)), rate, seed)
-                observed = [0.0] * len(offsets)
-                todo: queue.Queue = queue.Queue()
-
-                def collect(todo: queue.Queue = todo, observed: list[float] = observed) -> None:
-                    while (item := todo.get()) is not None:
-                        i, result = item
-                        result.get(timeout=60)
-                        observed[i] = time.time()
-
-                threads = [threading.Thread(target=collect) for _ in range(COLLECTORS)]
-                for t in threads:
-                    t.start()
-                start, wall = time.monotonic(), time.time()
-                for i, offset in enumerate(offsets):
-                    delay = start + offset - time.monotonic()
-                    if delay > 0:
-                        time.sleep(delay)
-                    todo.put((i, capp.noop.apply_async()))
-                for _ in threads:
-                    todo.put(None)
-                for t in threads:
-                    t.join()
-                latency = np.array(observed) - (wall + np.array(offsets))
-                span = max(observed) - (wall + offsets[0])
-                runs.append((len(offsets) / span, *np.percentile(latency, [50, 99])))
+            runs = [_open_loop(capp, rate, duration_s, seed) for _ in range(repeats)]
             thr, p50, p99 = (np.array(x) for x in zip(*runs, strict=True))
             rows.append(
                 {
@@ -209,6 +180,34 @@ def celery_curve(
             if np.median(thr) < SUSTAINED * rate:
                 break
     return pd.DataFrame(rows)
+
+
+def _open_loop(capp: Any, rate: float, duration_s: float, seed: int) -> tuple[float, ...]:
+    """One open-loop run of Celery at ``rate``: (tasks/s, p50 s, p99 s)."""
+    offsets = arrivals(max(1, round(rate * duration_s)), rate, seed)
+    observed = [0.0] * len(offsets)
+    todo: queue.Queue = queue.Queue()
+
+    def collect() -> None:
+        while (item := todo.get()) is not None:
+            i, result = item
+            result.get(timeout=60)
+            observed[i] = time.time()
+
+    threads = [threading.Thread(target=collect) for _ in range(COLLECTORS)]
+    for t in threads:
+        t.start()
+    start, wall = time.monotonic(), time.time()
+    for i, offset in enumerate(offsets):
+        time.sleep(max(0.0, start + offset - time.monotonic()))
+        todo.put((i, capp.noop.apply_async()))
+    for _ in threads:
+        todo.put(None)
+    for t in threads:
+        t.join()
+    latency = np.array(observed) - (wall + np.array(offsets))
+    span = max(observed) - (wall + offsets[0])
+    return (len(offsets) / span, *np.percentile(latency, [50, 99]))
 
 
 def _noop_one(_):  # noqa: ANN001, ANN202

@@ -28,6 +28,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from experiments import setup_logging
+from experiments.analysis.pages import markdown
 from experiments.faults import APPLIES, fault_injector  # noqa: E402
 from faas.models import Mode
 from faas.stack import Stack  # noqa: E402
@@ -136,41 +137,11 @@ def run_loadtest(
     out = out or Path("results") / f"loadtest-{time.strftime('%Y%m%d-%H%M%S')}"
     out.mkdir(parents=True, exist_ok=True)
     with Stack(mode, workers=workers, procs=procs) as stack:
-        command = [
-            sys.executable,
-            "-m",
-            "locust",
-            "-f",
-            str(LOCUSTFILES),
-            "--headless",
-            "-u",
-            str(users),
-            "-r",
-            str(spawn_rate),
-            "-t",
-            f"{duration_s:g}s",
-            "--host",
-            stack.url,
-            "--csv",
-            str(out / "locust"),
-            "--csv-full-history",
-            "--only-summary",
-            "--stop-timeout",
-            "10",
-            "--loglevel",
-            "WARNING",
-        ]
         started = time.monotonic()
-        locust = subprocess.Popen(command)
+        locust = subprocess.Popen(_locust_command(stack.url, users, spawn_rate, duration_s, out))
         injected: list[float] = []
         if fault:
-
-            def inject() -> None:
-                time.sleep(fault_at_s)
-                injected.append(time.monotonic() - started)
-                fault_injector(fault, 3.0)(stack, {})
-
-            threading.Thread(target=inject, daemon=True).start()
+            _inject_later(fault, fault_at_s, stack, started, injected)
         try:
             locust.wait(duration_s + 60)
         finally:
@@ -178,20 +149,37 @@ def run_loadtest(
                 locust.kill()
                 locust.wait()
     summary = _summarize(out, mode, users, duration_s, fault, injected[0] if injected else None)
-    (out / "summary.json").write_text(json.dumps(asdict(summary), indent=2))
-    (out / "summary.md").write_text(
-        "| "
-        + " | ".join(asdict(summary))
-        + " |\n|"
-        + "---|" * len(asdict(summary))
-        + "\n| "
-        + " | ".join(
-            f"{v:.1f}" if isinstance(v, float) else str(v) for v in asdict(summary).values()
-        )
-        + " |\n"
-    )
+    values = asdict(summary)
+    (out / "summary.json").write_text(json.dumps(values, indent=2))
+    cells = [f"{v:.1f}" if isinstance(v, float) else str(v) for v in values.values()]
+    (out / "summary.md").write_text(markdown(pd.DataFrame([cells], columns=list(values))) + "\n")
     _plot(out, summary.fault_at_s)
     return summary
+
+
+def _inject_later(
+    fault: str, at_s: float, stack: Stack, started: float, injected: list[float]
+) -> None:
+    """Inject ``fault`` ``at_s`` seconds after ``started`` (a thread); note when in ``injected``."""
+
+    def inject() -> None:
+        time.sleep(at_s)
+        injected.append(time.monotonic() - started)
+        fault_injector(fault, 3.0)(stack, {})
+
+    threading.Thread(target=inject, daemon=True).start()
+
+
+def _locust_command(
+    url: str, users: int, spawn_rate: float, duration_s: float, out: Path
+) -> list[str]:
+    """Locust headless on the repository's locustfiles, its CSVs into ``out``."""
+    return [
+        sys.executable, "-m", "locust", "-f", str(LOCUSTFILES), "--headless",
+        "-u", str(users), "-r", str(spawn_rate), "-t", f"{duration_s:g}s", "--host", url,
+        "--csv", str(out / "locust"), "--csv-full-history", "--only-summary",
+        "--stop-timeout", "10", "--loglevel", "WARNING",
+    ]  # fmt: skip
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ samples Redis ``used_memory`` every second. Writes ``memory.csv`` and ``memory.p
 from __future__ import annotations
 
 import argparse
+import contextlib
 import threading
 import time
 from pathlib import Path
@@ -36,6 +37,8 @@ _noop_one.__module__ = "__main__"
 
 
 def run(tasks: int, ttl_s: float, mode: str, out: Path) -> pd.DataFrame:
+    """Run ``tasks`` no-op tasks in chunks of 1 000 with finished tasks kept ``ttl_s``,
+    sampling Redis's memory every second; write memory.csv and memory.png."""
     out.mkdir(parents=True, exist_ok=True)
     env = {"FAAS_RESULT_TTL_S": str(ttl_s), "FAAS_ARCHIVE_INTERVAL_S": "0.5"}
     samples: list[dict] = []
@@ -43,24 +46,10 @@ def run(tasks: int, ttl_s: float, mode: str, out: Path) -> pd.DataFrame:
     with Stack(mode, workers=1, procs=2, env=env) as stack:
         r = redis.Redis.from_url(stack.redis_url)
         stop = threading.Event()
-        started = time.monotonic()
-
-        def sample() -> None:
-            while not stop.wait(1.0):
-                info = r.info("memory")
-                samples.append(
-                    {
-                        "t_s": time.monotonic() - started,
-                        "tasks_done": done[0],
-                        "used_memory": info["used_memory"],
-                        "task_keys": r.dbsize(),
-                    }
-                )
-
-        sampler = threading.Thread(target=sample, daemon=True)
+        sampler = threading.Thread(target=_sample, args=(r, done, samples, stop), daemon=True)
         sampler.start()
         client = FaaSClient(stack.url)
-        with Executor(client) as executor, tqdm(total=tasks, unit="task") as bar:
+        with contextlib.closing(client), Executor(client) as executor, tqdm(total=tasks) as bar:
             for _ in range(0, tasks, 1000):
                 n = min(1000, tasks - done[0])
                 assert list(executor.map(_noop_one, range(n))) == [None] * n
@@ -69,9 +58,28 @@ def run(tasks: int, ttl_s: float, mode: str, out: Path) -> pd.DataFrame:
         time.sleep(ttl_s + 2)  # let the last chunk expire too
         stop.set()
         sampler.join()
-        client.close()
     df = pd.DataFrame(samples)
     df.to_csv(out / "memory.csv", index=False)
+    _plot(df, tasks, ttl_s, out / "memory.png")
+    return df
+
+
+def _sample(r: redis.Redis, done: list[int], samples: list[dict], stop: threading.Event) -> None:
+    """Every second until ``stop``: Redis's memory and key count, and the tasks done."""
+    started = time.monotonic()
+    while not stop.wait(1.0):
+        info = r.info("memory")
+        samples.append(
+            {
+                "t_s": time.monotonic() - started,
+                "tasks_done": done[0],
+                "used_memory": info["used_memory"],
+                "task_keys": r.dbsize(),
+            }
+        )
+
+
+def _plot(df: pd.DataFrame, tasks: int, ttl_s: float, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.plot(df["tasks_done"] / 1000, df["used_memory"] / 2**20, marker=".")
     ax.set(
@@ -82,9 +90,8 @@ def run(tasks: int, ttl_s: float, mode: str, out: Path) -> pd.DataFrame:
     )
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(out / "memory.png", dpi=110)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
-    return df
 
 
 def main() -> None:
