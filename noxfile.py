@@ -2,8 +2,8 @@
 report), ``nox -s faults`` (fault injection), ``nox -s chaos`` (the chaos soak),
 ``nox -s simulate`` (calibrate, validate and run the model beyond one machine),
 ``nox -s compare -- RUN_A RUN_B`` (two runs side by side),
-``nox -s up`` (run the platform), ``nox -s mutants`` and ``nox -s model`` (how strong the
-failure model's tests are)."""
+``nox -s up`` (run the platform), ``nox -s docs`` (the documentation site),
+``nox -s mutants`` and ``nox -s model`` (how strong the failure model's tests are)."""
 
 from __future__ import annotations
 
@@ -35,6 +35,18 @@ def lint(session: nox.Session) -> None:
 
 
 @nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation site (mkdocs-material) into site/, with --strict: a broken
+    link or reference fails the build. ``-- serve`` serves it instead."""
+    session.install("-e", ".[docs]")
+    session.env.update(NO_MKDOCS_2_WARNING="1", DISABLE_MKDOCS_2_WARNING="true")
+    if session.posargs[:1] == ["serve"]:
+        session.run("mkdocs", "serve", *session.posargs[1:])
+    else:
+        session.run("mkdocs", "build", "--strict", *session.posargs)
+
+
+@nox.session
 def up(session: nox.Session) -> None:
     """Run the whole platform in the foreground (arguments go to ``faas up``)."""
     session.install("-e", ".[server]")
@@ -58,10 +70,11 @@ def bench(session: nox.Session) -> None:
 @nox.session
 def report(session: nox.Session) -> None:
     """Re-draw the plots and REPORT.md of a run from its committed files, without measuring
-    (default: the reference run in docs/reference-run; ``-- results/latest`` for your own)."""
+    (default: the reference run in docs/results/reference-run; ``-- results/latest`` for
+    your own)."""
     session.install("-e", ".[harness]")
     session.run(
-        "python", "-m", "experiments.analysis", *(session.posargs or ["docs/reference-run"])
+        "python", "-m", "experiments.analysis", *(session.posargs or ["docs/results/reference-run"])
     )
 
 

@@ -20,7 +20,8 @@ from faas.process import ADDRESS_IN_USE, freeze_heap, listen_socket
 log = logging.getLogger("faas")
 
 
-def _parser() -> argparse.ArgumentParser:
+def parser() -> argparse.ArgumentParser:
+    """The ``faas`` command line: server commands and the user commands."""
     parser = argparse.ArgumentParser(prog="faas", description=__doc__)
     parser.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING, ERROR")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -87,7 +88,7 @@ def _user_commands(sub: argparse._SubParsersAction) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``faas`` console script."""
-    args = _parser().parse_args(argv)
+    args = parser().parse_args(argv)
     settings = get_settings()
     configure(args.log_level or settings.log_level, settings.log_format)
     command = {"up": _up, "api": _api, "dispatcher": _dispatcher, "worker": _worker, "keys": _keys}

@@ -24,7 +24,7 @@ class Settings(BaseSettings):
     #: ``appendfsync`` of the Redis ``faas up`` embeds: ``everysec`` (fast; a SIGKILLed
     #: server can lose acknowledged writes while a slow disk delays its background fsync),
     #: ``always`` (every acknowledged write survives; 0.79-0.85x the throughput,
-    #: docs/faults/fsync.csv) or ``no``.
+    #: docs/results/faults/fsync.csv) or ``no``.
     redis_fsync: Literal["always", "everysec", "no"] = "everysec"
     #: The API that the user commands (``faas register/run/...``) talk to.
     url: str = "http://127.0.0.1:8000"

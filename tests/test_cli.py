@@ -6,12 +6,12 @@ import os
 
 import pytest
 
-from faas.cli import _parser, main
+from faas.cli import main, parser
 from faas.models import Mode
 
 
 def _parse(*argv: str):  # noqa: ANN202
-    return _parser().parse_args(list(argv))
+    return parser().parse_args(list(argv))
 
 
 def test_up_defaults_and_modes() -> None:

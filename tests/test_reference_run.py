@@ -10,7 +10,7 @@ import pytest
 
 from experiments.analysis.report import render
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "results"
 
 
 @pytest.mark.timeout(120)

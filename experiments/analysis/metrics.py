@@ -119,7 +119,22 @@ def with_defaults(tasks: pd.DataFrame) -> pd.DataFrame:
     return t
 
 
+#: The studies whose figures need every task's timestamps (latency CDF, where the time
+#: goes, the first wave of weak scaling); a curated record keeps only their rows.
+PER_TASK_STUDIES = ("latency", "weak_scaling", "payload", "hosts_weak")
+
+
 def read_tasks(run_dir: Path) -> pd.DataFrame:
     """A run's per-task rows: ``tasks.csv.gz`` (what the sweep writes), else ``tasks.csv``."""
     packed = run_dir / "tasks.csv.gz"
     return with_defaults(pd.read_csv(packed if packed.exists() else run_dir / "tasks.csv"))
+
+
+def curate(run_dir: Path) -> int:
+    """Keep only the per-task rows a figure needs (:data:`PER_TASK_STUDIES`) in the run's
+    ``tasks.csv.gz``, for a record committed to the repository (totals stay in
+    ``runs.csv``); answer the rows dropped."""
+    tasks = pd.read_csv(run_dir / "tasks.csv.gz")
+    kept = tasks[tasks["study"].isin(PER_TASK_STUDIES)]
+    kept.to_csv(run_dir / "tasks.csv.gz", index=False, compression={"method": "gzip", "mtime": 0})
+    return len(tasks) - len(kept)

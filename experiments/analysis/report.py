@@ -1,7 +1,7 @@
 """REPORT.md from a sweep's CSVs (no re-measurement): setup, method, plots with what they
 show in numbers, and a summary table comparing the modes.
 
-    python -m experiments.analysis [RUN_DIR]      # default: results/latest
+    python -m experiments.analysis [RUN_DIR] [--curate]   # default: results/latest
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from experiments.analysis.figures import all_plots
-from experiments.analysis.metrics import PARTS, per_task, read_tasks, with_defaults
+from experiments.analysis.metrics import PARTS, curate, per_task, read_tasks, with_defaults
 from experiments.analysis.pages import markdown, page
 from experiments.analysis.tables import api_table, celery_summary
 from experiments.analysis.targets import busy_share, missed_text, targets
@@ -605,7 +605,7 @@ def _standard_sections(summary: pd.DataFrame, tasks: pd.DataFrame, plots: dict) 
 
 def render(out: Path) -> Path:
     """Plots and REPORT.md for the run in ``out`` (each section only where its study ran)."""
-    tasks = read_tasks(out)
+    tasks, runs = read_tasks(out), pd.read_csv(out / "runs.csv")
     summary = pd.read_csv(out / "summary.csv")
     info = json.loads((out / "machine.json").read_text())
     summary.attrs["cpu_count"] = info.get("cpu_count")
@@ -628,8 +628,8 @@ def render(out: Path) -> Path:
         by_mode=markdown(summary_table(summary)) if standard else "",
         method=method,
         repeats=int(summary["repeats"].max()),
-        n_tasks=len(tasks),
-        failed=int((tasks["status"] != "COMPLETED").sum()),
+        n_tasks=int(runs["tasks"].sum()),
+        failed=int((runs["tasks"] - runs["completed"]).sum()),
         definitions=definitions,
         sections=[section.strip() for section in sections if section.strip()],
         raw=[(name, what) for name, what in RAW_FILES.items() if (out / name).exists()],
@@ -642,7 +642,14 @@ def render(out: Path) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run_dir", nargs="?", type=Path, default=Path("results/latest"))
+    parser.add_argument(
+        "--curate",
+        action="store_true",
+        help="first keep only the per-task rows a figure needs (for a record to commit)",
+    )
     args = parser.parse_args()
+    if args.curate:
+        curate(args.run_dir)
     print(render(args.run_dir.resolve()))
 
 

@@ -20,8 +20,8 @@
   16-client run spends ``cpu_s`` instead put a saturated dispatcher's CPU at 0–150 µs a
   task, where the benchmark fed directly measures 300–550 µs.)
   ``cpu_heavy_s``, at 64 clients, was 14–17 % below the 16-client CPU in total on
-  2026-11-29 (the dispatcher's 24–27 %; docs/reference-run/calibration.json), 17 and 29 %
-  in local and pull on 2026-12-02 (docs/simulation/calibration.json; push's within 1 %,
+  2026-11-29 (the dispatcher's 24–27 %; docs/results/reference-run/calibration.json), 17 and 29 %
+  in local and pull on 2026-12-02 (docs/results/simulation/calibration.json; push's within 1 %,
   its dispatcher's 8 % below: the rounds' medians still carry the VM's drift); the batches keep
   growing: more requests per turn of the API's loop, more entries per read of the
   dispatcher, more commands per pipeline): past 16 tasks in flight a running turn's cost
@@ -37,7 +37,7 @@
   times ``residual_scale`` (``experiments.simulate.fit.fit_residuals``): the measured steps
   hold the waits of a task behind its own earlier visits' after-reply work, which the
   model adds by itself (its one-client run took 1.3-1.5 times the measured median without
-  the scale; in docs/simulation/calibration.json 0.12-0.56 for submit and intake,
+  the scale; in docs/results/simulation/calibration.json 0.12-0.56 for submit and intake,
   0.34-0.63 for back, 0.84-0.93 for notify and 1.24-2.02 for the hop, which also takes the
   no-op's run);
 - ``speed_states``: on this VM a core runs at one of two speeds (a fixed chunk of work
@@ -61,7 +61,7 @@
 - ``measured["c1_sleeps_api"]`` and the like (``c16_``, ``c64_``; client, api, redis,
   dispatcher, worker): how many times a task put each component's threads to sleep
   (voluntary context switches, median over the rounds), for the record: the model does not
-  use them (``docs/simulation/sleeps``: the real API sleeps about five times a task at one
+  use them (``docs/results/simulation/sleeps``: the real API sleeps about five times a task at one
   client, the model wakes it twice at most).
 - ``measured["speed_factors"]``: every time and CPU above is expressed at the reference
   speed, the gauge beside the 16- and 64-client runs (``Calibration.to_reference_speed``):
@@ -313,7 +313,9 @@ def percentiles(values_ms: Sequence[float]) -> list[float]:
 
 
 DEFAULT_CALIBRATION = Path("results/calibration.json")
-COMMITTED_CALIBRATION = Path(__file__).resolve().parents[2] / "docs/simulation/calibration.json"
+COMMITTED_CALIBRATION = (
+    Path(__file__).resolve().parents[2] / "docs" / "results" / "simulation" / "calibration.json"
+)
 
 
 def calibration_path(given: Path | None) -> Path:

@@ -14,7 +14,7 @@
 
 ``predict`` prints one JSON line (``throughput_tps``, ``p50_ms``, ``p99_ms``, ``makespan_s``,
 and more). Without ``--calibration`` it uses ``results/calibration.json`` if ``calibrate``
-wrote one, else the committed ``docs/simulation/calibration.json``. ``against`` predicts
+wrote one, else the committed ``docs/results/simulation/calibration.json``. ``against`` predicts
 every configuration of a benchmark run (``nox -s bench``) the model expresses, writes its
 ``model.csv`` and re-renders its REPORT.md ("Model against measurement";
 ``experiments/simulate/benchrun.py``); the sweep does it itself at the end of a run.
@@ -83,11 +83,11 @@ def _pipeline_parsers(sub: argparse._SubParsersAction) -> None:
         else:
             s.add_argument("--rounds", type=_rounds, help=ROUNDS_HELP)
     ren = sub.add_parser("render", help="re-write a simulation directory's report and plots")
-    ren.add_argument("dir", type=Path, nargs="?", default=Path("docs/simulation"))
+    ren.add_argument("dir", type=Path, nargs="?", default=Path("docs/results/simulation"))
     rep = sub.add_parser(
         "repredict", help="predict a simulation directory's measured runs anew, then render"
     )
-    rep.add_argument("dir", type=Path, nargs="?", default=Path("docs/simulation"))
+    rep.add_argument("dir", type=Path, nargs="?", default=Path("docs/results/simulation"))
     rep.add_argument(
         "--refit",
         action="store_true",

@@ -5,7 +5,7 @@ The CPU per task measured at 16 and at 64 clients holds the wake-ups of those ru
 model charges a wake-up on top to every visit that finds its process idle, so run as
 calibrated it pays some twice and comes out slower than the very runs it was calibrated on
 (local's 16- and 64-client runs: 769 and 872 tasks/s where 811 and 997 were measured,
-with the model and docs/simulation/calibration.json of b46f735). ``fit_busy`` multiplies
+with the model and docs/results/simulation/calibration.json of b46f735). ``fit_busy`` multiplies
 each mode's 16- and 64-client CPU in a running turn by the factors that make the model's
 runs of those two configurations give the measured throughput (a fixed point: 0.75-0.93 of
 it on 2026-12-02, reached in 3-5 iterations, to within the seeds' noise of 1-2 %). The

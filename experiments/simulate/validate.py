@@ -185,7 +185,7 @@ def misses(table: pd.DataFrame, kind: str = "error") -> list[str]:
 
 
 def validation_runs(root: Path) -> list[Path]:
-    """The committed validation directories under ``root`` (``docs/simulation``): the
+    """The committed validation directories under ``root`` (``docs/results/simulation``): the
     committed run itself, then each ``more-runs/<HHMM>`` in order."""
     return [root, *sorted((root / "more-runs").glob("[0-9]*"))]
 

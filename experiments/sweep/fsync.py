@@ -1,6 +1,7 @@
 """What the embedded Redis's ``appendfsync`` costs and what it buys, side by side in one run.
 
-    python -m experiments.sweep.fsync [--repeats 5] [--restarts 20] [--out docs/faults/fsync.csv]
+    python -m experiments.sweep.fsync [--repeats 5] [--restarts 20]
+        [--out docs/results/faults/fsync.csv]
 
 - cost: closed-loop no-op runs (16 clients, 2 000 tasks, a pool or one worker of 2
   processes) in local and push mode with ``everysec`` (the platform's default) and

@@ -11,7 +11,7 @@ every error status stay FastAPI's own. Errors the route functions raise on the f
 (unknown function or task, bad payload, Redis down or overloaded) are answered by the
 app's own exception handlers, so both paths answer them identically.
 
-What it saves (docs/api-bench): the middleware and routing layers, solving five
+What it saves (docs/results/api-bench): the middleware and routing layers, solving five
 dependencies per request, and validating the response model a second time.
 """
 

@@ -1,4 +1,4 @@
-"""The committed simulation run (docs/simulation) re-renders, from its committed files
+"""The committed simulation run (docs/results/simulation) re-renders, from its committed files
 alone, to the committed report: every figure in it can be re-derived."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 
 from experiments.simulate.pipeline import render
 
-COMMITTED = Path(__file__).resolve().parents[2] / "docs" / "simulation"
+COMMITTED = Path(__file__).resolve().parents[2] / "docs" / "results" / "simulation"
 
 
 @pytest.mark.timeout(120)
