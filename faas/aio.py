@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 #: How often a task that ignored its cancellation is cancelled again.
 RECANCEL_S = 0.1
 
 
-async def cancel_and_wait(*tasks: asyncio.Task) -> None:
+async def cancel_and_wait(*tasks: asyncio.Task[Any]) -> None:
     """Cancel ``tasks`` and wait until every one has ended.
 
     One cancellation is not always enough: redis-py's asyncio client can swallow a

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from faas.models import TaskStatus
 from faas.store import Store
@@ -72,7 +73,8 @@ class Archive:
     def count(self) -> int:
         """Tasks archived."""
         with self._lock:
-            return self._db.execute("SELECT COUNT(*) FROM tasks").fetchone()[0]
+            count: int = self._db.execute("SELECT COUNT(*) FROM tasks").fetchone()[0]
+            return count
 
     def close(self) -> None:
         with self._lock:
@@ -103,13 +105,13 @@ class Archiver:
                 log.warning("archiving a batch failed (%s); archiving one by one", e)
                 records = await asyncio.to_thread(self._put_each, records)
                 await self.store.unlist_finished(set(ids) - {r["task_id"] for r in records})
-                ids = [r["task_id"] for r in records]
+                ids = [str(r["task_id"]) for r in records]
             await self.store.forget(ids)
             moved += len(ids)
             if len(ids) < self.batch:
                 return moved
 
-    def _put_each(self, records: list[dict]) -> list[dict]:
+    def _put_each(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Archive records one by one; answer those archived. A record that cannot be
         archived stays in Redis (still answered from there) and leaves the archiving
         schedule, so it never stalls the others."""

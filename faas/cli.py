@@ -56,7 +56,7 @@ def parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _user_commands(sub: argparse._SubParsersAction) -> None:
+def _user_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """The commands a user runs against the API (``FAAS_URL``); exit codes in
     faas/usercli.py."""
     user = {

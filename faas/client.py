@@ -185,7 +185,7 @@ class Executor(cf.Executor):
         self.poll_wait_s = poll_wait_s
         self.max_linger_s = max_linger_s
         self._function_ids: dict[Callable[..., Any], str] = {}
-        self._pending: dict[str, cf.Future] = {}
+        self._pending: dict[str, cf.Future[Any]] = {}
         self._lock = threading.Condition()
         self._shutdown = False
         self._collector = threading.Thread(target=self._collect, daemon=True, name="faas-executor")
@@ -196,8 +196,8 @@ class Executor(cf.Executor):
             self._function_ids[fn] = self.client.register(fn)
         return self._function_ids[fn]
 
-    def _track(self, task_ids: list[str]) -> list[cf.Future]:
-        futures = [cf.Future() for _ in task_ids]
+    def _track(self, task_ids: list[str]) -> list[cf.Future[Any]]:
+        futures: list[cf.Future[Any]] = [cf.Future() for _ in task_ids]
         with self._lock:
             for task_id, future in zip(task_ids, futures, strict=True):
                 future.set_running_or_notify_cancel()
@@ -205,7 +205,7 @@ class Executor(cf.Executor):
             self._lock.notify()
         return futures
 
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> cf.Future:
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> cf.Future[Any]:
         if self._shutdown:
             raise RuntimeError("cannot submit after shutdown")
         return self._track([self.client.submit(self._function_id(fn), *args, **kwargs)])[0]
@@ -219,9 +219,11 @@ class Executor(cf.Executor):
     ) -> Iterator[Any]:
         """Results of ``fn`` over the iterables, in order; submitted in batches."""
         function_id = self._function_id(fn)
-        calls = [(args, {}) for args in zip(*iterables, strict=False)]
+        calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = [
+            (args, {}) for args in zip(*iterables, strict=False)
+        ]
         size = chunksize or self.batch_size
-        futures: list[cf.Future] = []
+        futures: list[cf.Future[Any]] = []
         for start in range(0, len(calls), size):
             futures += self._track(
                 self.client.submit_batch(function_id, calls[start : start + size])

@@ -19,6 +19,7 @@ import shutil
 from pathlib import Path
 
 import zmq
+import zmq.asyncio
 import zmq.auth
 from zmq.auth.asyncio import AsyncioAuthenticator
 
@@ -36,7 +37,7 @@ def generate_keys(directory: str | Path) -> Path:
     return root
 
 
-def secure_server(socket: zmq.Socket, directory: str | Path) -> AsyncioAuthenticator:
+def secure_server(socket: zmq.asyncio.Socket, directory: str | Path) -> AsyncioAuthenticator:
     """Make ``socket`` a CURVE server admitting the keys in ``directory/authorized``; start
     (and answer) the authenticator, which must be stopped with the socket."""
     root = Path(directory)
@@ -49,7 +50,7 @@ def secure_server(socket: zmq.Socket, directory: str | Path) -> AsyncioAuthentic
     return auth
 
 
-def secure_client(socket: zmq.Socket, directory: str | Path) -> None:
+def secure_client(socket: zmq.Socket[bytes], directory: str | Path) -> None:
     """Make ``socket`` a CURVE client with the worker's keys and the dispatcher's public key."""
     root = Path(directory)
     public, secret = zmq.auth.load_certificate(str(root / "worker.key_secret"))

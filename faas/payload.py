@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import pickletools
 from dataclasses import dataclass, field
+from typing import cast
 
 from faas.exceptions import PayloadError
 
@@ -115,11 +116,11 @@ def _step(stack: _Stack, name: str, arg: object, op: pickletools.OpcodeInfo) -> 
     elif name == "MEMOIZE" or name in _MEMO_PUT:
         top = stack.pop()[0]
         stack.push(top)
-        stack.memo[len(stack.memo) if name == "MEMOIZE" else int(arg)] = top  # type: ignore[arg-type]
+        stack.memo[len(stack.memo) if name == "MEMOIZE" else int(cast(int, arg))] = top
     elif name in _MEMO_GET:
         if arg not in stack.memo:
             raise PayloadError("payload is not a valid pickle: unknown memo reference")
-        stack.push(stack.memo[arg])  # type: ignore[index]
+        stack.push(stack.memo[arg])
     elif name == "POP":
         stack.pop()
     elif name == "POP_MARK":
@@ -152,7 +153,7 @@ def inspect_pickle(data: bytes) -> Item:
         for op, arg, pos in pickletools.genops(data):
             if op.name == "STOP":
                 result = stack.pop()[0]
-                if stack.items or pos + 1 != len(data):
+                if stack.items or cast(int, pos) + 1 != len(data):
                     raise PayloadError("payload is not one complete pickle stream")
                 return result
             _step(stack, op.name, arg, op)

@@ -23,7 +23,7 @@ def die_with_parent(sig: int = signal.SIGTERM) -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, sig)
 
 
-def stop_process(process: subprocess.Popen, grace_s: float = 5.0) -> int | None:
+def stop_process(process: subprocess.Popen[bytes], grace_s: float = 5.0) -> int | None:
     """SIGTERM a child, SIGKILL it after ``grace_s``; answer its exit code."""
     if process.poll() is None:
         process.terminate()

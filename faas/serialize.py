@@ -21,7 +21,8 @@ def dumps(obj: Any) -> bytes:
     """Pickle ``obj`` with dill; a ``__main__`` function travels by value with the globals it
     uses (``recurse=True``), so workers need not import the user's script."""
     try:
-        return dill.dumps(obj, recurse=True)
+        data: bytes = dill.dumps(obj, recurse=True)
+        return data
     except Exception as e:
         raise SerializationError(f"cannot serialize {type(obj).__name__}: {e}") from e
 

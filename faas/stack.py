@@ -12,6 +12,7 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 import redis
@@ -74,9 +75,9 @@ class Stack:
         self.redis_url = redis_url
         self.extra_env = env or {}
         self.log_level = log_level
-        self.api: subprocess.Popen | None = None
-        self.dispatcher: subprocess.Popen | None = None
-        self.worker_procs: list[subprocess.Popen] = []
+        self.api: subprocess.Popen[bytes] | None = None
+        self.dispatcher: subprocess.Popen[bytes] | None = None
+        self.worker_procs: list[subprocess.Popen[bytes]] = []
         #: Names this stack's API in /health, so a stack never mistakes another's for its own.
         self.instance = uuid.uuid4().hex
         self._restarts: dict[str, _Restarts] = {}
@@ -110,7 +111,7 @@ class Stack:
             env["FAAS_ARCHIVE_PATH"] = str(self.redis.data_dir / "archive.sqlite3")
         return env
 
-    def spawn(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    def spawn(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         """Run ``faas ARGS...`` as a child that dies with us (``env`` adds variables)."""
         return subprocess.Popen(
             [sys.executable, "-m", "faas", *args],
@@ -118,12 +119,12 @@ class Stack:
             preexec_fn=die_with_parent,
         )
 
-    def start_api(self) -> subprocess.Popen:
+    def start_api(self) -> subprocess.Popen[bytes]:
         """Start (or restart) the API."""
         self.api = self.spawn("api", "--host", self.host, "--port", str(self.api_port))
         return self.api
 
-    def start_dispatcher(self) -> subprocess.Popen:
+    def start_dispatcher(self) -> subprocess.Popen[bytes]:
         """Start (or restart) the dispatcher."""
         self.dispatcher = self.spawn(
             "dispatcher",
@@ -138,7 +139,7 @@ class Stack:
         )
         return self.dispatcher
 
-    def start_worker(self, procs: int | None = None) -> subprocess.Popen:
+    def start_worker(self, procs: int | None = None) -> subprocess.Popen[bytes]:
         """Start one more worker of ``procs`` processes (pull/push modes)."""
         worker = self.spawn("worker", self.mode, str(procs or self.procs), self.dispatcher_url)
         self.worker_procs.append(worker)
@@ -161,7 +162,7 @@ class Stack:
             raise
         return self
 
-    def health(self) -> dict | None:
+    def health(self) -> dict[str, Any] | None:
         """Our API's /health answer, or None while it does not answer 200 (or another
         stack's API answers on our port)."""
         try:
@@ -171,7 +172,7 @@ class Stack:
         ours = reply.headers.get(INSTANCE_HEADER) == self.instance
         return reply.json() if reply.status_code == 200 and ours else None
 
-    def wait_ready(self, timeout_s: float = 60.0, processes: int | None = None) -> dict:
+    def wait_ready(self, timeout_s: float = 60.0, processes: int | None = None) -> dict[str, Any]:
         """Wait until the dispatcher reports ``processes`` (default: all) processes."""
         want = self.expected_processes if processes is None else processes
         deadline = time.monotonic() + timeout_s
@@ -240,7 +241,7 @@ class Stack:
                 self._restart(name, record)
 
     def _restart(self, name: str, record: _Restarts) -> None:
-        if name == "redis":
+        if name == "redis" and self.redis is not None:
             self.redis.start()
         elif name == "api":
             self.start_api()
@@ -258,6 +259,8 @@ class Stack:
 
     def _count_restart(self, component: str) -> None:
         """Add one to ``restarts:<component>`` in Redis (``/metrics`` shows it)."""
+        if self.redis_url is None:
+            return
         try:
             client = redis.Redis.from_url(self.redis_url, socket_timeout=2)
             try:
@@ -267,7 +270,7 @@ class Stack:
         except redis.RedisError as e:
             log.warning("could not count the restart of %s: %s", component, e)
 
-    def children(self) -> list[tuple[str, subprocess.Popen]]:
+    def children(self) -> list[tuple[str, subprocess.Popen[bytes]]]:
         """The running components, by name."""
         named = [("api", self.api), ("dispatcher", self.dispatcher)]
         named += [(f"worker {i}", w) for i, w in enumerate(self.worker_procs)]

@@ -48,8 +48,9 @@ METRICS = {"throughput": True, "latency_p50": False, "latency_p99": False, "effi
 #: what must match for two runs to be "the same machine"
 MACHINE_FIELDS = ("hostname", "cpu_count", "processor", "platform")
 #: configurations are matched on these (the load kind follows from the study and the load's
-#: parameters; runs from before it was recorded lack it)
-KEYS = [k for k in CONFIG_KEYS if k != "loop"]
+#: parameters, and runs from before it was recorded lack it; a user function is matched by its
+#: name and arguments, not by where its file lies, so a new version of it compares with the old)
+KEYS = [k for k in CONFIG_KEYS if k not in ("loop", "function")]
 #: the false-discovery rate over all comparisons of a pair
 ALPHA = 0.05
 #: the smallest change flagged, whatever the tests say

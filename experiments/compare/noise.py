@@ -70,15 +70,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pairs", type=int, default=10, help="A/A pairs (2 runs each)")
     parser.add_argument("--out", type=Path, default=Path("results/compare-noise"))
+    parser.add_argument(
+        "--no-measure", action="store_true", help="compare the runs already in --out again"
+    )
     args = parser.parse_args()
     setup_logging(logging.WARNING)
     args.out.mkdir(parents=True, exist_ok=True)
-    runs = [
-        _sweep(SPECS / "noise.toml", args.out / f"a{i:02d}")
-        for i in tqdm(range(2 * args.pairs), desc="A runs", unit="run")
-    ]
-    with tempfile.TemporaryDirectory() as folder:
-        slowed = _sweep(_slowed(Path(folder)), args.out / "b-slowed")
+    runs = [args.out / f"a{i:02d}" for i in range(2 * args.pairs)]
+    slowed = args.out / "b-slowed"
+    if not args.no_measure:
+        for run in tqdm(runs, desc="A runs", unit="run"):
+            _sweep(SPECS / "noise.toml", run)
+        with tempfile.TemporaryDirectory() as folder:
+            _sweep(_slowed(Path(folder)), slowed)
     rows = [_pair(x, y, "A/A") for x, y in zip(runs[::2], runs[1::2], strict=True)]
     rows.append(_pair(runs[-1], slowed, "A/B"))
     table = pd.DataFrame(rows)

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import cast
 
 import redis.asyncio as aioredis
 from fastapi import FastAPI, Request
@@ -106,8 +107,8 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def project_error(_: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=_STATUS_OF[type(exc)])
 
-    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"detail": _describe(exc)}, status_code=422)
+    async def validation_error(_: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": _describe(cast(RequestValidationError, exc))}, 422)
 
     async def redis_down(_: Request, exc: Exception) -> JSONResponse:
         if str(exc) == POOL_EXHAUSTED:  # every connection busy for REDIS_WAIT_S: overload

@@ -20,6 +20,7 @@ from __future__ import annotations
 import inspect
 import re
 from collections.abc import Awaitable, Callable
+from typing import Any
 from uuid import UUID
 
 from fastapi import FastAPI
@@ -90,7 +91,7 @@ class FastPath:
         await _answer(scope, send, call)
 
 
-async def _dependency(app: FastAPI, getter: Callable, name: str) -> object:
+async def _dependency(app: FastAPI, getter: Callable[..., Any], name: str) -> Any:
     """``app.state.<name>``, unless a test replaced ``getter`` through FastAPI's
     ``dependency_overrides`` (then that replacement, as the routes would get it)."""
     override = app.dependency_overrides.get(getter)
@@ -152,7 +153,7 @@ async def _answer(scope: Scope, send: Send, call: Awaitable[BaseModel]) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def _handler_for(handlers: dict, exc: Exception):  # noqa: ANN202 - Starlette's handler type
+def _handler_for(handlers: dict[Any, Any], exc: Exception) -> Any:  # Starlette's handler
     """The app's handler for ``exc``'s class or its nearest base, as Starlette looks it up."""
     for cls in type(exc).__mro__:
         if cls in handlers:

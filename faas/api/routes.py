@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
@@ -38,7 +39,7 @@ router = APIRouter(dependencies=[Depends(require_api_key)])
 health_router = APIRouter()
 
 
-async def _decode_checked(text: str, check) -> bytes:  # noqa: ANN001
+async def _decode_checked(text: str, check: Callable[[bytes], object]) -> bytes:
     """base64-decode a payload and check its pickle without running it (400 on failure)."""
     if len(text) <= _INLINE_CHECK_BYTES:
         data = b64decode(text)
@@ -57,7 +58,7 @@ async def register_function(
     if len(body.name) > settings.max_name_chars:
         raise HTTPException(422, f"name is longer than {settings.max_name_chars} characters")
     payload = await _decode_checked(body.payload, check_function)
-    return RegisterFnRep(function_id=await store.register_function(body.name, payload))
+    return RegisterFnRep(function_id=UUID(await store.register_function(body.name, payload)))
 
 
 @router.post("/execute_function")
@@ -65,19 +66,20 @@ async def execute_function(body: ExecuteFnReq, store: StoreDep) -> ExecuteFnRep:
     """Queue one execution of a registered function; answer the task id."""
     args = await _decode_checked(body.payload, check_arguments)
     task_id = await store.submit(str(body.function_id), args, body.timeout)
-    return ExecuteFnRep(task_id=task_id)
+    return ExecuteFnRep(task_id=UUID(task_id))
 
 
 async def _lookup(
     keys: list[str], store: StoreDep, archive: ArchiveDep
 ) -> list[tuple[TaskStatus, bytes | None]]:
     """Status and result of each task, from Redis or else the archive (404 if in neither)."""
-    found = await store.results(keys)
-    for i, entry in enumerate(found):
+    found = []
+    for key, entry in zip(keys, await store.results(keys), strict=True):
         if entry is None:
-            found[i] = await asyncio.to_thread(archive.get, keys[i])
-            if found[i] is None:
-                raise TaskNotFoundError(keys[i])
+            entry = await asyncio.to_thread(archive.get, key)
+            if entry is None:
+                raise TaskNotFoundError(key)
+        found.append(entry)
     return found
 
 
@@ -104,7 +106,7 @@ async def invoke(
     return (await _results_waiting([UUID(task_id)], wait_s, store, waiters, archive))[0]
 
 
-def _decode_all(texts: list[str], check) -> list[bytes]:  # noqa: ANN001
+def _decode_all(texts: list[str], check: Callable[[bytes], object]) -> list[bytes]:
     """Decode and check every payload (in a worker thread); 400 on the first bad one."""
     out = []
     for text in texts:
@@ -122,7 +124,7 @@ async def execute_function_batch(body: ExecuteBatchReq, store: StoreDep) -> Exec
     else:  # a large batch is checked in a thread: the event loop keeps serving
         args = await run_in_threadpool(_decode_all, body.payloads, check_arguments)
     task_ids = await store.submit_many(str(body.function_id), args, body.timeout)
-    return ExecuteBatchRep(task_ids=task_ids)
+    return ExecuteBatchRep(task_ids=[UUID(t) for t in task_ids])
 
 
 def _result_rep(task_id: UUID, status: TaskStatus, payload: bytes | None) -> TaskResultRep:

@@ -14,6 +14,7 @@ import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 import redis.asyncio as aioredis
 
@@ -29,7 +30,7 @@ class Waiters:
     def __init__(self, redis: aioredis.Redis) -> None:
         self.redis = redis
         self._events: dict[str, set[asyncio.Event]] = defaultdict(set)
-        self._listener: asyncio.Task | None = None
+        self._listener: asyncio.Task[Any] | None = None
 
     def start(self) -> None:
         """Start listening (in the running loop)."""

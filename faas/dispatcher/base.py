@@ -49,7 +49,8 @@ import time
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
-from typing import ClassVar, TypeVar
+from functools import partial
+from typing import ClassVar, TypeVar, cast
 
 from faas.aio import cancel_and_wait
 from faas.config import Settings
@@ -478,11 +479,11 @@ class Dispatcher(ABC):
             counts, task = self.settle(worker, r)
             if not counts:
                 continue
-            if r.nocode:  # never ran: the worker lacked the code; send it again with it
+            if r.nocode and task is not None:  # never ran for want of the code: send it again
                 self.forget_known(worker, task.function_id)
                 task.resend = True
                 self.backlog.appendleft(task)
-            elif r.lost:
+            elif r.lost and task is not None:  # not final: it counts only with its task
                 lost.append((task, worker))
             else:
                 outcomes.append(self._reported(worker, r, task))
@@ -497,8 +498,9 @@ class Dispatcher(ABC):
         if task is not None:
             self.durations.observe(task.function_id, r.started, r.finished)
         entry = task.entry_id if task else r.entry_id
+        status = cast(TaskStatus, r.status)  # a final result has one
         return Outcome(
-            r.task_id, entry, r.status, r.payload, r.started, r.finished, worker, r.attempt
+            r.task_id, entry, status, r.payload, r.started, r.finished, worker, r.attempt
         )
 
     def forget_known(self, worker: str, function_id: str) -> None:  # noqa: B027 - hook
@@ -556,7 +558,7 @@ class Dispatcher(ABC):
         (every write is idempotent, so one sent again after an error does no harm)."""
         while self._writes:
             batch = list(self._writes)
-            flags = await self._retrying(lambda b=batch: self.store.write_batch(b, self.mode))
+            flags = await self._retrying(partial(self.store.write_batch, batch, self.mode))
             del self._writes[: len(batch)]
             self.writes_applied += len(batch)
             outcomes = [w for w in batch if isinstance(w, Outcome)]

@@ -37,28 +37,34 @@ class LocalDispatcher(Dispatcher):
         )
         self._watch()
 
+    def _pool(self) -> ProcessPool:
+        if self.pool is None:
+            raise RuntimeError("the local dispatcher's pool is used before start()")
+        return self.pool
+
     def _watch(self) -> None:
         """(Re)register the pool's pipes and sentinels with the event loop."""
         loop = asyncio.get_running_loop()
         for fd in self._watched:
             loop.remove_reader(fd)
-        self._watched = self.pool.fds()
+        self._watched = self._pool().fds()
         for fd in self._watched:
             loop.add_reader(fd, self._ready.set)
             # uvloop makes watched fds non-blocking; we only want readiness, and the pool
             # writes large jobs to these pipes with blocking writes.
             os.set_blocking(fd, True)
-        self._generation = self.pool.generation
+        self._generation = self._pool().generation
 
     async def serve(self) -> None:
+        pool = self._pool()
         while True:
-            deadline = self.pool.next_deadline()
+            deadline = pool.next_deadline()
             wait_s = 1.0 if deadline is None else max(0.0, deadline - time.monotonic())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._ready.wait(), timeout=min(wait_s, 1.0))
             self._ready.clear()
-            results = self.pool.collect(0)
-            if self.pool.generation != self._generation:
+            results = pool.collect(0)
+            if pool.generation != self._generation:
                 self._watch()
             if results:
                 self.on_results(WORKER, results)
@@ -67,19 +73,20 @@ class LocalDispatcher(Dispatcher):
         return self.pool.free if self.pool else 0
 
     def send(self, tasks: Sequence[Task]) -> list[Assignment]:
+        pool = self._pool()
         for task in tasks:
-            self.pool.submit(
+            pool.submit(
                 Job(
                     task.task_id,
                     task.function_id,
-                    self.code.get(task.function_id),
+                    self.code.get(task.function_id) or b"",
                     task.args,
                     task.timeout_s or self.settings.task_timeout_s,
                     task.entry_id,
                     task.attempts,
                 )
             )
-        if self.pool.generation != self._generation:  # a dead process was replaced
+        if pool.generation != self._generation:  # a dead process was replaced
             self._watch()
         return [Assignment(task, WORKER) for task in tasks]
 

@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from faas.dispatcher.books import Assignment
 from faas.dispatcher.remote import RemoteDispatcher
@@ -37,7 +38,7 @@ class PullDispatcher(RemoteDispatcher):
 
     mode = Mode.PULL
 
-    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.parked: dict[bytes, _Parked] = {}
 

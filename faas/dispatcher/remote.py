@@ -23,13 +23,16 @@ the dispatcher.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from abc import abstractmethod
 from collections.abc import Iterable, Sequence
+from typing import Any, cast
 
 import zmq
 import zmq.asyncio
+from zmq.auth.asyncio import AsyncioAuthenticator
 
 from faas.config import Settings
 from faas.curve import secure_server
@@ -73,7 +76,7 @@ class RemoteDispatcher(Dispatcher):
         self.seq = time.time_ns() // 1000
         self.context: zmq.asyncio.Context | None = None
         self.socket: zmq.asyncio.Socket | None = None
-        self.authenticator = None
+        self.authenticator: AsyncioAuthenticator | None = None
         #: Workers a send found gone during the current dispatch (dropped after it).
         self.unroutable: set[str] = set()
 
@@ -97,6 +100,7 @@ class RemoteDispatcher(Dispatcher):
             self.authenticator.stop()
         if self.socket is not None:
             self.socket.close(linger=0)
+        if self.context is not None:
             self.context.term()
 
     def state(self) -> DispatcherState:
@@ -118,9 +122,14 @@ class RemoteDispatcher(Dispatcher):
             for w in self.workers.values()
         ]
 
+    def _socket(self) -> zmq.asyncio.Socket:
+        if self.socket is None:
+            raise RuntimeError("the dispatcher's socket is used before start()")
+        return self.socket
+
     async def serve(self) -> None:
         while True:
-            self.receive(await self.socket.recv_multipart())
+            self.receive(await self._socket().recv_multipart())
 
     def receive(self, frames: list[bytes]) -> None:
         """Take one multipart message from the ROUTER: identity, envelope, frame."""
@@ -151,7 +160,10 @@ class RemoteDispatcher(Dispatcher):
     def reply(self, identity: bytes, message: Message) -> bool:
         """Send to one worker without blocking; False if it is gone (unroutable)."""
         frames = [identity, *self.envelopes.get(identity, ()), message.encode()]
-        sent = self.socket.send_multipart(frames, flags=zmq.NOBLOCK)  # done when it returns
+        # an asyncio socket's send answers a future, done when it returns (NOBLOCK)
+        sent = cast(
+            "asyncio.Future[None]", self._socket().send_multipart(frames, flags=zmq.NOBLOCK)
+        )
         error = sent.exception() if sent.done() else None
         if error is not None:
             log.warning("cannot send to %r: %s", identity, error)
@@ -178,7 +190,7 @@ class RemoteDispatcher(Dispatcher):
         messages = []
         for task in tasks:
             known = peer.knows(task.function_id)
-            fn = b"" if known else self.code.get(task.function_id)
+            fn = b"" if known else self.code.get(task.function_id) or b""
             messages.append(
                 TaskMsg(
                     task.task_id,
@@ -231,7 +243,7 @@ class RemoteDispatcher(Dispatcher):
         self.reply(identity, Welcome(self.settings.heartbeat_s))
         self._room.set()
 
-    def adopt(self, worker_id: str, held: Sequence[Sequence]) -> None:
+    def adopt(self, worker_id: str, held: Sequence[Sequence[Any]]) -> None:
         """Take tasks a (re-)registering worker still runs as assigned to it, if they are
         waiting in our books (resumed after our restart, taken over, or requeued) at that
         attempt or a later one than we know (a dead dispatcher's dispatch whose mark never

@@ -120,7 +120,7 @@ class Queue:
             if "BUSYGROUP" not in str(e):
                 raise
 
-    async def read_queue(self, consumer: str, count: int, block_ms: int) -> list[Task]:
+    async def read_queue(self, consumer: str, count: int, block_ms: int | None) -> list[Task]:
         """Claim up to ``count`` new tasks for ``consumer``, waiting up to ``block_ms``."""
         reply = await self.redis.xreadgroup(
             GROUP, consumer, {QUEUE_KEY: ">"}, count=count, block=block_ms

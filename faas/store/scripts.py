@@ -9,6 +9,7 @@ loss) and renew (keep our claims).
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 from collections.abc import Callable, Sequence
 
 import redis.asyncio as aioredis
@@ -146,7 +147,7 @@ async def run_script(
         return await redis.evalsha(SHAS[name], len(keys), *keys, *args)
 
 
-async def pipelined(redis: aioredis.Redis, build: Callable[[Pipeline], None]) -> list:
+async def pipelined(redis: aioredis.Redis, build: Callable[[Pipeline], None]) -> list[Any]:
     """Run the commands ``build`` queues in one round trip. Scripts go by SHA alone (a
     redis-py Script in a pipeline costs an extra SCRIPT EXISTS round trip each time); if
     Redis lost them (a restart), load them and run once more."""

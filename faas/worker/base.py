@@ -76,7 +76,7 @@ class Worker(ABC):
         self.stopping = True
         self.pool.closing = True  # processes killed with us are not replaced
 
-    def send(self, sock: zmq.Socket, message: Message) -> bool:
+    def send(self, sock: zmq.Socket[bytes], message: Message) -> bool:
         """Send, waiting while the dispatcher is unreachable (no connection, or a handshake
         that fails) but never past a stop signal; False if stopped before it went out."""
         frame = message.encode()
@@ -121,7 +121,7 @@ class Worker(ABC):
                 Job(
                     t.task_id,
                     t.function_id,
-                    self.code.get(t.function_id),
+                    self.code.get(t.function_id) or b"",  # kept while a task holds it
                     t.args,
                     t.timeout_s,
                     entry_id=t.entry_id,
@@ -133,7 +133,7 @@ class Worker(ABC):
         """Tasks we could start now."""
         return max(0, self.pool.free - len(self.queue))
 
-    def watch(self, sock: zmq.Socket) -> None:
+    def watch(self, sock: zmq.Socket[bytes]) -> None:
         """Poll ``sock`` and the pool's pipes (re-read after a process was replaced)."""
         if self._generation == self.pool.generation and sock in dict(self.poller.sockets):
             return
@@ -145,7 +145,7 @@ class Worker(ABC):
         self.poller.register(sock, zmq.POLLIN)
         self._generation = self.pool.generation
 
-    def poll(self, sock: zmq.Socket, timeout_s: float) -> tuple[bool, list[ResultMsg]]:
+    def poll(self, sock: zmq.Socket[bytes], timeout_s: float) -> tuple[bool, list[ResultMsg]]:
         """Wait up to ``timeout_s`` for a message or finished tasks; answer
         (message waiting, finished results)."""
         self.watch(sock)
@@ -170,7 +170,7 @@ class Worker(ABC):
                 del self.held[r.task_id]
             if not r.lost:
                 self.durations.observe("", r.started, r.finished)
-            status = "LOST" if r.lost else r.status.value
+            status = "LOST" if r.lost or r.status is None else r.status.value
             out.append(
                 ResultMsg(
                     r.task_id, r.entry_id, r.attempt, status, r.payload, r.started, r.finished

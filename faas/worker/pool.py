@@ -174,6 +174,8 @@ class ProcessPool:
             return None
         task_id, status, payload, started, finished = msgpack.unpackb(frame)
         job = slot.job
+        if job is None:  # a process answers only the job it was given
+            raise RuntimeError(f"pool process {slot.process.pid} answered with no job")
         slot.job, slot.deadline = None, float("inf")
         return JobResult(
             task_id,
@@ -200,7 +202,7 @@ class ProcessPool:
         if slot.job is None:
             log.warning("pool process %s exited while idle; replaced", slot.process.pid)
             return []
-        return [_lost(slot) if lost else _timed_out(slot.job)]
+        return [_lost(slot, slot.job) if lost else _timed_out(slot.job)]
 
     def close(self) -> None:
         """Stop every process (kill any still running after a short grace)."""
@@ -214,9 +216,8 @@ class ProcessPool:
                 slot.process.join(1)
 
 
-def _lost(slot: _Slot) -> JobResult:
+def _lost(slot: _Slot, job: Job) -> JobResult:
     """The result of a job whose process died under it: lost, to be retried."""
-    job = slot.job
     log.warning(
         "pool process %s died running task %s (exit code %s); replaced",
         slot.process.pid,

@@ -80,7 +80,7 @@ class PullWorker(Worker):
         room = self.processes if self.durations.short("") else 0
         return max(0, self.pool.free + room - len(self.queue))
 
-    def _connect(self) -> zmq.Socket:
+    def _connect(self) -> zmq.Socket[bytes]:
         sock = self.context.socket(zmq.REQ)
         sock.setsockopt(zmq.IDENTITY, self.worker_id.encode())
         sock.setsockopt(zmq.REQ_RELAXED, 1)  # a new request may follow an unanswered one
@@ -92,7 +92,7 @@ class PullWorker(Worker):
         sock.connect(self.url)
         return sock
 
-    def _maybe_send(self, sock: zmq.Socket, x: _Exchange) -> bool:
+    def _maybe_send(self, sock: zmq.Socket[bytes], x: _Exchange) -> bool:
         """Register, or send a REQUEST when there are results, free processes (and the
         back-off allows) or a heartbeat is due. False if stopped while sending."""
         now = time.monotonic()

@@ -48,7 +48,7 @@ class PushWorker(Worker):
         self.result_seq = 0
         self.unacked: dict[int, list[ResultMsg]] = {}
 
-    def send_results(self, sock: zmq.Socket, results: list[ResultMsg]) -> None:
+    def send_results(self, sock: zmq.Socket[bytes], results: list[ResultMsg]) -> None:
         """Send ``results`` as the next RESULTS frame; keep the final ones until acked."""
         self.result_seq += 1
         final = [r for r in results if r.status in _FINAL]
@@ -56,7 +56,7 @@ class PushWorker(Worker):
             self.unacked[self.result_seq] = final
         self.send(sock, Results(results, self.result_seq))
 
-    def register(self, sock: zmq.Socket) -> None:
+    def register(self, sock: zmq.Socket[bytes]) -> None:
         """Register, then hand in again every result not acknowledged (the dispatcher may
         have died before writing them; one it has already is dropped as a duplicate)."""
         self.send(sock, self.register_message())
@@ -97,7 +97,7 @@ class PushWorker(Worker):
                 last_sent = now
         return EXIT_OK
 
-    def _handle(self, sock: zmq.Socket, frame: bytes) -> int | None:
+    def _handle(self, sock: zmq.Socket[bytes], frame: bytes) -> int | None:
         try:
             message = decode(frame)
         except ProtocolError as e:

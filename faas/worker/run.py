@@ -13,6 +13,9 @@ def run_worker(mode: Mode | str, processes: int, url: str, settings: Settings) -
     """Run a worker of ``mode`` until it is stopped; answer its exit code."""
     if processes < 1:
         raise SystemExit(f"faas worker: processes must be at least 1, got {processes}")
+    from faas.worker.base import Worker
+
+    WorkerClass: type[Worker]
     if mode == Mode.PULL:
         from faas.worker.pull import PullWorker as WorkerClass
     elif mode == Mode.PUSH:
