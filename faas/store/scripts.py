@@ -9,8 +9,8 @@ loss) and renew (keep our claims).
 from __future__ import annotations
 
 import hashlib
-from typing import Any
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
