@@ -26,12 +26,13 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Check style with ruff (lint rules, formatting) and the layers with import-linter (CI
-    runs this before the tests)."""
+    """Check style with ruff (lint rules, formatting), the layers with import-linter and the
+    types with mypy (strict on faas/); CI runs this before the docs and the tests."""
     session.install("-e", ".[lint]")
     session.run("ruff", "check", ".", *session.posargs)
     session.run("ruff", "format", "--check", ".")
     session.run("lint-imports")
+    session.run("mypy", "faas", "experiments")
 
 
 @nox.session

@@ -101,7 +101,7 @@ class Archiver:
             records = await self.store.task_dumps(ids)
             try:
                 await asyncio.to_thread(self.archive.put_many, records)
-            except Exception as e:  # noqa: BLE001 - find the record(s) at fault, skip them
+            except Exception as e:
                 log.warning("archiving a batch failed (%s); archiving one by one", e)
                 records = await asyncio.to_thread(self._put_each, records)
                 await self.store.unlist_finished(set(ids) - {r["task_id"] for r in records})
@@ -120,7 +120,7 @@ class Archiver:
             try:
                 self.archive.put_many([record])
                 done.append(record)
-            except Exception as e:  # noqa: BLE001
+            except Exception as e:
                 log.error(
                     "task %s cannot be archived (%s); it stays in Redis", record.get("task_id"), e
                 )
@@ -133,6 +133,6 @@ class Archiver:
                 moved = await self.run_once()
                 if moved:
                     log.info("archived %d finished tasks", moved)
-            except Exception as e:  # noqa: BLE001 - Redis down or disk trouble: try later
+            except Exception as e:
                 log.warning("archiving failed: %s", e)
             await asyncio.sleep(interval_s)

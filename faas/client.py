@@ -282,7 +282,7 @@ class Executor(cf.Executor):
                 continue
             try:
                 future.set_result(_outcome(entry))
-            except BaseException as exc:  # noqa: BLE001 - the task's own exception
+            except BaseException as exc:
                 future.set_exception(exc)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:

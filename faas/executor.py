@@ -65,7 +65,7 @@ def execute(
         value = fn(*args, **kwargs)
     except SerializationError as exc:
         return TaskStatus.FAILED, error_payload(ValueError(str(exc)))
-    except BaseException as exc:  # noqa: BLE001 - user code may raise anything, SystemExit too
+    except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt):
             raise
         exc.add_note("Remote traceback:\n" + traceback.format_exc())

@@ -60,6 +60,13 @@ class EmbeddedRedis:
         """The server's URL."""
         return f"redis://127.0.0.1:{self.port}/0"
 
+    @property
+    def pid(self) -> int:
+        """The running server's process id (RuntimeError when it is not running)."""
+        if self.process is None:
+            raise RuntimeError("the embedded Redis is not running")
+        return self.process.pid
+
     def start(self, timeout_s: float = 10.0) -> EmbeddedRedis:
         """Start the server and wait until it answers PING. A port chosen here that another
         process took before the server bound it is chosen again (up to 5 times), on the first

@@ -72,7 +72,8 @@ class Stack:
         self._rebinds = 0
         self._was_ready = False
         self.redis = None if redis_url else EmbeddedRedis(fsync=redis_fsync)
-        self.redis_url = redis_url
+        #: the Redis in use ("" until start() has started the embedded one)
+        self.redis_url: str = redis_url or ""
         self.extra_env = env or {}
         self.log_level = log_level
         self.api: subprocess.Popen[bytes] | None = None
@@ -102,7 +103,7 @@ class Stack:
         data, unless FAAS_ARCHIVE_PATH says otherwise)."""
         env = {
             **os.environ,
-            "FAAS_REDIS_URL": self.redis_url or "",
+            "FAAS_REDIS_URL": self.redis_url,
             "FAAS_LOG_LEVEL": self.log_level,
             "FAAS_INSTANCE": self.instance,
             **self.extra_env,
@@ -144,6 +145,19 @@ class Stack:
         worker = self.spawn("worker", self.mode, str(procs or self.procs), self.dispatcher_url)
         self.worker_procs.append(worker)
         return worker
+
+    def process(self, name: str) -> subprocess.Popen[bytes]:
+        """The running ``api`` or ``dispatcher`` process (RuntimeError before start())."""
+        process = {"api": self.api, "dispatcher": self.dispatcher}[name]
+        if process is None:
+            raise RuntimeError(f"the stack's {name} has not been started")
+        return process
+
+    def embedded(self) -> EmbeddedRedis:
+        """The Redis this stack embeds (RuntimeError when it uses an external one)."""
+        if self.redis is None:
+            raise RuntimeError("this stack uses an external Redis")
+        return self.redis
 
     def start(self, timeout_s: float = 60.0) -> Stack:
         """Start everything and wait until /health shows all processes."""
@@ -259,7 +273,7 @@ class Stack:
 
     def _count_restart(self, component: str) -> None:
         """Add one to ``restarts:<component>`` in Redis (``/metrics`` shows it)."""
-        if self.redis_url is None:
+        if not self.redis_url:
             return
         try:
             client = redis.Redis.from_url(self.redis_url, socket_timeout=2)

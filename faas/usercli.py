@@ -87,7 +87,7 @@ def _print_outcome(client: FaaSClient, task_id: str, timeout: float | None, verb
         return EXIT_TIMEOUT
     except APIError:
         raise
-    except BaseException as e:  # noqa: BLE001 - the task's own exception
+    except BaseException as e:
         sys.stderr.write(f"FAILED: {type(e).__name__}: {e}\n")
         if verbose:
             for note in getattr(e, "__notes__", ()):

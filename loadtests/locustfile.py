@@ -23,18 +23,18 @@ TASK_DEADLINE_S = 30.0
 TERMINAL = ("COMPLETED", "FAILED")
 
 
-def noop():  # noqa: ANN201
+def noop():
     return None
 
 
-def sleep(seconds):  # noqa: ANN001, ANN201
+def sleep(seconds):
     import time
 
     time.sleep(seconds)
     return seconds
 
 
-def cpu(n):  # noqa: ANN001, ANN201
+def cpu(n):
     total = 0
     for i in range(n):
         total += i * i

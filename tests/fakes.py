@@ -18,7 +18,7 @@ from faas.store import Store, task_key
 class _Outboxes:
     """A dispatcher whose socket is replaced by outboxes, one list of messages per worker."""
 
-    def __init__(self, *args, outboxes: dict[str, list[Message]], **kwargs) -> None:  # noqa: ANN002, ANN003
+    def __init__(self, *args, outboxes: dict[str, list[Message]], **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.outboxes = outboxes
         self.unreachable: set[str] = set()
@@ -113,7 +113,7 @@ def frames(d: FakePush, worker: str) -> list[Tasks]:
 def report(
     d: FakePush,
     worker: str,
-    task,  # noqa: ANN001
+    task,
     status: str = "COMPLETED",
     payload: bytes = b"ok",
 ) -> None:
@@ -131,7 +131,7 @@ class ExhaustedStore:
     """A store every call of which fails as redis-py's blocking pool does when no connection
     freed up in time (for ``app.dependency_overrides[get_store]``)."""
 
-    def __getattr__(self, name: str):  # noqa: ANN204
+    def __getattr__(self, name: str):
         async def call(*args: object, **kwargs: object) -> None:
             raise RedisConnectionError(POOL_EXHAUSTED)
 

@@ -13,44 +13,44 @@ import dill
 from faas.serialize import serialize
 
 
-def by_value(fn):  # noqa: ANN001, ANN201
+def by_value(fn):
     """Make ``fn`` pickle with its code, as a script's ``__main__`` function does."""
     fn.__module__ = "__main__"
     return fn
 
 
 @by_value
-def add(a, b=0):  # noqa: ANN001, ANN201
+def add(a, b=0):
     return a + b
 
 
 @by_value
-def echo(value):  # noqa: ANN001, ANN201
+def echo(value):
     return value
 
 
 @by_value
-def no_args():  # noqa: ANN201
+def no_args():
     return "hello"
 
 
 @by_value
-def div_by_zero(x):  # noqa: ANN001, ANN201
+def div_by_zero(x):
     return x / 0
 
 
 @by_value
-def raise_value_error(message):  # noqa: ANN001, ANN201
+def raise_value_error(message):
     raise ValueError(message)
 
 
 @by_value
-def total(values):  # noqa: ANN001, ANN201
+def total(values):
     return sum(values)
 
 
 @by_value
-def sleep_for(seconds):  # noqa: ANN001, ANN201
+def sleep_for(seconds):
     import time
 
     time.sleep(seconds)
@@ -58,25 +58,25 @@ def sleep_for(seconds):  # noqa: ANN001, ANN201
 
 
 @by_value
-def whoami():  # noqa: ANN201
+def whoami():
     import os
 
     return os.getpid()
 
 
 @by_value
-def exit_process(code=1):  # noqa: ANN001, ANN201
+def exit_process(code=1):
     import os
 
     os._exit(code)
 
 
-def payload_of(fn) -> str:  # noqa: ANN001
+def payload_of(fn) -> str:
     """Serialized function as a client sends it."""
     return serialize(fn)
 
 
-def args_of(*args, **kwargs) -> str:  # noqa: ANN002, ANN003
+def args_of(*args, **kwargs) -> str:
     """Serialized ``((args), {kwargs})`` as a client sends it."""
     return serialize((args, kwargs))
 

@@ -17,7 +17,7 @@ from tests.fakes import ExhaustedStore
 from tests.functions import add, args_of, payload_of
 
 
-def _register(client: TestClient, fn=add) -> str:  # noqa: ANN001
+def _register(client: TestClient, fn=add) -> str:
     reply = client.post("/register_function", json={"name": "add", "payload": payload_of(fn)})
     assert reply.status_code == 200, reply.text
     return reply.json()["function_id"]
@@ -80,7 +80,7 @@ def test_bad_function_payload_is_400_and_stores_nothing(
         serialize((1, 2)),
     ],
 )
-def test_bad_arguments_payload_is_400_and_queues_nothing(client: TestClient, payload) -> None:  # noqa: ANN001
+def test_bad_arguments_payload_is_400_and_queues_nothing(client: TestClient, payload) -> None:
     function_id = _register(client)
     reply = client.post("/execute_function", json={"function_id": function_id, "payload": payload})
     assert reply.status_code == 400
@@ -119,7 +119,7 @@ def test_malformed_task_id_is_422(client: TestClient, endpoint: str) -> None:
         {"name": 5, "payload": 6},
     ],
 )
-def test_malformed_register_body_is_422_with_text_detail(client: TestClient, body) -> None:  # noqa: ANN001
+def test_malformed_register_body_is_422_with_text_detail(client: TestClient, body) -> None:
     reply = client.post("/register_function", json=body)
     assert reply.status_code == 422
     assert isinstance(reply.json()["detail"], str)
@@ -144,7 +144,7 @@ def test_overlong_name_is_refused(client: TestClient) -> None:
     assert "200 characters" in reply.json()["detail"]
 
 
-def test_body_over_limit_is_413_and_stores_nothing(make_client, fake_server) -> None:  # noqa: ANN001
+def test_body_over_limit_is_413_and_stores_nothing(make_client, fake_server) -> None:
     with make_client(Settings(max_body_bytes=1000)) as client:
         reply = client.post(
             "/register_function", json={"name": "f", "payload": serialize(list(range(2000)))}
@@ -154,8 +154,8 @@ def test_body_over_limit_is_413_and_stores_nothing(make_client, fake_server) -> 
         assert not fake_server.dbs[0]  # nothing written
 
 
-def test_chunked_body_over_limit_is_413(make_client) -> None:  # noqa: ANN001
-    def chunks():  # noqa: ANN202
+def test_chunked_body_over_limit_is_413(make_client) -> None:
+    def chunks():
         yield b'{"name": "f", "payload": "'
         for _ in range(10):
             yield b"A" * 200
@@ -168,7 +168,7 @@ def test_chunked_body_over_limit_is_413(make_client) -> None:  # noqa: ANN001
         assert reply.status_code == 413
 
 
-def test_api_keys_guard_every_endpoint_but_health(make_client) -> None:  # noqa: ANN001
+def test_api_keys_guard_every_endpoint_but_health(make_client) -> None:
     with make_client(Settings(api_keys="k1, k2")) as client:
         body = {"name": "f", "payload": payload_of(add)}
         missing = client.post("/register_function", json=body)
@@ -183,7 +183,7 @@ def test_api_keys_guard_every_endpoint_but_health(make_client) -> None:  # noqa:
         assert client.get("/health").status_code == 200
 
 
-def test_api_keys_file(make_client, tmp_path) -> None:  # noqa: ANN001
+def test_api_keys_file(make_client, tmp_path) -> None:
     keys = tmp_path / "keys.txt"
     keys.write_text("# team keys\nalpha\n\nbeta  # ci\n")
     with make_client(Settings(api_keys_file=str(keys))) as client:
@@ -194,7 +194,7 @@ def test_api_keys_file(make_client, tmp_path) -> None:  # noqa: ANN001
             assert reply.status_code == status, key
 
 
-def test_key_comparison_uses_hmac_compare_digest(monkeypatch) -> None:  # noqa: ANN001
+def test_key_comparison_uses_hmac_compare_digest(monkeypatch) -> None:
     import hmac
 
     calls = []

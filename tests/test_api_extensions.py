@@ -111,7 +111,7 @@ def _count_reads(client: TestClient) -> list[int]:
     store = client.portal.call(client.app.dependency_overrides[get_store])
     calls, original = [0], store.results
 
-    async def counting(task_ids):  # noqa: ANN001, ANN202
+    async def counting(task_ids):
         calls[0] += 1
         return await original(task_ids)
 

@@ -10,7 +10,7 @@ from faas.cli import main, parser
 from faas.models import Mode
 
 
-def _parse(*argv: str):  # noqa: ANN202
+def _parse(*argv: str):
     return parser().parse_args(list(argv))
 
 

@@ -10,7 +10,7 @@ from faas.serialize import dumps
 from tests import functions
 
 
-def _run(fn, *args, limit: int = 0, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+def _run(fn, *args, limit: int = 0, **kwargs):
     status, payload = execute(str(id(fn)), dumps(fn), dumps((args, kwargs)), limit)
     return status, dill.loads(payload)
 

@@ -31,7 +31,7 @@ def fast_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     for name in ("execute_function", "result"):
         original = getattr(fastpath, name)
 
-        def spy(*args: object, _original=original, _name=name, **kwargs: object):  # noqa: ANN001, ANN202
+        def spy(*args: object, _original=original, _name=name, **kwargs: object):
             calls.append(_name)
             return _original(*args, **kwargs)
 
@@ -44,7 +44,7 @@ def _register(client: TestClient) -> str:
     return reply.json()["function_id"]
 
 
-def _post(client: TestClient, body: dict, full: bool, **headers: str):  # noqa: ANN202
+def _post(client: TestClient, body: dict, full: bool, **headers: str):
     import json
 
     headers = {**(FULL_PATH if full else {"content-type": "application/json"}), **headers}

@@ -25,7 +25,7 @@ from tests.functions import add
 SERVER = fakeredis.FakeServer()
 
 
-def _app():  # noqa: ANN202
+def _app():
     archive_path = Path(tempfile.mkdtemp(prefix="faas-fuzz-")) / "archive.sqlite3"
     app = create_app(
         Settings(max_wait_s=0.05, max_body_bytes=256 * 1024, archive_path=str(archive_path))

@@ -16,19 +16,19 @@ from tests import functions
 class Boom:
     """Unpickling this would run code: the checks must not."""
 
-    def __reduce__(self):  # noqa: ANN204
+    def __reduce__(self):
         return (exec, ("raise SystemExit('executed!')",))
 
 
 @pytest.mark.parametrize("fn", [functions.add, lambda: 1, print, len])
-def test_callables_pass(fn) -> None:  # noqa: ANN001
+def test_callables_pass(fn) -> None:
     data = dill.dumps(fn, recurse=True)
     assert inspect_pickle(data).kind == "object"
     assert check_function(data) is None  # accepted: PayloadError otherwise
 
 
 @pytest.mark.parametrize("value", [5, "text", b"bytes", [1, 2], {"a": 1}, (1, 2), None, 1.5])
-def test_plain_data_is_not_a_function(value) -> None:  # noqa: ANN001
+def test_plain_data_is_not_a_function(value) -> None:
     with pytest.raises(PayloadError, match="not a callable"):
         check_function(dill.dumps(value))
 
@@ -45,7 +45,7 @@ def test_args_kwargs_pair_passes_in_every_protocol(protocol: int) -> None:
 
 
 @pytest.mark.parametrize("value", [(1, 2), [(), {}], ((), [], {}), 7, ({}, ()), ((), ())])
-def test_wrong_argument_shapes_are_refused(value) -> None:  # noqa: ANN001
+def test_wrong_argument_shapes_are_refused(value) -> None:
     with pytest.raises(PayloadError, match=r"\(\(args\), \{kwargs\}\)"):
         check_arguments(dill.dumps(value))
 

@@ -44,7 +44,7 @@ RESULT = ResultMsg("t1", "1-0", 2, "COMPLETED", b"\x80value", 10.0, 10.5)
         Reconnect(),
     ],
 )
-def test_every_message_round_trips(message) -> None:  # noqa: ANN001
+def test_every_message_round_trips(message) -> None:
     assert decode(message.encode()) == message
 
 

@@ -19,7 +19,7 @@ def test_function_round_trip_runs_the_same() -> None:
 
 
 def test_closure_keeps_its_captured_value() -> None:
-    def make_adder(n: int):  # noqa: ANN202
+    def make_adder(n: int):
         return lambda x: x + n
 
     assert deserialize(serialize(make_adder(10)))(5) == 15

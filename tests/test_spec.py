@@ -22,7 +22,7 @@ tasks = 10
 """
 
 
-def _parse(text: str, base: Path | None = None):  # noqa: ANN202
+def _parse(text: str, base: Path | None = None):
     return parse(textwrap.dedent(text), base or Path("."), "t.toml")
 
 

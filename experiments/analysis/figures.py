@@ -7,11 +7,11 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-from experiments.analysis.metrics import PARTS, per_task, read_tasks, with_defaults  # noqa: E402
+from experiments.analysis.metrics import PARTS, per_task, read_tasks, with_defaults
 
 COLORS = {"local": "#1b9e77", "pull": "#d95f02", "push": "#7570b3", "celery": "#666666"}
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -432,7 +433,7 @@ def knees(summary: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _knee_text(k: pd.Series | object) -> str:
+def _knee_text(k: Any) -> str:
     """One mode's knee in words (``k``: a row of :func:`knees`)."""
     if pd.isna(k.knee):
         return f"{k.mode} sustained none of its rates (lowest {k.low_rate:g}/s)"
@@ -447,8 +448,10 @@ def _knee_text(k: pd.Series | object) -> str:
 
 def _celery_knee(out: Path) -> dict | None:
     curve = _read(out, "celery_curve.csv")
-    k = knees(curve[curve["study"] == "load_curve"]) if curve is not None else []
-    if not len(k):
+    if curve is None:
+        return None
+    k = knees(curve[curve["study"] == "load_curve"])
+    if k.empty:
         return None
     c = k.iloc[0]
     if pd.notna(c["knee"]):

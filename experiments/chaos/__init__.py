@@ -111,7 +111,7 @@ class Cluster:
             raise
         return self
 
-    def start_dispatcher(self, i: int):  # noqa: ANN201
+    def start_dispatcher(self, i: int):
         return self.stack.spawn(
             "dispatcher",
             "-m",
@@ -124,7 +124,7 @@ class Cluster:
             "127.0.0.1",
         )
 
-    def bind_dispatcher(self, i: int, tries: int = 5, timeout_s: float = 30.0):  # noqa: ANN201
+    def bind_dispatcher(self, i: int, tries: int = 5, timeout_s: float = 30.0):
         """Start dispatcher ``i`` and wait until it listens; on another port if another
         process took ``free_port``'s answer before the dispatcher bound it (as
         ``Stack._rebind`` does; the workers start after, towards the port it got). A
@@ -276,8 +276,8 @@ def _kill_dispatcher(cluster: Cluster, rng: random.Random) -> str:
 
 
 def _kill_api(cluster: Cluster, rng: random.Random) -> str:
-    _kill_tree(cluster.stack.api.pid)
-    cluster.stack.api.wait()
+    _kill_tree(cluster.stack.process("api").pid)
+    cluster.stack.process("api").wait()
     time.sleep(0.3)
     cluster.stack.start_api()
     return "api"
@@ -395,7 +395,7 @@ def _inject_until(
 ) -> list[tuple[float, str, str]]:
     """Inject a random fault every ``every_s`` seconds for ``seconds``; answer (seconds from
     ``start``, fault, what it hit) for each."""
-    faults = []
+    faults: list[tuple[float, str, str]] = []
     end = time.monotonic() + seconds
     while True:
         time.sleep(min(rng.uniform(*every_s), max(0.0, end - time.monotonic())))
@@ -463,7 +463,7 @@ def _plot(out: Path, stored_s: list[float], faults: list[tuple[float, str, str]]
             alpha=0.7,
             label="tasks completed per second",
         )
-    colors = dict(zip(FAULTS, plt.cm.tab10.colors, strict=False))
+    colors = dict(zip(FAULTS, plt.get_cmap("tab10")(range(len(FAULTS))), strict=False))
     for at, kind, _ in faults:
         ax.axvline(at, color=colors[kind], linestyle="--", linewidth=1)
     for kind, color in colors.items():

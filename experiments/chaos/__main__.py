@@ -1,7 +1,5 @@
 """``python -m experiments.chaos``."""
 
-import sys
-
 from experiments.chaos import main
 
-sys.exit(main())
+main()

@@ -31,15 +31,15 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from scipy import stats  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from scipy import stats
 
 from experiments import setup_logging
-from experiments.analysis.figures import config_label  # noqa: E402
-from experiments.analysis.metrics import CONFIG_KEYS, with_defaults  # noqa: E402
-from experiments.analysis.pages import page  # noqa: E402
+from experiments.analysis.figures import config_label
+from experiments.analysis.metrics import CONFIG_KEYS, with_defaults
+from experiments.analysis.pages import page
 
 log = logging.getLogger("compare")
 

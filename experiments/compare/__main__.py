@@ -1,7 +1,5 @@
 """``python -m experiments.compare``."""
 
-import sys
-
 from experiments.compare import main
 
-sys.exit(main())
+main()

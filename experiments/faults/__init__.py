@@ -40,6 +40,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import cast
 
 import httpx
 import pandas as pd
@@ -50,6 +51,7 @@ from experiments import setup_logging
 from experiments.hosts import Testbed, available, cluster
 from experiments.spec.workloads import sleep
 from faas.models import Mode
+from faas.redis_server import EmbeddedRedis
 from faas.serialize import serialize
 from faas.stack import Stack
 from faas.store import EVENTS_KEY, task_key
@@ -125,7 +127,7 @@ def kill_process(stack: Stack, report: dict, tries: int = 5) -> None:
     seen from outside, and one may be between two tasks even while every task shows
     RUNNING: a victim whose death lost no task (no ``task_lost`` event within a second) is
     replaced by its pool, and another one is killed, up to ``tries`` in all."""
-    owner = stack.dispatcher if stack.mode is Mode.LOCAL else stack.worker_procs[0]
+    owner = stack.process("dispatcher") if stack.mode is Mode.LOCAL else stack.worker_procs[0]
     with redis.Redis.from_url(stack.redis_url, decode_responses=True) as r:
         kills = 0
         while kills < tries:
@@ -142,7 +144,7 @@ def _event_since(r: redis.Redis, kind: str, since: float, wait_s: float) -> bool
     """Whether the dispatcher logs a ``kind`` event at or after ``since`` within ``wait_s``."""
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
-        events = r.xrevrange(EVENTS_KEY, count=20)
+        events = cast(list[tuple[str, dict[str, str]]], r.xrevrange(EVENTS_KEY, count=20))
         if any(e["kind"] == kind and float(e["time"]) >= since for _, e in events):
             return True
         time.sleep(0.02)
@@ -159,22 +161,22 @@ def hang_worker(stack: Stack, report: dict, timeout_s: float) -> None:
 
 
 def kill_dispatcher(stack: Stack, report: dict) -> None:
-    _kill_tree(stack.dispatcher.pid)
-    stack.dispatcher.wait()
+    _kill_tree(stack.process("dispatcher").pid)
+    stack.process("dispatcher").wait()
     stack.start_dispatcher()
 
 
 def redis_restart(stack: Stack, report: dict) -> None:
-    stack.redis.kill()
+    stack.embedded().kill()
     reply = httpx.get(f"{stack.url}/status/00000000-0000-0000-0000-000000000000", timeout=10)
     report["api_503_during_outage"] = reply.status_code == 503
     time.sleep(0.5)
-    stack.redis.start()
+    stack.embedded().start()
 
 
 def partition_host(stack: Stack, report: dict, bed: Testbed, timeout_s: float) -> None:
     """Cut host 0's link past the heartbeat timeout, restore it, time the re-admission."""
-    workers = stack.health()["dispatcher"]["workers"]
+    workers = (stack.health() or {}).get("dispatcher", {}).get("workers", 0)
     bed.partition(0)
     try:
         time.sleep(1.5 * timeout_s)
@@ -195,6 +197,8 @@ def fault_injector(
     if scenario == "hang-worker":
         return lambda stack, report: hang_worker(stack, report, timeout_s)
     if scenario == "partition-host":
+        if bed is None:
+            raise ValueError("partition-host needs the emulated hosts' testbed")
         return lambda stack, report: partition_host(stack, report, bed, timeout_s)
     return {
         "kill-worker": kill_worker,
@@ -246,7 +250,7 @@ def slow_disk_available() -> tuple[bool, str]:
 
 
 @contextlib.contextmanager
-def slow_disk(path: Path, write_iops: int) -> Iterator[Callable[[int], None]]:
+def slow_disk(path: Path, write_iops: int) -> Iterator[Callable[[int], object]]:
     """A blkio cgroup whose processes may write to ``path``'s disk only ``write_iops``
     times a second (a slow or contended disk: each fsync waits); yields a function that
     moves a process into it. On exit its processes go back to the root group and it is
@@ -300,8 +304,8 @@ def run_scenario(
     busy, fsync = procs * (1 if mode == Mode.LOCAL else workers), redis_fsync or _fsync(scenario)
     with contextlib.ExitStack() as exits:
         stack, bed = exits.enter_context(_stack(scenario, mode, workers, procs, env, fsync))
-        if disk_iops:
-            exits.enter_context(slow_disk(stack.redis.data_dir, disk_iops))(stack.redis.process.pid)
+        if disk_iops:  # the embedded Redis on a throttled disk
+            _throttle(exits, stack.embedded(), disk_iops)
         r = redis.Redis.from_url(stack.redis_url, decode_responses=True)
         started = time.time()
         task_ids = _submit(stack.url, tasks, sleep_s)
@@ -311,12 +315,22 @@ def run_scenario(
         fault_injector(scenario, timeout_s, bed)(stack, extra)
         records = _settle(r, task_ids, deadline_s)
         duration, fault_at = time.time() - started, extra.pop("fault_at")
-        events = [fields for _, fields in r.xrange(EVENTS_KEY) if float(fields["time"]) >= fault_at]
+        events = _events_since(r, fault_at)
     if timeline is not None:
         timeline += _timeline(scenario, mode, fault_at, records, events, extra)
     outcome = _outcome(dict(zip(task_ids, records, strict=True)), running, fault_at, events)
     return FaultReport(scenario=scenario, mode=mode, submitted=tasks, duration_s=duration,
                        redis_fsync=fsync if stack.redis else "", **outcome, **extra)  # fmt: skip
+
+
+def _throttle(exits: contextlib.ExitStack, embedded: EmbeddedRedis, iops: int) -> None:
+    exits.enter_context(slow_disk(embedded.data_dir, iops))(embedded.pid)
+
+
+def _events_since(r: redis.Redis, since: float) -> list[dict[str, str]]:
+    """The dispatcher's loss events at or after ``since``."""
+    logged = cast(list[tuple[str, dict[str, str]]], r.xrange(EVENTS_KEY))
+    return [fields for _, fields in logged if float(fields["time"]) >= since]
 
 
 def _check_applies(scenario: str, mode: str) -> None:
@@ -442,7 +456,7 @@ def _parser() -> argparse.ArgumentParser:
 def _runs(args: argparse.Namespace) -> list[tuple[str, str]]:
     """(scenario, mode) pairs to run; partition-host is skipped from ``all`` where network
     namespaces are not available."""
-    scenarios = SCENARIOS if args.scenario == "all" else (args.scenario,)
+    scenarios: tuple[str, ...] = SCENARIOS if args.scenario == "all" else (args.scenario,)
     if args.disk_iops:
         throttles, why_not = slow_disk_available()
         if not throttles:

@@ -1,7 +1,5 @@
 """``python -m experiments.faults``."""
 
-import sys
-
 from experiments.faults import main
 
-sys.exit(main())
+main()

@@ -39,6 +39,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 import redis
 
@@ -246,7 +247,7 @@ class Testbed:
             qdisc = ["root", "netem", "delay", f"{self.delay_ms / 2:g}ms"]
             qdisc += ["loss", f"{self.loss_pct:g}%"] + (["rate", self.rate] if self.rate else [])
         else:
-            qdisc = ["root", "tbf", "rate", self.rate, "burst", "256kb", "latency", "100ms"]
+            qdisc = ["root", "tbf", "rate", str(self.rate), "burst", "256kb", "latency", "100ms"]
         subprocess.run(["tc", "qdisc", "add", "dev", host.link, *qdisc], check=True)
         subprocess.run(
             ["ip", "netns", "exec", host.namespace, "tc", "qdisc", "add", "dev", "eth0", *qdisc],
@@ -339,7 +340,7 @@ def makespan(redis_url: str, task_ids: list[str]) -> float:
 
 def _ended(r: redis.Redis) -> int:
     """Tasks recorded COMPLETED or FAILED so far (the store's counters)."""
-    counts = r.hgetall(STATS_KEY)
+    counts = cast(dict[str, str], r.hgetall(STATS_KEY))  # a client decoding its replies
     return sum(int(v) for k, v in counts.items() if k.startswith(("COMPLETED:", "FAILED:")))
 
 
@@ -376,15 +377,17 @@ def weak_scaling(
         client = FaaSClient(stack.url)
         try:
             function_id = client.register(workloads.sleep, "sleep")
-            warm_up = [((0.0,), {})] * processes  # every worker gets the code
+            warm_up: list[tuple[tuple[Any, ...], dict[str, Any]]] = [((0.0,), {})] * processes
             run_batch(client, function_id, warm_up, stack.redis_url)
             if profile:
-                targets = {"dispatcher": stack.dispatcher, "api": stack.api}
+                targets = {"dispatcher": stack.process("dispatcher"), "api": stack.process("api")}
                 targets["worker"] = bed.hosts[0].processes[0]
                 _record(targets, repeats * 1.5 * tasks_per_process * sleep_s, profile)
             efficiencies = []
             for repeat in range(repeats):
-                calls = [((sleep_s,), {})] * (tasks_per_process * processes)
+                calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = [((sleep_s,), {})] * (
+                    tasks_per_process * processes
+                )
                 task_ids = run_batch(client, function_id, calls, stack.redis_url)
                 span = makespan(stack.redis_url, task_ids)
                 efficiencies.append(tasks_per_process * sleep_s / span)

@@ -1,7 +1,5 @@
 """``python -m experiments.hosts``."""
 
-import sys
-
 from experiments.hosts import main
 
-sys.exit(main())
+main()

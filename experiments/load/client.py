@@ -136,7 +136,7 @@ class LoadClient:
         for _ in collectors:
             submitted.put_nowait(None)
         await asyncio.gather(*collectors)
-        return rows
+        return [row for row in rows if row is not None]  # every one was filled
 
     @_measured
     async def closed_loop(

@@ -31,9 +31,9 @@ class CpuMeter:
     the process taking the samples (the load generator)."""
 
     def __init__(self, stack: Stack) -> None:
-        self.api = psutil.Process(stack.api.pid)
-        self.dispatcher = psutil.Process(stack.dispatcher.pid)
-        self.redis = psutil.Process(stack.redis.process.pid)
+        self.api = psutil.Process(stack.process("api").pid)
+        self.dispatcher = psutil.Process(stack.process("dispatcher").pid)
+        self.redis = psutil.Process(stack.embedded().pid)
         self.workers = [psutil.Process(p.pid) for p in stack.worker_procs]
 
     @staticmethod

@@ -164,7 +164,7 @@ def message_cpu(idle_s: float = IDLE_S) -> float:
     for workers in (1, 9):
         env = {"FAAS_HEARTBEAT_S": str(HEARTBEAT_S), "FAAS_HEARTBEAT_TIMEOUT_S": "3"}
         with Stack(Mode.PUSH, workers=workers, procs=1, env=env) as stack:
-            dispatcher = psutil.Process(stack.dispatcher.pid)
+            dispatcher = psutil.Process(stack.process("dispatcher").pid)
             time.sleep(1.0)  # registrations done
             before = sum(dispatcher.cpu_times()[:2])
             time.sleep(idle_s)

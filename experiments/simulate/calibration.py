@@ -79,6 +79,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -106,7 +107,7 @@ class ModeCalibration:
     cpu_1_s: dict[str, float]
     steps_ms: dict[str, list[float]]
     #: what the calibration runs measured, for the record (not used by the model)
-    measured: dict[str, float] = field(default_factory=dict)
+    measured: dict[str, Any] = field(default_factory=dict)
     #: CPU per task at ``measured["heavy_clients"]`` clients (None: not measured, no
     #: batching past the 16-client load)
     cpu_heavy_s: dict[str, float] | None = None

@@ -272,7 +272,7 @@ def main(argv: list[str] | None = None) -> None:
         p.error(why)
     setup_logging(args.log_level)
     commands = {
-        "predict": lambda: print(json.dumps(predict(args))),  # noqa: T201 - the answer
+        "predict": lambda: print(json.dumps(predict(args))),
         "against": lambda: _against(args),
         "by-clients": lambda: _by_clients(args),
         "spread": lambda: _spread(args),
@@ -298,20 +298,20 @@ def _by_clients(args: argparse.Namespace) -> None:
 
     modes = [Mode(m).value for m in args.modes.split(",")]
     calibration = Calibration.load(calibration_path(args.calibration))
-    print(by_clients.run(modes, calibration, args.out, args.repeats))  # noqa: T201
+    print(by_clients.run(modes, calibration, args.out, args.repeats))
 
 
 def _spread(args: argparse.Namespace) -> None:
     from experiments.simulate.validate import spread, spread_summary
 
     rows = spread(args.dirs, args.clients)
-    print("\n".join(spread_summary(rows, args.clients)))  # noqa: T201 - the answer
+    print("\n".join(spread_summary(rows, args.clients)))
 
 
 def _wake_probe(args: argparse.Namespace) -> None:
     from experiments.simulate import wakeprobe
 
-    print(wakeprobe.run(args.out, args.repeats))  # noqa: T201 - where it wrote
+    print(wakeprobe.run(args.out, args.repeats))
 
 
 def _pipeline(args: argparse.Namespace) -> None:

@@ -44,7 +44,8 @@ import random
 import statistics
 from collections import deque
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 import simpy
 
@@ -294,7 +295,7 @@ class Platform:
         shape = 1 / cv**2
         return self.rng.gammavariate(shape, 1 / shape)
 
-    def after(self, plan: list[Visit], then: Callable[[], None]) -> None:
+    def after(self, plan: list[Visit], then: Callable[[], object]) -> None:
         """Do the visits of ``plan`` one after the other, then call ``then``. A visit is a
         station, the seconds of service it gives, the seconds more if it wakes the station
         up and the share of it the task waits for (:meth:`Station.serve`), or None and a
@@ -419,7 +420,7 @@ class Platform:
         for _ in range(self.config.tasks):
             arrival = self.env.now
             late = self.rng.random() * self.config.timer_ms / 1000
-            self.after([delay(late)], lambda arrival=arrival: self._submit(None, sent=arrival))
+            self.after([delay(late)], partial(self._submit, None, sent=arrival))
             yield self.env.timeout(self.rng.expovariate(self.config.rate))
 
     def _submit(
@@ -462,6 +463,10 @@ class Platform:
         d.backlog.append(task)
         self._dispatch(d)
 
+    def _answer_all(self, tasks: list[Task]) -> None:
+        for task in tasks:
+            self._answer(task)
+
     def _answer(self, task: Task) -> None:
         """The outcome is stored: Redis publishes, the API answers the waiting GET (a
         polling client sees it at its next poll)."""
@@ -501,9 +506,10 @@ class Platform:
                     reply.succeed(self._take(worker))
             return
         while d.backlog:
-            worker = self._most_free(d)
-            if worker is None:
+            most_free = self._most_free(d)
+            if most_free is None:
                 return
+            worker = most_free
             self._send(worker, [d.backlog.popleft()])
 
     def _take(self, worker: Worker) -> list[Task]:
@@ -619,11 +625,11 @@ class Platform:
             (self.redis, redis * n, r_wake, r_on),
             self.residual("back"),
         ]
-        self.after(plan, lambda: [self._answer(t) for t in tasks])
+        self.after(plan, partial(self._answer_all, tasks))
 
     # -- pull: the worker's request loop --------------------------------------------------
 
-    def _pull_loop(self, worker: Worker) -> Generator:
+    def _pull_loop(self, worker: Worker) -> Generator[simpy.Event, Any, None]:
         env, backoff, epoch, d = self.env, 0.0, worker.epoch, worker.dispatcher
         while worker.alive and worker.epoch == epoch:
             if not worker.results and self._slots(worker) <= 0:  # nothing to hand in or ask for
@@ -651,7 +657,9 @@ class Platform:
             worker.wake = env.event()
             yield env.any_of([worker.wake, env.timeout(backoff)])
 
-    def _request(self, d: Dispatcher, wire: float, results: list) -> Generator:
+    def _request(
+        self, d: Dispatcher, wire: float, results: list[Task]
+    ) -> Generator[simpy.Event, Any, None]:
         """A pull request reaching the dispatcher and handled there. Handing results in is
         part of their tasks' measured CPU; a request without costs a message (its CPU
         measured on an idle dispatcher, waking included) — also the one a busy worker sends
@@ -662,7 +670,9 @@ class Platform:
         self.after([delay(wire), (d.station, cost, 0.0, 1.0)], handled.succeed)
         yield handled
 
-    def _reply(self, worker: Worker, epoch: int, idle: bool) -> Generator:
+    def _reply(
+        self, worker: Worker, epoch: int, idle: bool
+    ) -> Generator[simpy.Event, Any, list[Task]]:
         """The tasks a request gets: from the backlog, or (an idle worker with nothing to
         hand in) held until work arrives, or none."""
         d = worker.dispatcher
@@ -671,7 +681,8 @@ class Platform:
         if idle and not worker.results:
             reply = self.env.event()
             d.idle_requests.append((worker, epoch, reply))
-            return (yield reply)
+            tasks: list[Task] = yield reply
+            return tasks
         return []
 
     # -- failures ---------------------------------------------------------------------------
@@ -710,7 +721,7 @@ class Platform:
     # -- the answer -------------------------------------------------------------------------
 
     def _prediction(self) -> Prediction:
-        elapsed = self.last - self.first
+        elapsed = self.last - (self.first if self.first is not None else self.last)
         lat = sorted(self.latencies)
         stations = [self.client, self.api, self.redis]
         util = {s.name: s.utilisation(elapsed) for s in stations}
@@ -729,7 +740,9 @@ class Platform:
             retried=self.retried,
             utilisation={k: round(v, 4) for k, v in util.items()},
             # a station with unbounded servers (the clients, dedicated) never saturates
-            bottleneck=max((k for k in util if k != "client" or self.client.servers), key=util.get),
+            bottleneck=max(
+                (k for k in util if k != "client" or self.client.servers), key=lambda k: util[k]
+            ),
         )
 
 
@@ -763,7 +776,7 @@ class _Walk:
     __slots__ = ("awake", "env", "idle", "plan", "seen", "then")
 
     def __init__(
-        self, env: simpy.Environment, awake: bool, plan: list[Visit], then: Callable[[], None]
+        self, env: simpy.Environment, awake: bool, plan: list[Visit], then: Callable[[], object]
     ) -> None:
         self.env, self.awake, self.plan, self.then = env, awake, plan, then
         self.seen = self.idle = 0
@@ -773,6 +786,12 @@ class _Walk:
             self.seen += 1
             if not queued and (not station.servers or station.free[0] <= t):
                 self.idle += 1
+
+    def _resume(self, start: int, queued: bool, _event: simpy.events.Event) -> None:
+        self.run(start, queued)
+
+    def _finish(self, _event: simpy.events.Event) -> None:
+        self.then()
 
     def later(self, t: float, resume: Callable[[simpy.events.Event], None]) -> None:
         self.env.timeout(t - self.env.now).callbacks.append(resume)
@@ -793,16 +812,16 @@ class _Walk:
                 free = station.next_free()
                 if (t if t > free else free) > self.env.now:
                     q = free > t
-                    return self.later(max(t, free), lambda _e, i=i, q=q: self.run(i, q))
+                    return self.later(max(t, free), partial(self._resume, i, q))
                 self.note(station, t, queued and i == start)
                 t += station.serve(t, seconds, wake, on, queued and i == start)
             elif station.servers is not None and placed:
-                return self.later(t, lambda _e, i=i: self.run(i))
+                return self.later(t, partial(self._resume, i, False))
             else:
                 self.note(station, t, False)
                 t += station.serve(t, seconds, wake, on)
                 placed = placed or station.servers is not None
         if t > self.env.now:
-            self.later(t, lambda _e: self.then())
+            self.later(t, self._finish)
         else:
             self.then()

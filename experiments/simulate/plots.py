@@ -7,10 +7,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
 
-from experiments.analysis.figures import parity_axes  # noqa: E402
+from experiments.analysis.figures import parity_axes
 
 COLORS = {"local": "tab:blue", "pull": "tab:orange", "push": "tab:green"}
 

@@ -23,6 +23,7 @@ import statistics
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, replace
+from typing import Any
 
 import pandas as pd
 from tqdm import tqdm
@@ -67,7 +68,7 @@ def scale_configs() -> list[Config]:
     return out
 
 
-def _fleet(mode: str, workers: int, clients: int, tasks: int, **extra: object) -> Config:
+def _fleet(mode: str, workers: int, clients: int, tasks: int, **extra: Any) -> Config:
     """``workers`` workers of PROCS_PER_WORKER processes and ``clients`` closed-loop clients,
     each component on its own cores."""
     return Config(

@@ -15,6 +15,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from scipy import stats
@@ -47,7 +48,9 @@ def held_out(mode: str, scale: float = 1.0) -> list[Config]:
     def n(tasks: int) -> int:
         return max(60, int(tasks * scale))
 
-    big = {"workers": 1, "procs": 8} if mode == "local" else {"workers": 2, "procs": 4}
+    big: dict[str, Any] = (
+        {"workers": 1, "procs": 8} if mode == "local" else {"workers": 2, "procs": 4}
+    )
     return [
         Config(mode, clients=4, tasks=n(1000)),
         Config(mode, clients=32, tasks=n(2000)),
@@ -57,11 +60,11 @@ def held_out(mode: str, scale: float = 1.0) -> list[Config]:
     ]
 
 
-def predict(config: Config, calibration: Calibration, seeds: int = SEEDS) -> dict[str, float]:
+def predict(config: Config, calibration: Calibration, seeds: int = SEEDS) -> dict[str, Any]:
     """Mean of each metric over ``seeds`` simulations, with the half-width of its 95 %
     t-interval (``<metric>_ci``)."""
     runs = [simulate(replace(config, seed=seed), calibration) for seed in range(seeds)]
-    out = {}
+    out: dict[str, Any] = {}
     for metric in METRICS:
         values = [getattr(r, metric) for r in runs]
         mean = statistics.fmean(values)

@@ -22,6 +22,7 @@ import time
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import cast
 
 import pandas as pd
 import psutil
@@ -78,7 +79,8 @@ def probe(
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             for repeat in range(repeats):
                 for gap in gaps_ms:
-                    rows.append(_window(sock, server.pid, gap, seconds) | {"repeat": repeat})
+                    pid = cast(int, server.pid)  # started
+                    rows.append(_window(sock, pid, gap, seconds) | {"repeat": repeat})
                     log.info("gap %.1f ms: %.1f us a request", gap, rows[-1]["server_cpu_us"])
     finally:
         server.kill()

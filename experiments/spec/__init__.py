@@ -194,8 +194,10 @@ def _study(study: dict, base: Path, where: str) -> list[Run]:
         raise SpecError(f"{where}: 'celery' must be true or false")
     if celery and (kind != "poisson" or workload != "noop"):
         raise SpecError(f"{where}: 'celery' (Celery on the same load) needs a poisson load of noop")
-    common = dict(study=name, workload=workload, loop=kind, function=function, args=args,
-                  clients=clients, stop_at_saturation=stop, seed=seed, celery=celery)  # fmt: skip
+    common: dict[str, Any] = dict(
+        study=name, workload=workload, loop=kind, function=function, args=args,
+        clients=clients, stop_at_saturation=stop, seed=seed, celery=celery,
+    )  # fmt: skip
     runs = []
     for mode, (size, procs), host, link, arg, rate in itertools.product(
         modes, sizes, hosts, links, arg_values, rates
@@ -205,7 +207,7 @@ def _study(study: dict, base: Path, where: str) -> list[Run]:
         else:  # one worker per emulated host, else 'workers' (a local pool is one)
             workers = host or (1 if mode == Mode.LOCAL else size)
         tasks = _tasks(study, where, workers * procs, rate)
-        runs.append(Run(mode=mode, workers=workers, procs=procs, arg=arg, tasks=tasks,
+        runs.append(Run(mode=Mode(mode), workers=workers, procs=procs, arg=arg, tasks=tasks,
                         hosts=host, link=link, rate=rate, **common))  # fmt: skip
     return runs
 

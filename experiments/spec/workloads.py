@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 
-def _by_value(fn):  # noqa: ANN001, ANN202
+def _by_value(fn):
     fn.__module__ = "__main__"
     return fn
 
 
 @_by_value
-def noop():  # noqa: ANN201
+def noop():
     return None
 
 
 @_by_value
-def sleep(seconds):  # noqa: ANN001, ANN201
+def sleep(seconds):
     import time
 
     time.sleep(seconds)
@@ -22,7 +22,7 @@ def sleep(seconds):  # noqa: ANN001, ANN201
 
 
 @_by_value
-def cpu(n):  # noqa: ANN001, ANN201
+def cpu(n):
     total = 0
     for i in range(n):
         total += i * i
@@ -30,12 +30,12 @@ def cpu(n):  # noqa: ANN001, ANN201
 
 
 @_by_value
-def echo(data):  # noqa: ANN001, ANN201
+def echo(data):
     return data
 
 
 @_by_value
-def logged_square(i, log_path, seconds=0.05):  # noqa: ANN001, ANN201
+def logged_square(i, log_path, seconds=0.05):
     """``i * i + 7`` after ``seconds``; appends ``i`` to ``log_path`` each time it runs (the
     chaos soak counts executions from it)."""
     import os

@@ -3,7 +3,7 @@
 import hashlib
 
 
-def digest(rounds, size=1024):  # noqa: ANN001, ANN201
+def digest(rounds, size=1024):
     """SHA-256 of a ``size``-byte block, chained ``rounds`` times."""
     block = b"x" * size
     for _ in range(rounds):

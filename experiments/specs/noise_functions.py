@@ -7,6 +7,6 @@ import time
 SLOWDOWN = 1.0
 
 
-def work(ms):  # noqa: ANN001, ANN201
+def work(ms):
     time.sleep(SLOWDOWN * ms / 1000)
     return ms

@@ -228,7 +228,7 @@ def _celery_curves(runs: list[Run], repeats: int, out: Path) -> None:
     ``celery_curve.csv``, one row per rate, the same arrivals as the faas runs."""
     from experiments.sweep.celery import celery_curve
 
-    curves = {}
+    curves: dict[tuple[str, float, int], set[float]] = {}
     for run in runs:
         if run.celery:
             curves.setdefault((run.study, run.tasks / run.rate, run.seed), set()).add(run.rate)

@@ -1,7 +1,5 @@
 """``python -m experiments.sweep``."""
 
-import sys
-
 from experiments.sweep import main
 
-sys.exit(main())
+main()

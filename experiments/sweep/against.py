@@ -14,6 +14,7 @@ import argparse
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -36,7 +37,7 @@ def sides(against: Path | None) -> list[tuple[str, Path | None]]:
 
 
 @contextlib.contextmanager
-def stack_in(where: Path | None, *args: object, **kwargs: object) -> Iterator[Stack]:
+def stack_in(where: Path | None, *args: Any, **kwargs: Any) -> Iterator[Stack]:
     """A started ``Stack(*args, **kwargs)`` of the checkout in ``where`` (None: this one),
     stopped on the way out."""
     with contextlib.chdir(where or Path.cwd()):  # `python -m faas` imports from here

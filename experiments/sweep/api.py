@@ -105,7 +105,7 @@ def measure_api(
 
 def _measure_stack(stack: Stack, seconds: float, repeat: int, code: str) -> list[dict]:
     """One repeat: every endpoint at every number of connections, on a started stack."""
-    api, rows = psutil.Process(stack.api.pid), []
+    api, rows = psutil.Process(stack.process("api").pid), []
     requests = asyncio.run(_requests(stack.url))
     for endpoint in ENDPOINTS:  # warm up
         asyncio.run(_hammer(stack.url, *requests[endpoint], 4, 0.5))
@@ -135,7 +135,7 @@ def _profile_stack(stack: Stack, seconds: float, profile_dir: Path) -> None:
     requests = asyncio.run(_requests(stack.url))
     profile_dir.mkdir(parents=True, exist_ok=True)
     for endpoint in ENDPOINTS:
-        spy = profile(stack.api.pid, seconds, profile_dir / f"api-{endpoint}.txt")
+        spy = profile(stack.process("api").pid, seconds, profile_dir / f"api-{endpoint}.txt")
         time.sleep(0.5)  # py-spy attaches
         asyncio.run(_hammer(stack.url, *requests[endpoint], 32, seconds))
         spy.wait(30)

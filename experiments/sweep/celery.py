@@ -63,7 +63,7 @@ PROCESSES = 2
 
 
 @contextmanager
-def celery_worker(redis_url: str) -> Iterator[object]:
+def celery_worker(redis_url: str) -> Iterator[Any]:
     """A Celery prefork worker with ``PROCESSES`` processes on ``redis_url``; yields a fresh
     client app on it (``.app``, ``.noop``)."""
     from experiments.load.celery_app import make_app
@@ -210,7 +210,7 @@ def _open_loop(capp: Any, rate: float, duration_s: float, seed: int) -> tuple[fl
     return (len(offsets) / span, *np.percentile(latency, [50, 99]))
 
 
-def _noop_one(_):  # noqa: ANN001, ANN202
+def _noop_one(_):
     return None
 
 

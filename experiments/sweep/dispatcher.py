@@ -22,6 +22,7 @@ import contextlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import pandas as pd
 import redis.asyncio as aioredis
@@ -36,25 +37,30 @@ from faas.stack import Stack
 from faas.store import STATS_KEY, Store, task_key
 
 
+async def _stats(r: aioredis.Redis) -> dict[bytes, bytes]:
+    """The store's counters (a client without decoded replies)."""
+    return cast(dict[bytes, bytes], await r.hgetall(STATS_KEY))
+
+
 async def queue_and_wait(url: str, tasks: int) -> float:
     r = aioredis.from_url(url)
     store = Store(r)
     try:
         function_id = await store.register_function("noop", dumps(noop))
         done_before = sum(
-            float(v) for k, v in (await r.hgetall(STATS_KEY)).items() if k.startswith(b"COMPLETED:")
+            float(v) for k, v in (await _stats(r)).items() if k.startswith(b"COMPLETED:")
         )
         args = dumps(((), {}))
         ids = []
         for start in range(0, tasks, 2000):
             ids += await store.submit_many(function_id, [args] * min(2000, tasks - start))
         while True:
-            counts = await r.hgetall(STATS_KEY)
+            counts = await _stats(r)
             done = sum(float(v) for k, v in counts.items() if k.startswith(b"COMPLETED:"))
             if done - done_before >= tasks:
                 break
             await asyncio.sleep(0.05)
-        first = float(await r.hget(task_key(ids[0]), "submitted"))
+        first = float(cast(bytes, await r.hget(task_key(ids[0]), "submitted")))
         async with r.pipeline(transaction=False) as pipe:
             for task_id in ids[-200:]:
                 pipe.hget(task_key(task_id), "stored")
@@ -114,7 +120,8 @@ def _row(stack: Stack, mode: str, repeat: int, tasks: int, code: str) -> dict:
 
 def _profile_stack(stack: Stack, mode: str, tasks: int, profile_dir: Path) -> None:
     profile_dir.mkdir(parents=True, exist_ok=True)
-    targets = [("dispatcher", stack.dispatcher)] + [("worker", w) for w in stack.worker_procs[:1]]
+    targets = [("dispatcher", stack.process("dispatcher"))]
+    targets += [("worker", w) for w in stack.worker_procs[:1]]
     spies = [profile(p.pid, 4, profile_dir / f"{mode}-{name}.txt") for name, p in targets]
     time.sleep(0.5)
     asyncio.run(queue_and_wait(stack.redis_url, tasks))

@@ -24,14 +24,14 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
 
 from experiments import setup_logging
 from experiments.analysis.pages import markdown
-from experiments.faults import APPLIES, fault_injector  # noqa: E402
+from experiments.faults import APPLIES, fault_injector
 from faas.models import Mode
-from faas.stack import Stack  # noqa: E402
+from faas.stack import Stack
 
 log = logging.getLogger("loadtest")
 LOCUSTFILES = Path(__file__).resolve().parents[2] / "loadtests"

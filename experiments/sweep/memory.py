@@ -19,17 +19,17 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-import redis  # noqa: E402
-from tqdm import tqdm  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
+import redis
+from tqdm import tqdm
 
-from faas.client import Executor, FaaSClient  # noqa: E402
+from faas.client import Executor, FaaSClient
 from faas.models import Mode
-from faas.stack import Stack  # noqa: E402
+from faas.stack import Stack
 
 
-def _noop_one(_):  # noqa: ANN001, ANN202
+def _noop_one(_):
     return None
 
 

@@ -86,7 +86,7 @@ def sdk_map_rate(url: str, tasks: int) -> float:
         client.close()
 
 
-def noop_one(_):  # noqa: ANN001, ANN201
+def noop_one(_):
     return None
 
 

@@ -74,7 +74,7 @@ class Waiters:
                             self._wake(data.decode() if isinstance(data, bytes) else data)
             except asyncio.CancelledError:
                 raise
-            except Exception as e:  # noqa: BLE001 - Redis down: reconnect
+            except Exception as e:
                 log.warning("done-channel subscription lost (%s); retrying in %.2fs", e, delay)
                 await asyncio.sleep(delay)
                 delay = min(2 * delay, 2.0)

@@ -210,7 +210,7 @@ class Dispatcher(ABC):
             await self.close()
             try:  # what the writer had not applied yet (a cancelled batch is still queued)
                 await asyncio.wait_for(self.flush(), FINAL_FLUSH_S)
-            except (TimeoutError, Exception) as e:  # noqa: BLE001 - report, then stop anyway
+            except (TimeoutError, Exception) as e:
                 log.error(
                     "stopping with %d write(s) not applied (%s); their tasks stay "
                     "pending in the queue and run again",

@@ -191,7 +191,7 @@ async def test_the_writer_keeps_a_batch_through_a_transient_error(
         ]
     )
 
-    async def flaky(writes, mode=""):  # noqa: ANN001, ANN202
+    async def flaky(writes, mode=""):
         error = next(failures, None)
         if error is not None:
             raise error
@@ -209,7 +209,7 @@ async def test_a_real_bug_in_a_write_still_stops_the_dispatcher(
 ) -> None:
     d = make(fake_server, settings)
 
-    async def broken(writes, mode=""):  # noqa: ANN001, ANN202
+    async def broken(writes, mode=""):
         raise ResponseError("WRONGTYPE Operation against a key holding the wrong kind")
 
     monkeypatch.setattr(d.store, "write_batch", broken)

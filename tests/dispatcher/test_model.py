@@ -340,7 +340,7 @@ class DispatcherModel(RuleBasedStateMachine):
         self.ran: dict[str, set[int]] = {}
         self.names = (f"d{i}" for i in range(1000))
 
-    def run(self, coroutine):  # noqa: ANN001, ANN201
+    def run(self, coroutine):
         return self.loop.run_until_complete(coroutine)
 
     def _new_dispatcher(self, name: str) -> FakePush:
@@ -410,7 +410,7 @@ class DispatcherModel(RuleBasedStateMachine):
             return
         try:
             ids = self.run(self.store.submit_many(function, [b"args"] * count))
-        except Exception:  # noqa: BLE001 - a deleted or flushed function: nothing accepted
+        except Exception:
             return
         self.accepted.update(ids)
 
@@ -487,7 +487,7 @@ class DispatcherModel(RuleBasedStateMachine):
     def _live(self) -> list[str]:
         return sorted(s for s, w in self.workers.items() if w.alive)
 
-    def _with(self, predicate) -> list[str]:  # noqa: ANN001
+    def _with(self, predicate) -> list[str]:
         return sorted(s for s, w in self.workers.items() if w.alive and predicate(w))
 
     def _hear(self, worker: ModelWorker) -> None:

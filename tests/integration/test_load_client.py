@@ -25,7 +25,7 @@ def stack() -> Stack:
         yield stack
 
 
-def _run(stack: Stack, load) -> pd.DataFrame:  # noqa: ANN001
+def _run(stack: Stack, load) -> pd.DataFrame:
     async def go() -> list:
         client = LoadClient(stack.url, connections=256)
         try:

@@ -69,7 +69,7 @@ def _faas_up(env: dict[str, str] | None = None) -> tuple[subprocess.Popen, int, 
     return up, port, line
 
 
-def test_faas_up_serves_and_sigterm_leaves_no_process_behind(tmp_path) -> None:  # noqa: ANN001
+def test_faas_up_serves_and_sigterm_leaves_no_process_behind(tmp_path) -> None:
     """... with its embedded Redis fsyncing as FAAS_REDIS_FSYNC says."""
     import re
 

@@ -20,7 +20,7 @@ def test_the_probe_measures_the_servers_cpu_per_request_and_stops_it(
     pids: list[int] = []
     window = wakeprobe._window
 
-    def spy(sock, pid, gap_ms, seconds):  # noqa: ANN001, ANN202 - wraps a private helper
+    def spy(sock, pid, gap_ms, seconds):
         pids.append(pid)
         return window(sock, pid, gap_ms, seconds)
 
@@ -61,7 +61,7 @@ def test_the_summary_puts_each_gap_between_the_first_and_the_last() -> None:
     assert "| 1 | 85 (80–90) | 0.15 |" in report
 
 
-def test_the_command_writes_the_rows_and_the_table(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+def test_the_command_writes_the_rows_and_the_table(tmp_path, monkeypatch) -> None:
     """The command with one round (the probe shortened to two gaps); no round at all is
     an error, not an empty table."""
     real = wakeprobe.probe

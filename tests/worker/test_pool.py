@@ -20,7 +20,7 @@ def pool() -> Iterator[ProcessPool]:
     pool.close()
 
 
-def _job(task_id: str, fn, *args, timeout_s: float = 0.0) -> Job:  # noqa: ANN001
+def _job(task_id: str, fn, *args, timeout_s: float = 0.0) -> Job:
     code = dill.dumps(fn, recurse=True)
     return Job(task_id, fn.__name__, code, dill.dumps((args, {})), timeout_s, f"e-{task_id}", 7)
 
