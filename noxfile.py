@@ -19,9 +19,14 @@ MODEL_TEST = "tests/dispatcher/test_model.py"
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Run the test suite: unit tests on fakeredis, integration on a real redis-server."""
+    """Run the test suite: unit tests on fakeredis, integration on a real redis-server
+    (``-- -m "not slow"``: the quick subset)."""
     session.install("-e", ".[test]")
-    session.run("pytest", *session.posargs)
+    # both cores (pytest-xdist) unless the arguments say otherwise
+    workers = (
+        [] if any(a.startswith(("-n", "--numprocesses")) for a in session.posargs) else ["-n", "2"]
+    )
+    session.run("pytest", *workers, *session.posargs)
 
 
 @nox.session

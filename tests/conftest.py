@@ -83,3 +83,26 @@ def client(make_client: Callable[[Settings], TestClient], settings: Settings) ->
     """The API in-process with default settings, its store on fakeredis."""
     with make_client(settings) as test_client:
         yield test_client
+
+
+#: Unit tests that take more than a few seconds each (measured with --durations): the model
+#: test's searches, the simulator's saturated runs, those that render reports or run the
+#: harness in a subprocess.
+SLOW_UNIT_TESTS = (
+    "tests/dispatcher/test_model.py",
+    "tests/sim/test_speed.py::test_the_fit_makes_the_model_give_back_its_calibration_runs",
+    "tests/sim/test_model.py::test_a_saturated_machine_pays_the_64_client_cpu_at_64_clients",
+    "tests/sim/test_model.py::test_the_shared_machine_saturates_at_its_cores_over_the_cpu_per_task",
+    "tests/sim/test_model.py::test_a_burst_answers_every_task_once_and_polling_costs_api_cpu",
+    "tests/sim/test_simulate.py::test_repredict",
+    "tests/test_compare.py::test_the_report_lists_regressions_and_the_cli_refuses_with_a_message",
+    "tests/test_reference_run.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """``slow``: every integration test (real processes, seconds each) and the slow unit
+    tests above; ``nox -s tests -- -m "not slow"`` is the quick subset."""
+    for item in items:
+        if item.nodeid.startswith(("tests/integration/", *SLOW_UNIT_TESTS)):
+            item.add_marker(pytest.mark.slow)

@@ -85,12 +85,12 @@ def voluntary_sleeps(pid: int) -> int:
 
 
 def host_times() -> dict[str, float]:
-    """Seconds the machine's CPUs spent busy and stolen by the hypervisor (``/proc/stat``):
-    on a virtual machine, time stolen is capacity the processes' CPU times never see."""
-    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
-    tick = os.sysconf("SC_CLK_TCK")
-    return {"host_busy": (user + nice + system + irq + softirq) / tick, "host_steal": steal / tick}
+    """Seconds the machine's CPUs spent busy and stolen by the hypervisor (psutil's
+    ``cpu_times``): on a virtual machine, time stolen is capacity the processes' CPU times
+    never see."""
+    t = psutil.cpu_times()
+    busy = t.user + t.nice + t.system + t.irq + t.softirq
+    return {"host_busy": busy, "host_steal": getattr(t, "steal", 0.0)}
 
 
 def effective_cores(cpu_s: dict[str, float], cores: int) -> float:

@@ -139,17 +139,15 @@ def _at_least(low: float, kind: type = float, high: float = math.inf) -> Callabl
 #: Longest task ``predict`` simulates (an hour): past it a run is about its timeouts, not
 #: the platform, and the model would step through every speed switch of the cores.
 MAX_TASK_MS = 3_600_000.0
+#: Most tasks and processes ``predict`` simulates: past them a prediction runs for minutes
+#: and gigabytes (about 25 000 simulated tasks a wall-second here).
+MAX_TASKS, MAX_PROCESSES = 500_000, 100_000
 
 
 def _predict_flags(pred: argparse.ArgumentParser) -> None:
     count, positive = _at_least(1, int), _at_least(0.0)
     pred.add_argument("--mode", required=True, choices=[m.value for m in Mode])
-    pred.add_argument("--workers", type=count, default=None, help="workers (pull/push; default 1)")
-    pred.add_argument("--procs", type=count, default=2, help="processes per worker (local: pool)")
-    pred.add_argument(
-        "--task-ms", type=_at_least(0.0, high=MAX_TASK_MS), default=0.0, help="task length, ms"
-    )
-    pred.add_argument("--tasks", type=count, default=1000, help="tasks to run")
+    _shape_flags(pred)
     pred.add_argument(
         "--hosts", type=count, default=None, help="worker hosts (dedicated regime only)"
     )
@@ -179,6 +177,24 @@ def _predict_flags(pred: argparse.ArgumentParser) -> None:
     )
     pred.add_argument("--seed", type=int, default=0, help="random seed")
     pred.add_argument("--calibration", type=Path, help="default: the last one measured")
+
+
+def _shape_flags(pred: argparse.ArgumentParser) -> None:
+    """The platform's shape and the work: workers, processes, task length and count."""
+    pred.add_argument(
+        "--workers", type=_at_least(1, int, MAX_PROCESSES), default=None,
+        help="workers (pull/push; default 1)",
+    )  # fmt: skip
+    pred.add_argument(
+        "--procs", type=_at_least(1, int, MAX_PROCESSES), default=2,
+        help="processes per worker (local: pool)",
+    )  # fmt: skip
+    pred.add_argument(
+        "--task-ms", type=_at_least(0.0, high=MAX_TASK_MS), default=0.0, help="task length, ms"
+    )
+    pred.add_argument(
+        "--tasks", type=_at_least(1, int, MAX_TASKS), default=1000, help="tasks to run"
+    )
 
 
 def _load_flags(pred: argparse.ArgumentParser) -> None:
@@ -212,7 +228,9 @@ def check_predict(args: argparse.Namespace) -> str | None:
     """Why the flags ask what ``predict`` cannot answer (None: they do not): a flag the
     chosen mode, regime or load has no use for is refused, not ignored."""
     local, remote = args.mode == Mode.LOCAL.value, args.mode != Mode.LOCAL.value
+    processes = (args.workers or 1) * args.procs
     checks = [
+        (processes > MAX_PROCESSES, f"--workers x --procs: at most {MAX_PROCESSES} processes"),
         (local and args.workers not in (None, 1), "--workers: local mode has one pool"),
         (local and args.dispatchers > 1, "--dispatchers: local mode has one dispatcher"),
         (local and bool(args.failures_per_min), "--failures-per-min: local mode has no workers"),

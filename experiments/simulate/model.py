@@ -47,6 +47,7 @@ from dataclasses import asdict, dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import simpy
 
 from experiments.simulate.stations import Cores, Station
@@ -746,10 +747,10 @@ class Platform:
         )
 
 
-def _quantile(sorted_values: list[float], q: float) -> float:
-    if not sorted_values:
-        return float("nan")
-    return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
+def _quantile(values: list[float], q: float) -> float:
+    """The q-quantile with the estimator the measured side uses (pandas' and numpy's
+    default: linear interpolation between the closest ranks), so both sides agree."""
+    return float(np.quantile(values, q)) if values else float("nan")
 
 
 def simulate(config: Config, calibration: Calibration) -> Prediction:

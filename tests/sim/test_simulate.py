@@ -111,6 +111,8 @@ def test_predict_prints_one_json_line(calibration_file: Path) -> None:
         (["--mode", "push", "--rate", "inf"], "argument --rate: must be at least 0"),
         (["--mode", "push", "--clients", "4", "--rate", "100"], "--clients: a closed loop"),
         (["--mode", "local", "--failures-per-min", "2"], "--failures-per-min: local mode"),
+        (["--mode", "push", "--tasks", "600000"], "argument --tasks: must be between 1 and 500000"),
+        (["--mode", "push", "--workers", "1000", "--procs", "1000"], "at most 100000 processes"),
         (["--mode", "bogus"], "invalid choice: 'bogus' (choose from 'local', 'pull', 'push')"),
     ],
 )
