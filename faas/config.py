@@ -23,8 +23,8 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     #: ``appendfsync`` of the Redis ``faas up`` embeds: ``everysec`` (fast; a SIGKILLed
     #: server can lose acknowledged writes while a slow disk delays its background fsync),
-    #: ``always`` (every acknowledged write survives; 0.79-0.85x the throughput,
-    #: docs/results/faults/fsync.csv) or ``no``.
+    #: ``always`` (every acknowledged write survives, at a cost ``experiments.sweep.fsync``
+    #: measures) or ``no``.
     redis_fsync: Literal["always", "everysec", "no"] = "everysec"
     #: The API that the user commands (``faas register/run/...``) talk to.
     url: str = "http://127.0.0.1:8000"

@@ -19,12 +19,9 @@
   back those runs' throughput. (Solving each component's base so that the model's own
   16-client run spends ``cpu_s`` instead put a saturated dispatcher's CPU at 0–150 µs a
   task, where the benchmark fed directly measures 300–550 µs.)
-  ``cpu_heavy_s``, at 64 clients, was 14–17 % below the 16-client CPU in total on
-  2026-11-29 (the dispatcher's 24–27 %; docs/results/reference-run/calibration.json), 17 and 29 %
-  in local and pull on 2026-12-02 (docs/results/simulation/calibration.json; push's within 1 %,
-  its dispatcher's 8 % below: the rounds' medians still carry the VM's drift); the batches keep
-  growing: more requests per turn of the API's loop, more entries per read of the
-  dispatcher, more commands per pipeline): past 16 tasks in flight a running turn's cost
+  ``cpu_heavy_s``, at 64 clients, is below the 16-client CPU: the batches keep growing
+  (more requests per turn of the API's loop, more entries per read of the dispatcher, more
+  commands per pipeline); past 16 tasks in flight a running turn's cost
   falls from one to the other as ``1 / in_flight`` (a turn's overhead over its batch).
 - ``steps_ms[step]``: percentiles 0..100 of each step of a task's life measured at one
   client (from the timestamps ``tasks.csv`` records): ``submit`` (sent → submitted),
@@ -36,10 +33,8 @@
   The model draws what CPU time does not explain: the step's time minus its on-path CPU,
   times ``residual_scale`` (``experiments.simulate.fit.fit_residuals``): the measured steps
   hold the waits of a task behind its own earlier visits' after-reply work, which the
-  model adds by itself (its one-client run took 1.3-1.5 times the measured median without
-  the scale; in docs/results/simulation/calibration.json 0.12-0.56 for submit and intake,
-  0.34-0.63 for back, 0.84-0.93 for notify and 1.24-2.02 for the hop, which also takes the
-  no-op's run);
+  model adds by itself (without the scale its one-client run takes longer than the
+  measured one);
 - ``speed_states``: on this VM a core runs at one of two speeds (a fixed chunk of work
   takes ~1.6 times longer in the slow one), switching every few to a few hundred ms,
   independently on each core: the ratio, the share of time slow and the mean stay in each
@@ -54,15 +49,12 @@
 - ``measured["message_cpu_s"]``: dispatcher CPU per worker per heartbeat (its message,
   the reply, its share of housekeeping), from idle stacks heartbeating fast
   (``calibrate.message_cpu``). A pull request that hands results in costs nothing beyond
-  their tasks' CPU; one without costs a message (the model charged every request one until
-  its dispatcher spent 2.7 ms a task at one client, measured 2.3; now 2.5: the busy
-  worker's ask while its task runs is in the one-client CPU already). Charging none let
-  busy workers poll for free at scale.
+  their tasks' CPU; one without costs a message (a busy worker's ask while its task runs is
+  in the one-client CPU already; charging none would let busy workers poll for free).
 - ``measured["c1_sleeps_api"]`` and the like (``c16_``, ``c64_``; client, api, redis,
   dispatcher, worker): how many times a task put each component's threads to sleep
   (voluntary context switches, median over the rounds), for the record: the model does not
-  use them (``docs/results/simulation/sleeps``: the real API sleeps about five times a task at one
-  client, the model wakes it twice at most).
+  use them.
 - ``measured["speed_factors"]``: every time and CPU above is expressed at the reference
   speed, the gauge beside the 16- and 64-client runs (``Calibration.to_reference_speed``):
   each client count's times and CPU were multiplied by the median of its runs'

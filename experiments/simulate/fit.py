@@ -3,12 +3,10 @@
 
 The CPU per task measured at 16 and at 64 clients holds the wake-ups of those runs; the
 model charges a wake-up on top to every visit that finds its process idle, so run as
-calibrated it pays some twice and comes out slower than the very runs it was calibrated on
-(local's 16- and 64-client runs: 769 and 872 tasks/s where 811 and 997 were measured,
-with the model and docs/results/simulation/calibration.json of b46f735). ``fit_busy`` multiplies
-each mode's 16- and 64-client CPU in a running turn by the factors that make the model's
-runs of those two configurations give the measured throughput (a fixed point: 0.75-0.93 of
-it on 2026-12-02, reached in 3-5 iterations, to within the seeds' noise of 1-2 %). The
+calibrated it pays some twice and comes out slower than the very runs it was calibrated on.
+``fit_busy`` multiplies each mode's 16- and 64-client CPU in a running turn by the factors
+that make the model's runs of those two configurations give the measured throughput (a
+fixed point, reached to within the seeds' noise). The
 residuals are fitted first (they change the loaded runs a little; the busy CPU leaves the
 one-client run alone: every visit there wakes its process). Only calibration runs are
 used: the held-out configurations stay held out.
@@ -85,9 +83,8 @@ def fit_residuals(calibration: Calibration, iterations: int = ITERATIONS) -> Cal
     the task never queued at one client; but it does: a visit finds its process still
     busy with the bookkeeping after an earlier reply (the task's own), or both cores
     busy. Those waits are in the measured step times already, so the model, adding its
-    own, took 1.3-1.5 times the measured median time at one client (2026-12-03: the back step
-    1.6-1.7 ms in pull where 0.8-0.9 were measured). Each part's residuals are scaled by
-    its excess over their mean (at least 0), to a fixed point."""
+    own, would take longer than the measured time at one client. Each part's residuals are
+    scaled by its excess over their mean (at least 0), to a fixed point."""
     for name, mode in calibration.modes.items():
         measured = {
             part: sum(float(np.mean(mode.steps_ms[s])) for s in steps) / 1000

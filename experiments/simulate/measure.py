@@ -33,8 +33,7 @@ log = logging.getLogger(__name__)
 #: A run is measured again (at most CALM_TRIES times, after CALM_WAIT_S, doubling) while its
 #: processes had less than CALM_SHARE of the cores: the hypervisor's steal comes in bursts
 #: of minutes on this VM (5 + 10 + 20 + 40 + 80 s of waiting outlasts most) and hits a
-#: lightly loaded machine hardest (one client of push in one: 94 tasks/s and 3.0 ms of
-#: dispatcher CPU a task, docs/results/simulation/under-steal)
+#: lightly loaded machine hardest
 CALM_SHARE, CALM_TRIES, CALM_WAIT_S = 0.9, 6, 5.0
 #: clients of the warm-up: as many as the largest run has (calibrate's HEAVY_CLIENTS)
 WARM_CLIENTS = 64
