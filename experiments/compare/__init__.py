@@ -27,6 +27,7 @@ import logging
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -101,7 +102,7 @@ def _spread(values: np.ndarray) -> float:
 def _row(key: dict, metric: str, va: np.ndarray, vb: np.ndarray) -> dict:
     return {
         **key,
-        "label": f"{key['study']}: {config_label(pd.Series(key))}",
+        "label": label(key),
         "metric": metric,
         "median_a": np.median(va),
         "median_b": np.median(vb),
@@ -166,11 +167,18 @@ def compare(a: Path, b: Path, any_machine: bool = False) -> pd.DataFrame:
     return _verdicts(pd.DataFrame(rows))
 
 
+def label(key: dict[str, Any] | pd.Series) -> str:
+    """A configuration in words: its study, shape and load (the load kind is not among the
+    keys: a rate means Poisson arrivals, clients a closed loop)."""
+    row = dict(key)
+    row["loop"] = "poisson" if row.get("rate") else "closed" if row.get("clients") else ""
+    return f"{row['study']}: {config_label(pd.Series(row))}"
+
+
 def only_in(a: Path, b: Path) -> tuple[list[str], list[str]]:
     """The configurations found in run ``a`` only and in run ``b`` only, by label."""
     ca, cb = (_runs(d)[KEYS].drop_duplicates() for d in (a, b))
     both = ca.merge(cb, on=KEYS)
-    label = lambda r: f"{r['study']}: {config_label(r)}"  # noqa: E731
     return tuple(  # type: ignore[return-value]
         [label(r) for _, r in c.merge(both, on=KEYS, how="left", indicator=True).iterrows()
          if r["_merge"] == "left_only"]

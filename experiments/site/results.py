@@ -152,6 +152,27 @@ def compare_noise_page(record: Path) -> str:
     )
 
 
+def failure_tests_page(record: Path) -> str:
+    """The model test's long searches (``model.csv``: seed, mode, examples, outcome, seconds)
+    and the mutation score (``mutants.csv``, one row per planted bug)."""
+    model = pd.read_csv(record / "model.csv")
+    mutants = pd.read_csv(record / "mutants.csv")
+    killed = int(mutants["killed"].astype(bool).sum())
+    return "\n".join(
+        [
+            header(record, "How strong the failure model's tests are"),
+            f"The dispatcher's model test (`tests/dispatcher/test_model.py`): "
+            f"{int((model['outcome'] == 'passed').sum())} of {len(model)} searches passed, "
+            f"{int(model['examples'].min())} examples each, seeds "
+            f"{', '.join(map(str, sorted(model['seed'].unique())))}:\n",
+            markdown(model),
+            f"\nMutation score (`nox -s mutants`, `tests/mutants.toml`): mutants: {killed} of "
+            f"{len(mutants)} killed.\n",
+            markdown(mutants[["mutant", "file", "killed", "seconds"]]),
+        ]
+    )
+
+
 #: each record folder with a generated page, its page's function and nav title
 PAGES: dict[str, tuple[Callable[[Path], str], str]] = {
     "api-bench": (api_bench_page, "The API alone"),
@@ -161,6 +182,7 @@ PAGES: dict[str, tuple[Callable[[Path], str], str]] = {
     "faults": (faults_page, "Fault injection"),
     "chaos-run": (chaos_page, "Chaos soak"),
     "compare-noise": (compare_noise_page, "Compare's noise"),
+    "failure-tests": (failure_tests_page, "The failure model's tests"),
 }
 
 

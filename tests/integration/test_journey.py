@@ -4,7 +4,8 @@ port), the CLI commands, a spec of the user's own with the user's own function, 
 on two runs, ``simulate predict``, Locust headless, and shutdown leaving no process.
 
 Smaller than the README where it must be: the spec is a scaled-down copy of the shipped
-example (fewer tasks, shorter Poisson windows), Locust runs 3 seconds."""
+example (fewer tasks, shorter Poisson windows), its second run only one of its studies
+(``--studies``), Locust runs 10 seconds."""
 
 from __future__ import annotations
 
@@ -92,11 +93,12 @@ def test_locust_headless_against_faas_up(stack: tuple, tmp_path: Path) -> None:
     url, _ = stack
     done = _run(
         sys.executable, "-m", "locust", "-f", "loadtests/", "--host", url, "--headless",
-        "-u", "2", "-r", "2", "-t", "3s", "--csv", str(tmp_path / "l"), "--only-summary",
+        "-u", "4", "-r", "4", "-t", "10s", "--csv", str(tmp_path / "l"), "--only-summary",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     stats = (tmp_path / "l_stats.csv").read_text()
-    assert "TASK" in stats  # end-to-end tasks were run and timed
+    tasks = next(line for line in stats.splitlines() if line.startswith("TASK"))
+    assert int(tasks.split(",")[2]) > 0  # end-to-end tasks were run and timed
 
 
 def test_sigterm_to_faas_up_leaves_no_process(stack: tuple) -> None:
@@ -123,31 +125,35 @@ def _scaled_example(folder: Path, name: str) -> Path:
 
 def test_a_spec_of_ones_own_then_compare_then_simulate(tmp_path: Path) -> None:
     spec = _scaled_example(tmp_path, "mine")
-    runs = []
-    for name in ("a", "b"):
-        done = _run(sys.executable, "-m", "experiments.sweep", "--spec", str(spec),
-                    "--out", str(tmp_path / name), timeout=400)  # fmt: skip
-        assert done.returncode == 0, done.stderr[-3000:]
-        assert done.stdout.startswith(f"report: {tmp_path / name / 'REPORT.md'}")
-        runs.append(tmp_path / name)
-    report = (runs[0] / "REPORT.md").read_text()
+    sweep = [sys.executable, "-m", "experiments.sweep", "--spec", str(spec)]
+    a, b = tmp_path / "a", tmp_path / "b"
+    done = _run(*sweep, "--out", str(a), timeout=400)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.startswith(f"report: {a / 'REPORT.md'}")
+    report = (a / "REPORT.md").read_text()
     summary = report.split("## Summary")[1].split("## Method")[0]
     assert "| digest | 4 |" in summary and "| digest_open | 2 |" in summary
     for label in ("local 1x1, 4 clients", "push 1x2, 4 clients", "push 1x2, 150/s"):
         assert label in report
-    assert (runs[0] / "studies.png").read_bytes()[:4] == b"\x89PNG"
+    assert (a / "studies.png").read_bytes()[:4] == b"\x89PNG"
     raw = report.split("## Raw data")[1]
-    assert all((runs[0] / name).exists() for name in re.findall(r"^- `([^`]+)`", raw, re.M))
+    assert all((a / name).exists() for name in re.findall(r"^- `([^`]+)`", raw, re.M))
+    done = _run(*sweep, "--studies", "digest_open", "--out", str(b), timeout=400)
+    assert done.returncode == 0, done.stderr[-3000:]
 
-    compared = _run(sys.executable, "-m", "experiments.compare", *map(str, runs),
+    compared = _run(sys.executable, "-m", "experiments.compare", str(a), str(b),
                     "--out", str(tmp_path / "ab"))  # fmt: skip
     assert compared.returncode == 0, compared.stderr
     assert re.fullmatch(
-        rf"comparison: {re.escape(str(tmp_path / 'ab' / 'COMPARE.md'))} \(6 configurations, "
-        r"\d+ improved, \d+ regressed, 0 only in A, 0 only in B\)\n",
+        rf"comparison: {re.escape(str(tmp_path / 'ab' / 'COMPARE.md'))} \(2 configurations, "
+        r"\d+ improved, \d+ regressed, 4 only in A, 0 only in B\)\n",
         compared.stdout,
     )
-    itself = _run(sys.executable, "-m", "experiments.compare", str(runs[0]), str(runs[0]),
+    assert (
+        "Only in A (not compared): digest: local 1x1, 4 clients;"
+        in (tmp_path / "ab" / "COMPARE.md").read_text()
+    )
+    itself = _run(sys.executable, "-m", "experiments.compare", str(a), str(a),
                   "--out", str(tmp_path / "aa"))  # fmt: skip
     assert "0 improved, 0 regressed" in itself.stdout
 
