@@ -126,3 +126,15 @@ def test_the_first_wave_of_weak_scaling_is_measured_from_the_servers_timestamps(
         "the API accepted the first 4 tasks, one per process, over 30 ms and the makespan "
         "exceeded the ideal by 60 ms, medians of repeats, where the target allows 11 ms"
     )
+
+
+def test_a_profile_kept_to_own_time_reads_the_same(tmp_path: Path) -> None:
+    from experiments.measure.profile import keep_own_time, top_functions
+
+    raw = tmp_path / "p.txt"
+    raw.write_text("main;a;b 5\nmain;c 3\nmain;a;c 2\nmain;d 5\nmain;a 1\n")
+    before = top_functions(raw, 10)
+    keep_own_time(raw)
+    assert top_functions(raw, 10) == before == [(5 / 16, "b"), (5 / 16, "c"), (5 / 16, "d"),
+                                                (1 / 16, "a")]  # fmt: skip
+    assert raw.read_text() == "b 5\nc 5\nd 5\na 1\n"

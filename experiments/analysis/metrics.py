@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from experiments.measure.profile import keep_own_time
+
 #: The columns of one run's identity.
 RUN_KEYS = [
     *("study", "mode", "workers", "procs", "processes", "workload", "arg"),
@@ -133,8 +135,11 @@ def read_tasks(run_dir: Path) -> pd.DataFrame:
 def curate(run_dir: Path) -> int:
     """Keep only the per-task rows a figure needs (:data:`PER_TASK_STUDIES`) in the run's
     ``tasks.csv.gz``, for a record committed to the repository (totals stay in
-    ``runs.csv``); answer the rows dropped."""
+    ``runs.csv``) and only each function's own time in its py-spy profiles; answer the rows
+    dropped."""
     tasks = pd.read_csv(run_dir / "tasks.csv.gz")
     kept = tasks[tasks["study"].isin(PER_TASK_STUDIES)]
     kept.to_csv(run_dir / "tasks.csv.gz", index=False, compression={"method": "gzip", "mtime": 0})
+    for raw in (run_dir / "profile").rglob("*.txt"):  # py-spy: the own time the report reads
+        keep_own_time(raw)
     return len(tasks) - len(kept)
