@@ -39,7 +39,8 @@ def keep_own_time(raw: Path) -> None:
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         own[stack.split(";")[-1]] += int(count)
-    raw.write_text("".join(f"{frame} {count}\n" for frame, count in own.items()))  # ties keep their order
+    # in the order met: a tie between functions keeps the order top_functions saw it in
+    raw.write_text("".join(f"{frame} {count}\n" for frame, count in own.items()))
 
 
 def top_functions(raw: Path, n: int = 15) -> list[tuple[float, str]]:
