@@ -100,9 +100,22 @@ SLOW_UNIT_TESTS = (
 )
 
 
+#: The longest modules (minutes each, mostly one fixture), started first so that both of
+#: pytest-xdist's workers finish together (longest first).
+LONGEST_FIRST = (
+    "tests/integration/test_sweep.py",
+    "tests/integration/test_simulate.py",
+    "tests/integration/test_journey.py",
+    "tests/integration/test_chaos.py",
+)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """``slow``: every integration test (real processes, seconds each) and the slow unit
-    tests above; ``nox -s tests -- -m "not slow"`` is the quick subset."""
+    tests above; ``nox -s tests -- -m "not slow"`` is the quick subset. The longest modules
+    run first."""
     for item in items:
         if item.nodeid.startswith(("tests/integration/", *SLOW_UNIT_TESTS)):
             item.add_marker(pytest.mark.slow)
+    rank = {module: i for i, module in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))

@@ -117,7 +117,8 @@ def _scaled_example(folder: Path, name: str) -> Path:
     """The shipped example spec, scaled down, beside a copy of its functions file."""
     specs = ROOT / "experiments" / "specs"
     text = (specs / "example.toml").read_text()
-    text = text.replace("tasks = 200", "tasks = 40").replace("duration_s = 2", "duration_s = 0.5")
+    text = text.replace("tasks = 200", "tasks = 24").replace("duration_s = 2", "duration_s = 0.4")
+    text = text.replace("args = [200]", "args = [50]")
     (folder / "example_functions.py").write_text((specs / "example_functions.py").read_text())
     (folder / f"{name}.toml").write_text(text)
     return folder / f"{name}.toml"
@@ -153,9 +154,6 @@ def test_a_spec_of_ones_own_then_compare_then_simulate(tmp_path: Path) -> None:
         "Only in A (not compared): digest: local 1x1, 4 clients;"
         in (tmp_path / "ab" / "COMPARE.md").read_text()
     )
-    itself = _run(sys.executable, "-m", "experiments.compare", str(a), str(a),
-                  "--out", str(tmp_path / "aa"))  # fmt: skip
-    assert "0 improved, 0 regressed" in itself.stdout
 
     lines = [line for block in _blocks("bash") for line in block.splitlines()]
     command = next(line for line in lines if "simulate predict" in line).split("#")[0].split()
