@@ -7,7 +7,10 @@ report), ``nox -s faults`` (fault injection), ``nox -s chaos`` (the chaos soak),
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
+from pathlib import Path
 
 import nox
 
@@ -55,14 +58,29 @@ def docs(session: nox.Session) -> None:
 def up(session: nox.Session) -> None:
     """Run the whole platform in the foreground (arguments go to ``faas up``)."""
     session.install("-e", ".[server]")
-    # nox forwards Ctrl-C to its child but dies on SIGTERM without a word to it: turn
-    # SIGTERM into the same interrupt, and give `faas up` time to stop its children
+    # Ctrl-C reaches `faas up` from the terminal; a SIGTERM to nox alone would leave it
+    # running until nox's interrupt timeout: interrupt it ourselves, then wait as for Ctrl-C
     signal.signal(signal.SIGTERM, _interrupt)
     session.run("faas", "up", *session.posargs, interrupt_timeout=30, terminate_timeout=10)
 
 
 def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM to nox: interrupt our own children (by PID; ``faas up`` stops its stack on
+    SIGINT), then let nox wait for them as it does after Ctrl-C."""
+    for child in _children():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signal.SIGINT)
     raise KeyboardInterrupt
+
+
+def _children() -> list[int]:
+    """PIDs of this process's children (Linux's /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            if int(stat.read_text().rpartition(")")[2].split()[1]) == os.getpid():
+                found.append(int(stat.parent.name))
+    return found
 
 
 @nox.session
