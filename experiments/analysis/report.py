@@ -338,20 +338,26 @@ def _model_rows(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def model_errors(table: pd.DataFrame) -> list[tuple[str, float, int, float]]:
+    """Per metric: its name, the mean absolute error (%), how many configurations are
+    within its target, and the target (%)."""
+    out = []
+    for metric, name in _METRIC_NAMES.items():
+        err, limit = table[f"error_{metric}"].abs(), MODEL_TARGETS[metric]
+        out.append((name, 100 * err.mean(), int((err <= limit).sum()), 100 * limit))
+    return out
+
+
 def _model_text(out: Path, plots: dict[str, Path]) -> str:
     """The "Model against measurement" section, if the run has ``model.csv``."""
     if "model" not in plots:
         return ""
     table = pd.read_csv(out / "model.csv")
     info = json.loads((out / "model.json").read_text()) if (out / "model.json").exists() else {}
-    overall = []
-    for metric, name in _METRIC_NAMES.items():
-        err = table[f"error_{metric}"].abs()
-        limit = MODEL_TARGETS[metric]
-        overall.append(
-            f"{name} {100 * err.mean():.0f} % ({int((err <= limit).sum())} of {len(table)} "
-            f"within ±{100 * limit:.0f} %)"
-        )
+    overall = [
+        f"{name} {mean:.0f} % ({within} of {len(table)} within ±{limit:.0f} %)"
+        for name, mean, within, limit in model_errors(table)
+    ]
     if "probed" in table and table["probed"].all():
         speed = (
             "at the speed this run measured (its speed probe before each run against the "

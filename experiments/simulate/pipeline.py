@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from experiments.analysis.pages import markdown
 from experiments.simulate import plots
 from experiments.simulate.calibrate import ROUNDS, calibrate
 from experiments.simulate.calibration import Calibration, ModeCalibration
@@ -283,23 +284,23 @@ def _beyond(frames: dict[str, pd.DataFrame], speed_run: dict) -> str:
     return "\n".join([*lines, "", _speed_line(speed_run)])
 
 
+def _table(rows: list[dict[str, str]]) -> list[str]:
+    return markdown(pd.DataFrame(rows)).split("\n")
+
+
 def _peak_lines(scale: pd.DataFrame) -> list[str]:
-    lines = [
-        "Peak predicted throughput (closed loop, one client per process, no-op tasks) and "
-        "the component that saturates first:",
-        "",
-        "| mode | processes | tasks/s | p99 ms | saturates (utilisation) |",
-        "|---|---|---|---|---|",
-    ]
+    rows = []
     for _, g in scale[scale["task_ms"] == 0].groupby("mode"):
         best = g.loc[g["throughput_tps"].idxmax()]
         util = best[f"util_{best['bottleneck']}"]
-        lines.append(
-            f"| {best['mode']} | {best['clients']} | {best['throughput_tps']:.0f} | "
-            f"{best['p99_ms']:.1f} | {best['bottleneck']} ({util:.0%}) |"
-        )
+        rows.append({"mode": best["mode"], "processes": best["clients"],
+                     "tasks/s": f"{best['throughput_tps']:.0f}", "p99 ms": f"{best['p99_ms']:.1f}",
+                     "saturates (utilisation)": f"{best['bottleneck']} ({util:.0%})"})  # fmt: skip
     return [
-        *lines,
+        "Peak predicted throughput (closed loop, one client per process, no-op tasks) and "
+        "the component that saturates first:",
+        "",
+        *_table(rows),
         "",
         "For scale: Parsl's HighThroughputExecutor is reported at 1 181 tasks/s with "
         "65 536 workers (Babuji et al., HPDC 2019) — a figure of another system on other "
@@ -308,73 +309,63 @@ def _peak_lines(scale: pd.DataFrame) -> list[str]:
 
 
 def _api_lines(api: pd.DataFrame) -> list[str]:
-    lines = [
+    rows = [{"mode": r["mode"], "API processes": r["api_procs"],
+             "tasks/s": f"{r['throughput_tps']:.0f}", "saturates": r["bottleneck"]}
+            for _, r in api.iterrows()]  # fmt: skip
+    return [
         "",
         "What more API processes buy (100 workers × 10, 1 000 clients, no-op tasks):",
         "",
-        "| mode | API processes | tasks/s | saturates |",
-        "|---|---|---|---|",
-    ]
-    return lines + [
-        f"| {r['mode']} | {r['api_procs']} | {r['throughput_tps']:.0f} | {r['bottleneck']} |"
-        for _, r in api.iterrows()
+        *_table(rows),
     ]
 
 
 def _dispatcher_lines(dispatchers: pd.DataFrame) -> list[str]:
-    lines = [
+    rows = [{"mode": r["mode"], "dispatchers": r["dispatchers"],
+             "tasks/s": f"{r['throughput_tps']:.0f}",
+             "saturates (utilisation)": f"{r['bottleneck']} ({r['util_' + r['bottleneck']]:.0%})"}
+            for _, r in dispatchers.iterrows()]  # fmt: skip
+    return [
         "",
         "What more dispatchers buy once the API has processes enough (200 workers × 10 "
         "spread over the dispatchers, 2 000 clients, 16 API processes, no-op tasks; the "
         "queue's consumer group splits the tasks evenly):",
         "",
-        "| mode | dispatchers | tasks/s | saturates (utilisation) |",
-        "|---|---|---|---|",
+        *_table(rows),
     ]
-    for _, r in dispatchers.iterrows():
-        util = r[f"util_{r['bottleneck']}"]
-        lines.append(
-            f"| {r['mode']} | {r['dispatchers']} | {r['throughput_tps']:.0f} | "
-            f"{r['bottleneck']} ({util:.0%}) |"
-        )
-    return lines
 
 
 def _rtt_lines(rtt: pd.DataFrame) -> list[str]:
-    lines = [
+    table = rtt.pivot(index="rtt_ms", columns="mode", values=["throughput_tps", "p50_ms"])
+    rows = [{"round trip ms": f"{r_ms:g}",
+             "pull tasks/s": f"{r['throughput_tps']['pull']:.0f}",
+             "push tasks/s": f"{r['throughput_tps']['push']:.0f}",
+             "pull p50 ms": f"{r['p50_ms']['pull']:.1f}",
+             "push p50 ms": f"{r['p50_ms']['push']:.1f}"}
+            for r_ms, r in table.iterrows()]  # fmt: skip
+    return [
         "",
         "![rtt](rtt.png)",
         "",
         "Pull against push over round trips (100 workers × 10, 10 ms tasks, 200 clients, "
         "8 API processes):",
         "",
-        "| round trip ms | pull tasks/s | push tasks/s | pull p50 ms | push p50 ms |",
-        "|---|---|---|---|---|",
+        *_table(rows),
     ]
-    table = rtt.pivot(index="rtt_ms", columns="mode", values=["throughput_tps", "p50_ms"])
-    for r_ms, r in table.iterrows():
-        tps, p50 = r["throughput_tps"], r["p50_ms"]
-        lines.append(
-            f"| {r_ms:g} | {tps['pull']:.0f} | {tps['push']:.0f} | "
-            f"{p50['pull']:.1f} | {p50['push']:.1f} |"
-        )
-    return lines
 
 
 def _failure_lines(failures: pd.DataFrame) -> list[str]:
-    lines = [
+    rows = [{"mode": r["mode"], "failures /min /100 workers": f"{r['failures_per_min_per_100']:g}",
+             "retried": r["retried"], "lost for good": r["failed"], "p99 ms": f"{r['p99_ms']:.0f}",
+             "makespan s": f"{r['makespan_s']:.1f}"}
+            for _, r in failures.iterrows()]  # fmt: skip
+    return [
         "",
         "![failures](failures.png)",
         "",
         "Worker failures (1 000 workers × 4, 1 s tasks, 80 000 tasks):",
         "",
-        "| mode | failures /min /100 workers | retried | lost for good | p99 ms | makespan s |",
-        "|---|---|---|---|---|---|",
-    ]
-    return lines + [
-        f"| {r['mode']} | {r['failures_per_min_per_100']:g} | {r['retried']} | {r['failed']} | "
-        f"{r['p99_ms']:.0f} | {r['makespan_s']:.1f} |"
-        for _, r in failures.iterrows()
+        *_table(rows),
     ]
 
 
